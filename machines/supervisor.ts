@@ -1,0 +1,89 @@
+/**
+ * The supervisor statechart: the lifecycle of one Overseer runtime.
+ *
+ * It is a real XState actor (systemId `supervisor`, so `system.get('supervisor')`
+ * finds it and the `inspect` option sees it). It decides whether scheduling may hand
+ * out work: `running` does, `paused` (everything) does not, and projects can be paused
+ * one by one while running. `closed` is final: a closed runtime changes nothing more.
+ * Its context is plain JSON and is persisted with the tasks.
+ *
+ * The per-task indexes (queues, dependency counts) are not in this context: they are
+ * derived from the task snapshots, rebuilt on restore, and updated in O(log n) per
+ * transition by the runtime's scheduler (see docs/ARCHITECTURE.md for why).
+ */
+import { assign, setup } from 'xstate';
+
+export interface DeadlockSummary {
+  projectId: string;
+  cycle: string[] | null;
+  stuck: number;
+  at: number;
+}
+
+export interface SupervisorContext {
+  pausedProjects: string[];
+  deadlocks: DeadlockSummary[];
+}
+
+export type SupervisorEvent =
+  | { type: 'PAUSE'; projectId?: string }
+  | { type: 'RESUME'; projectId?: string }
+  | { type: 'DEADLOCK_DETECTED'; deadlock: DeadlockSummary }
+  | { type: 'CLOSE' };
+
+/** How many deadlock summaries the supervisor keeps (oldest dropped first). */
+const DEADLOCK_LOG_LIMIT = 20;
+
+export const supervisorMachine = setup({
+  types: {} as {
+    context: SupervisorContext;
+    events: SupervisorEvent;
+  },
+  guards: {
+    concernsOneProject: ({ event }) => 'projectId' in event && typeof event.projectId === 'string',
+  },
+  actions: {
+    pauseProject: assign({
+      pausedProjects: ({ context, event }) =>
+        event.type === 'PAUSE' && event.projectId !== undefined && !context.pausedProjects.includes(event.projectId)
+          ? [...context.pausedProjects, event.projectId]
+          : context.pausedProjects,
+    }),
+    resumeProject: assign({
+      pausedProjects: ({ context, event }) =>
+        event.type === 'RESUME' ? context.pausedProjects.filter((p) => p !== event.projectId) : context.pausedProjects,
+    }),
+    recordDeadlock: assign({
+      deadlocks: ({ context, event }) =>
+        event.type === 'DEADLOCK_DETECTED'
+          ? [...context.deadlocks, event.deadlock].slice(-DEADLOCK_LOG_LIMIT)
+          : context.deadlocks,
+    }),
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: { pausedProjects: [], deadlocks: [] },
+  initial: 'running',
+  on: {
+    DEADLOCK_DETECTED: { actions: 'recordDeadlock' },
+  },
+  states: {
+    running: {
+      on: {
+        PAUSE: [{ guard: 'concernsOneProject', actions: 'pauseProject' }, { target: 'paused' }],
+        RESUME: { guard: 'concernsOneProject', actions: 'resumeProject' },
+        CLOSE: 'closed',
+      },
+    },
+    paused: {
+      on: {
+        PAUSE: { guard: 'concernsOneProject', actions: 'pauseProject' },
+        RESUME: [{ guard: 'concernsOneProject', actions: 'resumeProject' }, { target: 'running' }],
+        CLOSE: 'closed',
+      },
+    },
+    closed: { type: 'final' },
+  },
+});
+
+export type SupervisorMachine = typeof supervisorMachine;

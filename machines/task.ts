@@ -1,0 +1,289 @@
+/**
+ * The task statechart: the 8-state lifecycle every supervised task goes through.
+ *
+ * Only the transitions listed in the table below exist. Everything a task keeps
+ * (attempts, errors, result, the timestamp of every transition, why it is blocked)
+ * lives in its context, which stays plain JSON so any snapshot can be persisted.
+ *
+ * Timestamps are carried by the events (`at`), never read from a clock here: the
+ * machine is a pure function of (snapshot, event), which is what makes simulated
+ * clocks, replays and restores exact.
+ */
+import { assign, setup } from 'xstate';
+import type { JsonValue } from '../runtime/json.js';
+
+export const TASK_STATES = [
+  'pending',
+  'ready',
+  'running',
+  'blocked',
+  'completed',
+  'failed',
+  'cancelled',
+  'retrying',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+/** What a dependent does when one of its dependencies fails for good or is cancelled. */
+export type DependencyFailurePolicy = 'block' | 'cancel' | 'ignore';
+
+export interface TaskError {
+  message: string;
+  /** false: validation, auth or an explicit `retryable: false`; the task fails at once. */
+  retryable: boolean;
+  /** A short machine-readable kind, e.g. `validation`, `auth`, `timeout`, `interrupted`. */
+  kind?: string;
+  at: number;
+}
+
+export interface BlockedReason {
+  /** `upstream_failed`, `paused`, `waiting_for_dependencies`, or any reason a caller gave. */
+  reason: string;
+  /** The dependency whose failure blocked this task, for `upstream_failed`. */
+  upstream?: string;
+  at: number;
+}
+
+export interface TransitionRecord {
+  from: TaskState | null;
+  to: TaskState;
+  at: number;
+  reason?: string;
+}
+
+export interface TaskContext {
+  id: string;
+  projectId: string;
+  title: string;
+  /** The priority the user gave, 1..10. The effective priority is the scheduler's business. */
+  priority: number;
+  dependencies: string[];
+  /** Epoch milliseconds, or null. */
+  deadline: number | null;
+  onDependencyFailure: DependencyFailurePolicy;
+  maxRetries: number;
+  retryBaseMs: number;
+  /** How many times the task has been started. */
+  attempts: number;
+  /** How many retries it has used (automatic and manual). */
+  retries: number;
+  lastError: TaskError | null;
+  result: JsonValue | null;
+  /** When a retrying task becomes ready again (epoch ms), or null. */
+  retryAt: number | null;
+  blockedReason: BlockedReason | null;
+  /** Every transition, oldest first, starting with the creation in `pending`. */
+  history: TransitionRecord[];
+  metadata: JsonValue | null;
+}
+
+export interface TaskInput {
+  id: string;
+  projectId: string;
+  title: string;
+  priority: number;
+  dependencies: string[];
+  deadline: number | null;
+  onDependencyFailure: DependencyFailurePolicy;
+  maxRetries: number;
+  retryBaseMs: number;
+  metadata: JsonValue | null;
+  at: number;
+}
+
+export type TaskEvent =
+  | { type: 'DEPENDENCIES_MET'; at: number }
+  | { type: 'START'; at: number }
+  | { type: 'COMPLETE'; at: number; result: JsonValue | null }
+  | { type: 'FAIL'; at: number; error: TaskError }
+  | { type: 'BLOCK'; at: number; reason: string; upstream?: string }
+  | { type: 'UNBLOCK'; at: number }
+  | { type: 'RETRY'; at: number; retryAt: number; manual: boolean }
+  | { type: 'RETRY_DUE'; at: number }
+  | { type: 'CANCEL'; at: number; reason: string };
+
+export type TaskEventType = TaskEvent['type'];
+export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
+  'DEPENDENCIES_MET',
+  'START',
+  'COMPLETE',
+  'FAIL',
+  'BLOCK',
+  'UNBLOCK',
+  'RETRY',
+  'RETRY_DUE',
+  'CANCEL',
+];
+
+function reasonOf(event: TaskEvent): string | undefined {
+  switch (event.type) {
+    case 'BLOCK':
+    case 'CANCEL':
+      return event.reason;
+    case 'FAIL':
+      return event.error.message;
+    case 'RETRY':
+      return event.manual ? 'manual retry' : 'retry policy';
+    default:
+      return undefined;
+  }
+}
+
+/** The context a new task starts with, in `pending`. */
+export function initialTaskContext(input: TaskInput): TaskContext {
+  return {
+    id: input.id,
+    projectId: input.projectId,
+    title: input.title,
+    priority: input.priority,
+    dependencies: input.dependencies,
+    deadline: input.deadline,
+    onDependencyFailure: input.onDependencyFailure,
+    maxRetries: input.maxRetries,
+    retryBaseMs: input.retryBaseMs,
+    attempts: 0,
+    retries: 0,
+    lastError: null,
+    result: null,
+    retryAt: null,
+    blockedReason: null,
+    history: [{ from: null, to: 'pending', at: input.at }],
+    metadata: input.metadata,
+  };
+}
+
+/** Every transition runs exactly one named action, given the edge it takes. */
+type Edge = { from: TaskState; to: TaskState };
+
+/** The history with the transition being taken appended (unchanged for a self-transition). */
+function historyWith(context: TaskContext, event: TaskEvent, edge: Edge): TransitionRecord[] {
+  if (edge.from === edge.to) return context.history;
+  const record: TransitionRecord = { from: edge.from, to: edge.to, at: event.at };
+  const reason = reasonOf(event);
+  if (reason !== undefined) record.reason = reason;
+  return [...context.history, record];
+}
+
+export const taskMachine = setup({
+  types: {} as {
+    context: TaskContext;
+    events: TaskEvent;
+    input: TaskInput;
+  },
+  // One assign per transition: each assign clones the snapshot, so combining the
+  // context changes of a transition into one action halves the cost of a step.
+  actions: {
+    recordTransition: assign(({ context, event }, edge: Edge) => ({ history: historyWith(context, event, edge) })),
+    countAttempt: assign(({ context, event }, edge: Edge) => ({
+      attempts: context.attempts + 1,
+      history: historyWith(context, event, edge),
+    })),
+    storeResult: assign(({ context, event }, edge: Edge) => ({
+      result: event.type === 'COMPLETE' ? event.result : null,
+      history: historyWith(context, event, edge),
+    })),
+    storeError: assign(({ context, event }, edge: Edge) => ({
+      lastError: event.type === 'FAIL' ? event.error : context.lastError,
+      blockedReason: null,
+      history: historyWith(context, event, edge),
+    })),
+    storeBlockedReason: assign(({ context, event }, edge: Edge) => {
+      let blockedReason: BlockedReason | null = null;
+      if (event.type === 'BLOCK') {
+        blockedReason = { reason: event.reason, at: event.at };
+        if (event.upstream !== undefined) blockedReason.upstream = event.upstream;
+      }
+      return { blockedReason, history: historyWith(context, event, edge) };
+    }),
+    clearBlockedReason: assign(({ context, event }, edge: Edge) => ({
+      blockedReason: null,
+      history: historyWith(context, event, edge),
+    })),
+    scheduleRetry: assign(({ context, event }, edge: Edge) => ({
+      retries: context.retries + 1,
+      retryAt: event.type === 'RETRY' ? event.retryAt : null,
+      history: historyWith(context, event, edge),
+    })),
+    clearRetryAt: assign(({ context, event }, edge: Edge) => ({
+      retryAt: null,
+      history: historyWith(context, event, edge),
+    })),
+  },
+}).createMachine({
+  id: 'task',
+  context: ({ input }) => initialTaskContext(input),
+  initial: 'pending',
+  states: {
+    pending: {
+      on: {
+        DEPENDENCIES_MET: { target: 'ready', actions: { type: 'recordTransition', params: { from: 'pending', to: 'ready' } } },
+        BLOCK: { target: 'blocked', actions: { type: 'storeBlockedReason', params: { from: 'pending', to: 'blocked' } } },
+        CANCEL: { target: 'cancelled', actions: { type: 'recordTransition', params: { from: 'pending', to: 'cancelled' } } },
+      },
+    },
+    ready: {
+      on: {
+        START: { target: 'running', actions: { type: 'countAttempt', params: { from: 'ready', to: 'running' } } },
+        BLOCK: { target: 'blocked', actions: { type: 'storeBlockedReason', params: { from: 'ready', to: 'blocked' } } },
+        CANCEL: { target: 'cancelled', actions: { type: 'recordTransition', params: { from: 'ready', to: 'cancelled' } } },
+      },
+    },
+    running: {
+      on: {
+        COMPLETE: { target: 'completed', actions: { type: 'storeResult', params: { from: 'running', to: 'completed' } } },
+        FAIL: { target: 'failed', actions: { type: 'storeError', params: { from: 'running', to: 'failed' } } },
+        BLOCK: { target: 'blocked', actions: { type: 'storeBlockedReason', params: { from: 'running', to: 'blocked' } } },
+        CANCEL: { target: 'cancelled', actions: { type: 'recordTransition', params: { from: 'running', to: 'cancelled' } } },
+      },
+    },
+    blocked: {
+      on: {
+        UNBLOCK: { target: 'ready', actions: { type: 'clearBlockedReason', params: { from: 'blocked', to: 'ready' } } },
+        // A new reason replaces the old one; the task stays blocked (no history record).
+        BLOCK: { actions: { type: 'storeBlockedReason', params: { from: 'blocked', to: 'blocked' } } },
+        CANCEL: { target: 'cancelled', actions: { type: 'recordTransition', params: { from: 'blocked', to: 'cancelled' } } },
+        FAIL: { target: 'failed', actions: { type: 'storeError', params: { from: 'blocked', to: 'failed' } } },
+      },
+    },
+    failed: {
+      on: {
+        RETRY: { target: 'retrying', actions: { type: 'scheduleRetry', params: { from: 'failed', to: 'retrying' } } },
+      },
+    },
+    retrying: {
+      on: {
+        RETRY_DUE: { target: 'ready', actions: { type: 'clearRetryAt', params: { from: 'retrying', to: 'ready' } } },
+        CANCEL: { target: 'cancelled', actions: { type: 'clearRetryAt', params: { from: 'retrying', to: 'cancelled' } } },
+      },
+    },
+    completed: { type: 'final' },
+    cancelled: { type: 'final' },
+  },
+});
+
+export type TaskMachine = typeof taskMachine;
+
+/**
+ * The legal target states of every state, read from the machine definition itself so
+ * that error messages and docs cannot drift from the statechart.
+ */
+export const LEGAL_TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = (() => {
+  const table = {} as Record<TaskState, TaskState[]>;
+  for (const state of TASK_STATES) {
+    const node = taskMachine.states[state]!;
+    const targets = new Set<TaskState>();
+    for (const transitions of node.transitions.values()) {
+      for (const transition of transitions) {
+        for (const target of transition.target ?? []) {
+          if (target.key !== state) targets.add(target.key as TaskState);
+        }
+      }
+    }
+    table[state] = TASK_STATES.filter((s) => targets.has(s));
+  }
+  return table;
+})();
+
+export function isTerminal(state: TaskState): boolean {
+  return state === 'completed' || state === 'cancelled';
+}

@@ -1,0 +1,59 @@
+/** Pure retry policy: how long to wait before a retry, and which errors deserve one. */
+
+export interface RetryPolicy {
+  /** Delay before the first retry, in ms. Default 60,000. */
+  baseDelayMs: number;
+  /** Retries after the first attempt. Default 3. */
+  maxRetries: number;
+  /** No delay grows beyond this, in ms. Default 1 hour. */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
+  baseDelayMs: 60_000,
+  maxRetries: 3,
+  maxDelayMs: 3_600_000,
+});
+
+/**
+ * delay = base × 2^retriesSoFar, capped: with the defaults 60 s, 120 s, 240 s.
+ * `retriesSoFar` is 0 before the first retry.
+ */
+export function backoffDelay(retriesSoFar: number, baseDelayMs: number, maxDelayMs = DEFAULT_RETRY_POLICY.maxDelayMs): number {
+  return Math.min(maxDelayMs, baseDelayMs * 2 ** retriesSoFar);
+}
+
+/** Error kinds that a retry cannot fix. */
+export const NON_RETRYABLE_KINDS: ReadonlySet<string> = new Set(['validation', 'auth']);
+
+/** What a caller may pass as a failure: a message, an Error, or a plain description. */
+export type FailureInput = string | Error | { message: string; retryable?: boolean; kind?: string };
+
+export interface ClassifiedFailure {
+  message: string;
+  retryable: boolean;
+  kind?: string;
+}
+
+/**
+ * Reads a failure the way users write them: `retryable: false` wins; kinds
+ * `validation` and `auth` (or errors named ValidationError / AuthError /
+ * AuthenticationError) are never retried; anything else is.
+ */
+export function classifyFailure(failure: FailureInput): ClassifiedFailure {
+  if (typeof failure === 'string') return { message: failure, retryable: true };
+  const record = failure as { message?: unknown; retryable?: unknown; kind?: unknown; name?: unknown };
+  const message = typeof record.message === 'string' && record.message !== '' ? record.message : String(failure);
+  let kind = typeof record.kind === 'string' ? record.kind : undefined;
+  if (kind === undefined && typeof record.name === 'string') {
+    if (record.name === 'ValidationError') kind = 'validation';
+    else if (record.name === 'AuthError' || record.name === 'AuthenticationError') kind = 'auth';
+  }
+  const retryable = record.retryable === false ? false : kind === undefined || !NON_RETRYABLE_KINDS.has(kind);
+  return kind === undefined ? { message, retryable } : { message, retryable, kind };
+}
+
+/** Whether a task that failed with `failure` after `retriesSoFar` retries gets another. */
+export function shouldRetry(failure: ClassifiedFailure, retriesSoFar: number, maxRetries: number): boolean {
+  return failure.retryable && retriesSoFar < maxRetries;
+}

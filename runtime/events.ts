@@ -1,0 +1,95 @@
+/** The events an Overseer emits, and a small typed emitter for them. */
+import type { TaskState } from '../machines/task.js';
+import type { DeadlockReport } from './deadlock.js';
+import type { BoostReason } from './priority.js';
+
+export interface TaskTransitionEvent {
+  type: 'task.transition';
+  taskId: string;
+  projectId: string;
+  /** null when the task was just scheduled. */
+  from: TaskState | null;
+  to: TaskState;
+  /** Epoch ms on the runtime's clock. */
+  at: number;
+  /** The machine event that caused it (`SCHEDULE` for a new task). */
+  event: string;
+  reason?: string;
+}
+
+export interface TaskPriorityEvent {
+  type: 'task.priority';
+  taskId: string;
+  projectId: string;
+  from: number;
+  to: number;
+  reasons: BoostReason[];
+  at: number;
+}
+
+export interface TaskDeadlineMissedEvent {
+  type: 'task.deadline_missed';
+  taskId: string;
+  projectId: string;
+  state: TaskState;
+  deadline: number;
+  at: number;
+}
+
+export interface DeadlockDetectedEvent extends DeadlockReport {
+  type: 'deadlock.detected';
+  at: number;
+}
+
+export interface OverseerEventMap {
+  'task.transition': TaskTransitionEvent;
+  'task.priority': TaskPriorityEvent;
+  'task.deadline_missed': TaskDeadlineMissedEvent;
+  'deadlock.detected': DeadlockDetectedEvent;
+}
+export type OverseerEventType = keyof OverseerEventMap;
+export type OverseerEvent = OverseerEventMap[OverseerEventType];
+export const OVERSEER_EVENT_TYPES: readonly OverseerEventType[] = [
+  'task.transition',
+  'task.priority',
+  'task.deadline_missed',
+  'deadlock.detected',
+];
+
+type Handler<E> = (event: E) => void;
+
+export class Emitter {
+  private readonly handlers = new Map<string, Set<Handler<never>>>();
+
+  constructor(private readonly onHandlerError: (error: unknown, type: string) => void) {}
+
+  on<T extends OverseerEventType | '*'>(
+    type: T,
+    handler: Handler<T extends OverseerEventType ? OverseerEventMap[T] : OverseerEvent>,
+  ): () => void {
+    let set = this.handlers.get(type);
+    if (!set) this.handlers.set(type, (set = new Set()));
+    set.add(handler as Handler<never>);
+    return () => set.delete(handler as Handler<never>);
+  }
+
+  /** Cheap check so hot paths build no event nobody listens to. */
+  wants(type: OverseerEventType): boolean {
+    return (this.handlers.get(type)?.size ?? 0) > 0 || (this.handlers.get('*')?.size ?? 0) > 0;
+  }
+
+  emit<T extends OverseerEventType>(event: OverseerEventMap[T]): void {
+    for (const key of [event.type, '*']) {
+      const set = this.handlers.get(key);
+      if (!set) continue;
+      for (const handler of set) {
+        // A listener that throws must not break scheduling.
+        try {
+          (handler as Handler<OverseerEventMap[T]>)(event);
+        } catch (error) {
+          this.onHandlerError(error, event.type);
+        }
+      }
+    }
+  }
+}

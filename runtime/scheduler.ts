@@ -1,0 +1,342 @@
+/**
+ * The scheduler: the supervisor's working state for every task it hosts.
+ *
+ * It owns the task actors (through `TaskHost`), the per-project ready queues
+ * (indexed binary heaps: highest effective priority first, oldest first among
+ * equals), the dependency index (who waits on whom, and how many dependencies each
+ * task still waits for), failure propagation and the runtime-owned timers.
+ * Every state change goes through the task machine; this module only decides which
+ * event to send. Input is validated by the caller (`overseer.ts`).
+ */
+import type { TaskEvent, TaskInput, TaskState } from '../machines/task.js';
+import { LEGAL_TRANSITIONS } from '../machines/task.js';
+import { TaskStateError } from './errors.js';
+import { IndexedHeap, type HeapItem } from './heap.js';
+import { deadlineBoostAt, effectivePriority, type BoostReason } from './priority.js';
+import { TaskHost, type PersistedTask } from './task-host.js';
+import type { Clock } from './clock.js';
+import { TimerQueue } from './timers.js';
+
+export interface PriorityChange {
+  from: number;
+  to: number;
+  reasons: BoostReason[];
+  at: number;
+}
+
+export interface TaskEntry extends HeapItem {
+  readonly id: string;
+  /** Scheduling order: "oldest first among equals". */
+  readonly seq: number;
+  /** The task actor's state value and context. */
+  task: PersistedTask;
+  /** Tasks that list this one as a dependency. */
+  readonly dependents: TaskEntry[];
+  /** Dependencies not yet satisfied (completed, or failed under an `ignore` policy). */
+  unmet: number;
+  /** Failed dependencies this task chose to ignore; a later completion must not count twice. */
+  ignored: Set<string> | null;
+  effective: number;
+  boosts: BoostReason[];
+  priorityChanges: PriorityChange[] | null;
+}
+
+export interface TransitionNotice {
+  entry: TaskEntry;
+  from: TaskState | null;
+  to: TaskState;
+  at: number;
+  event: TaskEvent['type'] | 'SCHEDULE';
+  reason?: string;
+}
+
+export interface SchedulerHooks {
+  onTransition(notice: TransitionNotice): void;
+  onPriority(entry: TaskEntry, change: PriorityChange): void;
+  onDeadlineMissed(entry: TaskEntry, at: number): void;
+}
+
+interface Project {
+  readonly id: string;
+  readonly ready: IndexedHeap<TaskEntry>;
+  readonly byState: Record<TaskState, Set<TaskEntry>>;
+}
+
+/** A dependency that failed for good or was cancelled can never complete by itself. */
+const isDead = (state: TaskState) => state === 'failed' || state === 'cancelled';
+const waitsOnDependencies = (reason: string | undefined) =>
+  reason === 'upstream_failed' || reason === 'waiting_for_dependencies';
+
+const byEffectivePriority = (a: TaskEntry, b: TaskEntry) =>
+  a.effective > b.effective || (a.effective === b.effective && a.seq < b.seq);
+
+const sameReasons = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((r, i) => r === b[i]);
+
+const RETRY = 'retry:';
+const BOOST = 'boost:';
+const DEADLINE = 'deadline:';
+
+export class Scheduler {
+  readonly host = new TaskHost();
+  readonly tasks = new Map<string, TaskEntry>();
+  readonly projects = new Map<string, Project>();
+  readonly timers: TimerQueue;
+  private seq = 0;
+
+  constructor(
+    readonly clock: Clock,
+    private readonly hooks: SchedulerHooks,
+  ) {
+    this.timers = new TimerQueue(clock, (key) => this.onTimer(key));
+  }
+
+  // ---- queries -------------------------------------------------------------------
+
+  project(projectId: string): Project {
+    let project = this.projects.get(projectId);
+    if (!project) {
+      const byState = {} as Record<TaskState, Set<TaskEntry>>;
+      for (const s of Object.keys(LEGAL_TRANSITIONS) as TaskState[]) byState[s] = new Set();
+      project = { id: projectId, ready: new IndexedHeap(byEffectivePriority), byState };
+      this.projects.set(projectId, project);
+    }
+    return project;
+  }
+
+  /** The ready task that would be handed out next, across the given projects. */
+  peekNext(projectIds: Iterable<string>): TaskEntry | undefined {
+    let best: TaskEntry | undefined;
+    for (const id of projectIds) {
+      const top = this.projects.get(id)?.ready.peek();
+      if (top && (!best || byEffectivePriority(top, best))) best = top;
+    }
+    return best;
+  }
+
+  // ---- scheduling ----------------------------------------------------------------
+
+  /** Adds validated tasks; `inputs` must be in dependency order (dependencies first). */
+  add(inputs: readonly TaskInput[]): TaskEntry[] {
+    const added: TaskEntry[] = [];
+    for (const input of inputs) {
+      const entry: TaskEntry = {
+        id: input.id,
+        seq: this.seq++,
+        task: this.host.create(input),
+        dependents: [],
+        unmet: 0,
+        ignored: null,
+        effective: input.priority,
+        boosts: [],
+        priorityChanges: null,
+        heapIndex: -1,
+      };
+      this.tasks.set(entry.id, entry);
+      this.project(input.projectId).byState.pending.add(entry);
+      this.hooks.onTransition({ entry, from: null, to: 'pending', at: input.at, event: 'SCHEDULE' });
+      this.refreshPriority(entry, input.at, false);
+      if (input.deadline !== null) this.timers.schedule(DEADLINE + entry.id, input.deadline);
+      added.push(entry);
+
+      const dead: TaskEntry[] = [];
+      for (const depId of input.dependencies) {
+        const dep = this.tasks.get(depId)!;
+        dep.dependents.push(entry);
+        if (dep.dependents.length === 1) this.refreshPriority(dep, input.at, true);
+        const depState = dep.task.value;
+        if (depState !== 'completed') entry.unmet++;
+        if (isDead(depState)) dead.push(dep);
+      }
+      if (entry.unmet === 0) this.send(entry, { type: 'DEPENDENCIES_MET', at: input.at });
+      for (const dep of dead) this.onDependencyDead(entry, dep, input.at);
+    }
+    return added;
+  }
+
+  /** Hands out the best ready task of the given projects and marks it running. */
+  startNext(projectIds: Iterable<string>, at: number): TaskEntry | null {
+    const entry = this.peekNext(projectIds);
+    if (!entry) return null;
+    this.send(entry, { type: 'START', at });
+    return entry;
+  }
+
+  // ---- transitions requested through the API --------------------------------------
+
+  start(entry: TaskEntry, at: number): void {
+    this.require(entry, 'running', { type: 'START', at });
+  }
+
+  complete(entry: TaskEntry, result: TaskEvent & { type: 'COMPLETE' }): void {
+    this.require(entry, 'completed', result);
+    for (const dependent of entry.dependents) this.dependencySatisfied(dependent, entry.id, result.at);
+  }
+
+  /** Marks a running (or blocked) task failed; retries it or propagates the failure. */
+  fail(entry: TaskEntry, event: TaskEvent & { type: 'FAIL' }, retry: { allowed: boolean; delayMs: number }): void {
+    this.require(entry, 'failed', event);
+    if (retry.allowed) this.retry(entry, event.at, retry.delayMs, false);
+    else this.propagateFailure(entry, event.at);
+  }
+
+  retry(entry: TaskEntry, at: number, delayMs: number, manual: boolean): void {
+    const retryAt = at + delayMs;
+    this.require(entry, 'retrying', { type: 'RETRY', at, retryAt, manual });
+    this.timers.schedule(RETRY + entry.id, retryAt);
+    if (delayMs <= 0) this.timers.fireDue();
+  }
+
+  cancel(entry: TaskEntry, at: number, reason: string): void {
+    this.require(entry, 'cancelled', { type: 'CANCEL', at, reason });
+    this.propagateFailure(entry, at);
+  }
+
+  block(entry: TaskEntry, at: number, reason: string): void {
+    this.require(entry, 'blocked', { type: 'BLOCK', at, reason });
+  }
+
+  /** Lets a blocked task go: ready when its dependencies are met, otherwise it keeps waiting for them. */
+  unblock(entry: TaskEntry, at: number): void {
+    const state = entry.task.value;
+    if (state !== 'blocked') throw new TaskStateError(entry.id, state, 'ready', LEGAL_TRANSITIONS[state]);
+    if (entry.unmet === 0) {
+      this.send(entry, { type: 'UNBLOCK', at });
+      return;
+    }
+    const deadDep = entry.task.context.dependencies
+      .map((id) => this.tasks.get(id)!)
+      .find((dep) => isDead(dep.task.value) && !entry.ignored?.has(dep.id));
+    if (deadDep) {
+      throw new TaskStateError(
+        entry.id,
+        'blocked',
+        'ready',
+        LEGAL_TRANSITIONS.blocked,
+        `its dependency "${deadDep.id}" is ${deadDep.task.value}; retry it first, or cancel this task`,
+      );
+    }
+    this.send(entry, { type: 'BLOCK', at, reason: 'waiting_for_dependencies' });
+  }
+
+  // ---- internals -----------------------------------------------------------------
+
+  /** Sends an event the API asked for; an event the machine refuses becomes a TaskStateError. */
+  private require(entry: TaskEntry, requested: TaskState, event: TaskEvent): void {
+    if (!this.send(entry, event)) {
+      const state = entry.task.value;
+      throw new TaskStateError(entry.id, state, requested, LEGAL_TRANSITIONS[state]);
+    }
+  }
+
+  /** Advances the task actor and keeps every index in step. False when the machine refused. */
+  send(entry: TaskEntry, event: TaskEvent): boolean {
+    const before = entry.task;
+    const next = this.host.send(before, event);
+    if (next === null) return false;
+    entry.task = next;
+    const from = before.value;
+    const to = next.value;
+    if (from === to) return true;
+    const project = this.project(next.context.projectId);
+    project.byState[from].delete(entry);
+    project.byState[to].add(entry);
+    if (from === 'ready') project.ready.remove(entry);
+    if (to === 'ready') {
+      this.refreshPriority(entry, event.at, true);
+      project.ready.push(entry);
+    }
+    if (to === 'completed' || to === 'cancelled') {
+      this.timers.cancel(DEADLINE + entry.id);
+      this.timers.cancel(BOOST + entry.id);
+    }
+    if (from === 'retrying') this.timers.cancel(RETRY + entry.id);
+    const notice: TransitionNotice = { entry, from, to, at: event.at, event: event.type };
+    const reason = next.context.history[next.context.history.length - 1]?.reason;
+    if (reason !== undefined) notice.reason = reason;
+    this.hooks.onTransition(notice);
+    return true;
+  }
+
+  private dependencySatisfied(entry: TaskEntry, depId: string, at: number): void {
+    if (entry.ignored?.delete(depId)) return; // already counted when it failed
+    entry.unmet--;
+    if (entry.unmet > 0) return;
+    const state = entry.task.value;
+    if (state === 'pending') this.send(entry, { type: 'DEPENDENCIES_MET', at });
+    else if (state === 'blocked' && waitsOnDependencies(entry.task.context.blockedReason?.reason)) {
+      this.send(entry, { type: 'UNBLOCK', at });
+    }
+  }
+
+  /** A dependency of `entry` failed for good or was cancelled: apply the dependent's policy. */
+  private onDependencyDead(entry: TaskEntry, dep: TaskEntry, at: number): void {
+    const state = entry.task.value;
+    if (state === 'completed' || state === 'cancelled' || state === 'failed') return;
+    switch (entry.task.context.onDependencyFailure) {
+      case 'ignore':
+        (entry.ignored ??= new Set()).add(dep.id);
+        entry.unmet--;
+        if (entry.unmet === 0) {
+          if (state === 'pending') this.send(entry, { type: 'DEPENDENCIES_MET', at });
+          else if (state === 'blocked' && waitsOnDependencies(entry.task.context.blockedReason?.reason)) {
+            this.send(entry, { type: 'UNBLOCK', at });
+          }
+        }
+        return;
+      case 'cancel':
+        if (this.send(entry, { type: 'CANCEL', at, reason: `upstream_failed: ${dep.id}` })) {
+          this.propagateFailure(entry, at);
+        }
+        return;
+      case 'block':
+        if (state === 'pending' || state === 'ready') {
+          this.send(entry, { type: 'BLOCK', at, reason: 'upstream_failed', upstream: dep.id });
+        } else if (state === 'blocked' && entry.task.context.blockedReason?.reason === 'waiting_for_dependencies') {
+          this.send(entry, { type: 'BLOCK', at, reason: 'upstream_failed', upstream: dep.id });
+        }
+        return;
+    }
+  }
+
+  private propagateFailure(entry: TaskEntry, at: number): void {
+    for (const dependent of entry.dependents) this.onDependencyDead(dependent, entry, at);
+  }
+
+  /** Recomputes the effective priority; records and announces a change. */
+  refreshPriority(entry: TaskEntry, at: number, announce: boolean): void {
+    const context = entry.task.context;
+    const now = this.clock.now();
+    const next = effectivePriority(
+      { priority: context.priority, deadline: context.deadline, dependents: entry.dependents.length, retries: context.retries },
+      now,
+    );
+    const boostAt = deadlineBoostAt(context.deadline);
+    if (boostAt !== null && boostAt > now && !this.timers.has(BOOST + entry.id)) {
+      this.timers.schedule(BOOST + entry.id, boostAt);
+    }
+    if (next.value === entry.effective && sameReasons(next.reasons, entry.boosts)) return;
+    const change: PriorityChange = { from: entry.effective, to: next.value, reasons: next.reasons, at };
+    entry.effective = next.value;
+    entry.boosts = next.reasons;
+    if (!announce) return;
+    (entry.priorityChanges ??= []).push(change);
+    if (entry.heapIndex >= 0) this.project(context.projectId).ready.update(entry);
+    this.hooks.onPriority(entry, change);
+  }
+
+  private onTimer(key: string): void {
+    const at = this.clock.now();
+    if (key.startsWith(RETRY)) {
+      const entry = this.tasks.get(key.slice(RETRY.length));
+      if (entry) this.send(entry, { type: 'RETRY_DUE', at });
+    } else if (key.startsWith(BOOST)) {
+      const entry = this.tasks.get(key.slice(BOOST.length));
+      if (entry) this.refreshPriority(entry, at, true);
+    } else if (key.startsWith(DEADLINE)) {
+      const entry = this.tasks.get(key.slice(DEADLINE.length));
+      if (entry && entry.task.value !== 'completed' && entry.task.value !== 'cancelled') {
+        this.hooks.onDeadlineMissed(entry, at);
+      }
+    }
+  }
+}

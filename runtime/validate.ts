@@ -1,0 +1,198 @@
+/**
+ * Input checks for the public API. Each check collects every problem with its path,
+ * so one error tells a person everything to fix at once.
+ */
+import type { DependencyFailurePolicy, TaskInput } from '../machines/task.js';
+import type { JsonValue } from './json.js';
+import { jsonProblems } from './json.js';
+
+/** A task as callers describe it. Everything but `id` is optional. */
+export interface TaskSpec {
+  id: string;
+  /** Default `default`. */
+  projectId?: string;
+  /** Default: the id. */
+  title?: string;
+  /** Integer 1..10 (10 is most urgent). Default 5. */
+  priority?: number;
+  /** Ids of tasks that must complete first: already scheduled, or in the same batch. */
+  dependencies?: string[];
+  /** ISO-8601 string, epoch milliseconds, or a Date. */
+  deadline?: string | number | Date | null;
+  /** Retries after the first attempt. Default: the runtime's retry policy. */
+  maxRetries?: number;
+  /** Delay before the first retry in ms; doubles each retry. Default: the runtime's. */
+  retryBaseMs?: number;
+  /** What this task does when a dependency fails for good or is cancelled. Default `block`. */
+  onDependencyFailure?: DependencyFailurePolicy;
+  /** Anything JSON the caller wants kept with the task. */
+  metadata?: JsonValue;
+}
+
+const TASK_FIELDS = new Set<string>([
+  'id',
+  'projectId',
+  'title',
+  'priority',
+  'dependencies',
+  'deadline',
+  'maxRetries',
+  'retryBaseMs',
+  'onDependencyFailure',
+  'metadata',
+]);
+const POLICIES: readonly DependencyFailurePolicy[] = ['block', 'cancel', 'ignore'];
+export const MAX_ID_LENGTH = 200;
+export const MAX_RETRIES_LIMIT = 100;
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Problems with an identifier (task or project id), or an empty list. */
+export function idProblems(value: unknown, path: string): string[] {
+  if (typeof value !== 'string') return [`${path}: must be a string, got ${describe(value)}`];
+  if (value.trim() === '') return [`${path}: must not be empty`];
+  if (value.length > MAX_ID_LENGTH) return [`${path}: longer than ${MAX_ID_LENGTH} characters`];
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return [`${path}: must not contain control characters`];
+  return [];
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return `a ${typeof value}`;
+}
+
+/** Parses a deadline to epoch ms, or returns the problem. */
+export function parseDeadline(value: unknown, path: string): number | string {
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime()) ? `${path}: malformed deadline (an invalid Date)` : value.getTime();
+  }
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && value >= 0
+      ? value
+      : `${path}: malformed deadline ${value} (epoch milliseconds must be a finite number ≥ 0)`;
+  }
+  if (typeof value === 'string') {
+    // Date.parse accepts many shapes; an ISO-8601 date (with optional time) is what we promise.
+    const iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+    const ms = Date.parse(value);
+    if (!iso.test(value) || Number.isNaN(ms)) {
+      return `${path}: malformed deadline ${describe(value)} (use ISO-8601, e.g. "2026-12-01T17:00:00Z")`;
+    }
+    return ms;
+  }
+  return `${path}: malformed deadline ${describe(value)} (use an ISO-8601 string, epoch ms or a Date)`;
+}
+
+export interface TaskDefaults {
+  maxRetries: number;
+  retryBaseMs: number;
+  at: number;
+}
+
+/**
+ * Checks one task spec and builds the machine input. Dependency existence is checked
+ * by the caller, which knows the scheduled tasks and the rest of the batch.
+ */
+export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults): { input?: TaskInput; problems: string[] } {
+  if (!isPlainObject(raw)) return { problems: [`${path}: must be an object, got ${describe(raw)}`] };
+  const problems: string[] = [];
+  for (const key of Object.keys(raw)) {
+    if (!TASK_FIELDS.has(key)) problems.push(`${path}.${key}: unknown field (known: ${[...TASK_FIELDS].join(', ')})`);
+  }
+  problems.push(...idProblems(raw.id, `${path}.id`));
+
+  let projectId = 'default';
+  if (raw.projectId !== undefined) {
+    problems.push(...idProblems(raw.projectId, `${path}.projectId`));
+    if (typeof raw.projectId === 'string') projectId = raw.projectId;
+  }
+  let title = typeof raw.id === 'string' ? raw.id : '';
+  if (raw.title !== undefined) {
+    if (typeof raw.title !== 'string') problems.push(`${path}.title: must be a string, got ${describe(raw.title)}`);
+    else title = raw.title;
+  }
+  let priority = 5;
+  if (raw.priority !== undefined) {
+    if (typeof raw.priority !== 'number' || !Number.isInteger(raw.priority) || raw.priority < 1 || raw.priority > 10) {
+      problems.push(`${path}.priority: must be an integer from 1 to 10, got ${describe(raw.priority)}`);
+    } else priority = raw.priority;
+  }
+  let dependencies: string[] = [];
+  if (raw.dependencies !== undefined) {
+    if (!Array.isArray(raw.dependencies)) {
+      problems.push(`${path}.dependencies: must be an array of task ids, got ${describe(raw.dependencies)}`);
+    } else {
+      const seen = new Set<string>();
+      raw.dependencies.forEach((dep, i) => {
+        const p = `${path}.dependencies[${i}]`;
+        const idIssues = idProblems(dep, p);
+        if (idIssues.length) return problems.push(...idIssues);
+        const depId = dep as string;
+        if (depId === raw.id) problems.push(`${p}: task "${depId}" depends on itself`);
+        else if (seen.has(depId)) problems.push(`${p}: "${depId}" is listed twice`);
+        seen.add(depId);
+      });
+      dependencies = raw.dependencies as string[];
+    }
+  }
+  let deadline: number | null = null;
+  if (raw.deadline !== undefined && raw.deadline !== null) {
+    const parsed = parseDeadline(raw.deadline, `${path}.deadline`);
+    if (typeof parsed === 'string') problems.push(parsed);
+    else deadline = parsed;
+  }
+  let maxRetries = defaults.maxRetries;
+  if (raw.maxRetries !== undefined) {
+    if (
+      typeof raw.maxRetries !== 'number' ||
+      !Number.isInteger(raw.maxRetries) ||
+      raw.maxRetries < 0 ||
+      raw.maxRetries > MAX_RETRIES_LIMIT
+    ) {
+      problems.push(`${path}.maxRetries: must be an integer from 0 to ${MAX_RETRIES_LIMIT}, got ${describe(raw.maxRetries)}`);
+    } else maxRetries = raw.maxRetries;
+  }
+  let retryBaseMs = defaults.retryBaseMs;
+  if (raw.retryBaseMs !== undefined) {
+    if (typeof raw.retryBaseMs !== 'number' || !Number.isFinite(raw.retryBaseMs) || raw.retryBaseMs < 0) {
+      problems.push(`${path}.retryBaseMs: must be a number of milliseconds ≥ 0, got ${describe(raw.retryBaseMs)}`);
+    } else retryBaseMs = raw.retryBaseMs;
+  }
+  let onDependencyFailure: DependencyFailurePolicy = 'block';
+  if (raw.onDependencyFailure !== undefined) {
+    if (!POLICIES.includes(raw.onDependencyFailure as DependencyFailurePolicy)) {
+      problems.push(`${path}.onDependencyFailure: must be one of ${POLICIES.join(', ')}, got ${describe(raw.onDependencyFailure)}`);
+    } else onDependencyFailure = raw.onDependencyFailure as DependencyFailurePolicy;
+  }
+  let metadata: JsonValue | null = null;
+  if (raw.metadata !== undefined) {
+    const issues = jsonProblems(raw.metadata, `${path}.metadata`);
+    if (issues.length) problems.push(...issues);
+    else metadata = structuredClone(raw.metadata) as JsonValue;
+  }
+  if (problems.length) return { problems };
+  return {
+    problems,
+    input: {
+      id: raw.id as string,
+      projectId,
+      title,
+      priority,
+      dependencies: [...dependencies],
+      deadline,
+      onDependencyFailure,
+      maxRetries,
+      retryBaseMs,
+      metadata,
+      at: defaults.at,
+    },
+  };
+}
