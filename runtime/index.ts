@@ -44,3 +44,10 @@ export type {
 } from '../machines/task.js';
 export { supervisorMachine } from '../machines/supervisor.js';
 export type { SupervisorContext, SupervisorEvent } from '../machines/supervisor.js';
+export type { RecoveryReport } from './overseer.js';
+export { memoryStore } from '../store/memory.js';
+export { jsonFileStore, restoreBackup, readStoreFile } from '../store/json-file.js';
+export type { JsonFileStoreOptions } from '../store/json-file.js';
+export { StoreLockedError, StoreCorruptError, StoreVersionError } from '../store/errors.js';
+export type { Store, StoreImage, StoreContents, StoreWarning, StoredTask, JournalRecord } from '../store/types.js';
+export { SCHEMA_VERSION } from '../store/types.js';

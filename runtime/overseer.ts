@@ -10,7 +10,10 @@
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { TaskState } from '../machines/task.js';
 import { TASK_STATES } from '../machines/task.js';
-import { supervisorMachine, type SupervisorMachine } from '../machines/supervisor.js';
+import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
+import type { JournalEntry, Store, StoredSupervisor, StoreWarning } from '../store/types.js';
+import { failureProblem, optionProblems } from './options.js';
+import { buildImage, replay } from './persistence.js';
 import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
@@ -29,34 +32,70 @@ export interface OverseerOptions {
   retry?: Partial<RetryPolicy>;
   /** XState's inspection observer, passed to the supervisor actor system. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Where the runtime's state persists: `jsonFileStore(path)` or `memoryStore()`. An
+   * existing store is restored: tasks come back in their state, timers are re-armed, and
+   * attempts that were running when the process stopped count as interrupted and go
+   * through the retry policy. Default: none (state lives in memory only).
+   */
+  store?: Store;
+  /** Journal records between automatic compactions into the snapshot. Default 100,000. */
+  compactEvery?: number;
   /** Where errors thrown by event listeners are reported. Default: console.error. */
   onListenerError?: (error: unknown, eventType: string) => void;
+  /** Where background failures (a store compaction that failed) are reported. Default: console.error. */
+  onError?: (error: unknown, source: string) => void;
 }
 
 export interface StateCounts extends Record<TaskState, number> {
   total: number;
 }
 
-const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError']);
-const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
+/** What a restore found and did. */
+export interface RecoveryReport {
+  store: string;
+  /** Tasks brought back. */
+  tasks: number;
+  /** Journal records replayed on top of the snapshot. */
+  replayed: number;
+  /** Tasks that were running when the process stopped: each counted as an interrupted attempt. */
+  interrupted: string[];
+  warnings: StoreWarning[];
+}
+
+const INTERRUPTED = 'interrupted: the process stopped while this attempt was running';
 
 export class Overseer {
   /** The supervisor actor; `overseer.supervisor.system` is the actor system. */
   readonly supervisor: Actor<SupervisorMachine>;
   readonly clock: Clock;
   readonly retryPolicy: Readonly<RetryPolicy>;
+  /** Set when the runtime was restored from a store that held state. */
+  readonly recovery: RecoveryReport | null = null;
   private readonly scheduler: Scheduler;
   private readonly emitter: Emitter;
+  private readonly store: Store | null;
+  private readonly compactEvery: number;
+  private readonly onError: (error: unknown, source: string) => void;
+  private compacting: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
 
   constructor(options: OverseerOptions = {}) {
     const problems = optionProblems(options);
     if (problems.length) throw new ValidationError('createOverseer options', problems);
     this.clock = options.clock ?? systemClock;
     this.retryPolicy = Object.freeze({ ...DEFAULT_RETRY_POLICY, ...options.retry });
+    this.store = options.store ?? null;
+    this.compactEvery = options.compactEvery ?? 100_000;
     const onListenerError =
       options.onListenerError ?? ((error, type) => console.error(`overseer: a "${type}" listener threw`, error));
+    this.onError = options.onError ?? ((error, source) => console.error(`overseer: ${source} failed`, error));
     this.emitter = new Emitter(onListenerError);
+    const journal = this.store ? (entry: JournalEntry) => this.journal(entry) : null;
     this.scheduler = new Scheduler(this.clock, {
+      onAdd: (input) => journal?.({ k: 'add', input }),
+      onEvent: (entry, event) => journal?.({ k: 'ev', t: entry.id, e: event }),
+      onIgnore: (entry, dependency, ignored) => journal?.({ k: ignored ? 'ign' : 'unign', t: entry.id, d: dependency }),
       onTransition: ({ entry, from, to, at, event, reason }) => {
         if (!this.emitter.wants('task.transition')) return;
         const e: OverseerEventMap['task.transition'] = {
@@ -72,13 +111,9 @@ export class Overseer {
         this.emitter.emit(e);
       },
       onPriority: (entry, change) => {
+        journal?.({ k: 'prio', t: entry.id, c: change });
         if (!this.emitter.wants('task.priority')) return;
-        this.emitter.emit({
-          type: 'task.priority',
-          taskId: entry.id,
-          projectId: entry.task.context.projectId,
-          ...change,
-        });
+        this.emitter.emit({ type: 'task.priority', taskId: entry.id, projectId: entry.task.context.projectId, ...change });
       },
       onDeadlineMissed: (entry, at) => {
         const context = entry.task.context;
@@ -92,14 +127,73 @@ export class Overseer {
         });
       },
     });
+
+    // Restore before anything is journaled: opening takes the store's lock and reads it,
+    // and throws (changing nothing) when the store is locked, corrupt or too new.
+    const contents = this.store?.open() ?? null;
+    let restored: ReturnType<typeof replay> | null = null;
+    if (contents && this.store) {
+      try {
+        restored = replay(contents, this.scheduler.host, this.store.location);
+      } catch (error) {
+        void this.store.close();
+        throw error;
+      }
+    }
     this.supervisor = createActor(supervisorMachine, {
       systemId: 'supervisor',
       clock: this.clock,
+      ...(restored ? { snapshot: supervisorMachine.resolveState(restored.supervisor) } : {}),
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     // An unobserved actor error is rethrown in a timer and kills the process; report it instead.
-    this.supervisor.subscribe({ error: (error) => onListenerError(error, 'supervisor') });
+    this.supervisor.subscribe({ error: (error) => this.onError(error, 'the supervisor actor') });
     this.supervisor.start();
+    if (restored && contents && this.store && (restored.tasks.length > 0 || contents.warnings.length > 0)) {
+      this.scheduler.load(restored.tasks, this.clock.now());
+      this.recovery = {
+        store: this.store.location,
+        tasks: restored.tasks.length,
+        replayed: restored.replayed,
+        interrupted: this.interruptRunning(),
+        warnings: contents.warnings,
+      };
+    }
+  }
+
+  /** Attempts that were running when the process stopped: each fails as interrupted and goes through the retry policy. */
+  private interruptRunning(): string[] {
+    const interrupted: string[] = [];
+    for (const project of this.scheduler.projects.values()) {
+      for (const entry of [...project.byState.running]) {
+        interrupted.push(entry.id);
+        this.failEntry(entry, { message: INTERRUPTED, kind: 'interrupted', retryable: true });
+      }
+    }
+    return interrupted;
+  }
+
+  private journal(entry: JournalEntry): void {
+    const store = this.store!;
+    store.append(entry);
+    if (store.journalLength >= this.compactEvery && !this.compacting && !this.closing) {
+      this.compacting = this.compact()
+        .catch((error) => this.onError(error, 'store compaction'))
+        .finally(() => {
+          this.compacting = null;
+        });
+    }
+  }
+
+  /** Writes a snapshot of everything into the store and shortens its journal. */
+  private compact(): Promise<void> {
+    const store = this.store!;
+    const snapshot = this.supervisor.getSnapshot();
+    const supervisor: StoredSupervisor = {
+      value: snapshot.value === 'paused' ? 'paused' : 'running',
+      context: snapshot.context,
+    };
+    return store.compact(buildImage(this.scheduler.storedTasks(), supervisor, store.seq));
   }
 
   // ---- scheduling ----------------------------------------------------------------
@@ -210,13 +304,17 @@ export class Overseer {
     const entry = this.entry(id, 'markFailed');
     const problem = failureProblem(error);
     if (problem) throw new ValidationError('markFailed', [problem]);
+    this.failEntry(entry, error);
+    return this.view(entry);
+  }
+
+  private failEntry(entry: TaskEntry, error: FailureInput): void {
     const failure = classifyFailure(error);
     const context = entry.task.context;
     const allowed = shouldRetry(failure, context.retries, context.maxRetries);
     const at = this.clock.now();
     const delayMs = backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs);
     this.scheduler.fail(entry, { type: 'FAIL', at, error: { ...failure, at } }, { allowed, delayMs });
-    return this.view(entry);
   }
 
   /** failed → retrying → ready: a manual retry, after `delayMs` (default 0). */
@@ -325,7 +423,7 @@ export class Overseer {
     if (report) {
       const at = this.clock.now();
       if (!this.closed) {
-        this.supervisor.send({
+        this.sendSupervisor({
           type: 'DEADLOCK_DETECTED',
           deadlock: { projectId, cycle: report.cycle, stuck: report.stuck.length, at },
         });
@@ -341,13 +439,13 @@ export class Overseer {
   pause(projectId?: string): void {
     this.assertOpen('pause');
     if (projectId !== undefined) this.assertId(projectId, 'pause', 'projectId');
-    this.supervisor.send(projectId === undefined ? { type: 'PAUSE' } : { type: 'PAUSE', projectId });
+    this.sendSupervisor(projectId === undefined ? { type: 'PAUSE' } : { type: 'PAUSE', projectId });
   }
 
   resume(projectId?: string): void {
     this.assertOpen('resume');
     if (projectId !== undefined) this.assertId(projectId, 'resume', 'projectId');
-    this.supervisor.send(projectId === undefined ? { type: 'RESUME' } : { type: 'RESUME', projectId });
+    this.sendSupervisor(projectId === undefined ? { type: 'RESUME' } : { type: 'RESUME', projectId });
   }
 
   /** Subscribes to runtime events (`'*'` for all); returns the unsubscribe function. */
@@ -363,17 +461,39 @@ export class Overseer {
   }
 
   get closed(): boolean {
-    return this.supervisor.getSnapshot().status !== 'active';
+    return this.closing !== null || this.supervisor.getSnapshot().status !== 'active';
   }
 
-  /** Stops every timer and the supervisor; later calls that change state throw `ClosedError`. */
-  close(): void {
-    if (this.closed) return;
+  /** Resolves once every change so far is durable in the store (at once without a store). */
+  async flush(): Promise<void> {
+    await this.store?.flush();
+  }
+
+  /**
+   * Stops every timer and the supervisor, then writes a final snapshot and releases the
+   * store. Later calls that change state throw `ClosedError`.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     this.scheduler.timers.stop();
+    const store = this.store;
+    this.closing = (async () => {
+      if (this.compacting) await this.compacting;
+      if (store) {
+        await this.compact();
+        await store.close();
+      }
+    })();
     this.supervisor.send({ type: 'CLOSE' });
+    return this.closing;
   }
 
   // ---- helpers -------------------------------------------------------------------
+
+  private sendSupervisor(event: SupervisorEvent): void {
+    this.supervisor.send(event);
+    if (this.store) this.journal({ k: 'sup', e: event });
+  }
 
   private view(entry: TaskEntry): TaskView {
     return toView(entry, this.clock.now());
@@ -412,56 +532,6 @@ export class Overseer {
   private assertOpen(method: string): void {
     if (this.closed) throw new ClosedError(method);
   }
-}
-
-function failureProblem(error: unknown): string | null {
-  if (typeof error === 'string') return error.trim() === '' ? 'error: must not be empty' : null;
-  if (error instanceof Error) return null;
-  if (isPlainObject(error) && typeof error.message === 'string' && error.message.trim() !== '') {
-    if (error.retryable !== undefined && typeof error.retryable !== 'boolean') {
-      return `error.retryable: must be a boolean, got ${describe(error.retryable)}`;
-    }
-    if (error.kind !== undefined && typeof error.kind !== 'string') return `error.kind: must be a string, got ${describe(error.kind)}`;
-    return null;
-  }
-  return `error: must be a message, an Error or { message, retryable?, kind? }, got ${describe(error)}`;
-}
-
-function optionProblems(options: unknown): string[] {
-  if (!isPlainObject(options)) return [`options: must be an object, got ${describe(options)}`];
-  const problems: string[] = [];
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) problems.push(`options.${key}: unknown option (known: ${[...OPTION_KEYS].join(', ')})`);
-  }
-  const clock = options.clock as Partial<Clock> | undefined;
-  if (clock !== undefined) {
-    for (const fn of ['now', 'setTimeout', 'clearTimeout'] as const) {
-      if (typeof clock?.[fn] !== 'function') problems.push(`options.clock.${fn}: must be a function`);
-    }
-  }
-  const retry = options.retry;
-  if (retry !== undefined) {
-    if (!isPlainObject(retry)) problems.push(`options.retry: must be an object, got ${describe(retry)}`);
-    else {
-      for (const key of Object.keys(retry)) {
-        if (!RETRY_KEYS.has(key)) problems.push(`options.retry.${key}: unknown option (known: ${[...RETRY_KEYS].join(', ')})`);
-        else {
-          const v = retry[key];
-          const integer = key === 'maxRetries';
-          if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
-            problems.push(`options.retry.${key}: must be ${integer ? 'an integer' : 'a number'} ≥ 0, got ${describe(v)}`);
-          }
-        }
-      }
-    }
-  }
-  if (options.inspect !== undefined && typeof options.inspect !== 'function' && !isPlainObject(options.inspect)) {
-    problems.push('options.inspect: must be a function or an observer object');
-  }
-  if (options.onListenerError !== undefined && typeof options.onListenerError !== 'function') {
-    problems.push('options.onListenerError: must be a function');
-  }
-  return problems;
 }
 
 export function createOverseer(options: OverseerOptions = {}): Overseer {

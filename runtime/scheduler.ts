@@ -16,6 +16,7 @@ import { deadlineBoostAt, effectivePriority, type BoostReason } from './priority
 import { TaskHost, type PersistedTask } from './task-host.js';
 import type { Clock } from './clock.js';
 import { TimerQueue } from './timers.js';
+import type { StoredTask } from '../store/types.js';
 
 export interface PriorityChange {
   from: number;
@@ -51,6 +52,12 @@ export interface TransitionNotice {
 }
 
 export interface SchedulerHooks {
+  /** A task is being added (before any of its transitions). */
+  onAdd(input: TaskInput): void;
+  /** The task machine accepted `event`; called before any consequence for other tasks. */
+  onEvent(entry: TaskEntry, event: TaskEvent): void;
+  /** A dependency was marked ignored (`true`) or its ignore was used up by a completion (`false`). */
+  onIgnore(entry: TaskEntry, dependencyId: string, ignored: boolean): void;
   onTransition(notice: TransitionNotice): void;
   onPriority(entry: TaskEntry, change: PriorityChange): void;
   onDeadlineMissed(entry: TaskEntry, at: number): void;
@@ -119,6 +126,7 @@ export class Scheduler {
   add(inputs: readonly TaskInput[]): TaskEntry[] {
     const added: TaskEntry[] = [];
     for (const input of inputs) {
+      this.hooks.onAdd(input);
       const entry: TaskEntry = {
         id: input.id,
         seq: this.seq++,
@@ -159,6 +167,58 @@ export class Scheduler {
     if (!entry) return null;
     this.send(entry, { type: 'START', at });
     return entry;
+  }
+
+  /**
+   * Rebuilds every index from stored task actors (in scheduling order) and re-arms
+   * their timers: retries at their `retryAt`, deadlines, priority boosts.
+   */
+  load(stored: readonly StoredTask[], now: number): void {
+    const loaded: TaskEntry[] = [];
+    for (const record of stored) {
+      const entry: TaskEntry = {
+        id: record.context.id,
+        seq: this.seq++,
+        task: { value: record.value, context: record.context },
+        dependents: [],
+        unmet: 0,
+        ignored: record.ignored?.length ? new Set(record.ignored) : null,
+        effective: record.effective,
+        boosts: record.boosts,
+        priorityChanges: record.priorityChanges?.length ? record.priorityChanges : null,
+        heapIndex: -1,
+      };
+      this.tasks.set(entry.id, entry);
+      this.project(record.context.projectId).byState[record.value].add(entry);
+      loaded.push(entry);
+    }
+    for (const entry of loaded) {
+      for (const depId of entry.task.context.dependencies) {
+        const dep = this.tasks.get(depId)!;
+        dep.dependents.push(entry);
+        if (dep.task.value !== 'completed' && !entry.ignored?.has(depId)) entry.unmet++;
+      }
+    }
+    for (const entry of loaded) {
+      const { value, context } = entry.task;
+      if (value === 'completed' || value === 'cancelled') continue;
+      if (value === 'ready') this.project(context.projectId).ready.push(entry);
+      if (value === 'retrying' && context.retryAt !== null) this.timers.schedule(RETRY + entry.id, context.retryAt);
+      if (context.deadline !== null) this.timers.schedule(DEADLINE + entry.id, context.deadline);
+      this.refreshPriority(entry, now, true);
+    }
+  }
+
+  /** Every task as stored: scheduling order, the actor's state and the facts not derivable from it. */
+  storedTasks(): StoredTask[] {
+    const out: StoredTask[] = [];
+    for (const entry of this.tasks.values()) {
+      const record: StoredTask = { value: entry.task.value, context: entry.task.context, effective: entry.effective, boosts: entry.boosts };
+      if (entry.priorityChanges) record.priorityChanges = entry.priorityChanges;
+      if (entry.ignored?.size) record.ignored = [...entry.ignored];
+      out.push(record);
+    }
+    return out;
   }
 
   // ---- transitions requested through the API --------------------------------------
@@ -234,6 +294,7 @@ export class Scheduler {
     const next = this.host.send(before, event);
     if (next === null) return false;
     entry.task = next;
+    this.hooks.onEvent(entry, event);
     const from = before.value;
     const to = next.value;
     if (from === to) return true;
@@ -258,7 +319,10 @@ export class Scheduler {
   }
 
   private dependencySatisfied(entry: TaskEntry, depId: string, at: number): void {
-    if (entry.ignored?.delete(depId)) return; // already counted when it failed
+    if (entry.ignored?.delete(depId)) {
+      this.hooks.onIgnore(entry, depId, false);
+      return; // already counted when it failed
+    }
     entry.unmet--;
     if (entry.unmet > 0) return;
     const state = entry.task.value;
@@ -275,6 +339,7 @@ export class Scheduler {
     switch (entry.task.context.onDependencyFailure) {
       case 'ignore':
         (entry.ignored ??= new Set()).add(dep.id);
+        this.hooks.onIgnore(entry, dep.id, true);
         entry.unmet--;
         if (entry.unmet === 0) {
           if (state === 'pending') this.send(entry, { type: 'DEPENDENCIES_MET', at });

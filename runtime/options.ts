@@ -1,0 +1,67 @@
+/** Checks of the options and arguments of the public API that need more than a line. */
+import type { Clock } from './clock.js';
+import { describe, isPlainObject } from './validate.js';
+
+const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery']);
+const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
+
+export function failureProblem(error: unknown): string | null {
+  if (typeof error === 'string') return error.trim() === '' ? 'error: must not be empty' : null;
+  if (error instanceof Error) return null;
+  if (isPlainObject(error) && typeof error.message === 'string' && error.message.trim() !== '') {
+    if (error.retryable !== undefined && typeof error.retryable !== 'boolean') {
+      return `error.retryable: must be a boolean, got ${describe(error.retryable)}`;
+    }
+    if (error.kind !== undefined && typeof error.kind !== 'string') return `error.kind: must be a string, got ${describe(error.kind)}`;
+    return null;
+  }
+  return `error: must be a message, an Error or { message, retryable?, kind? }, got ${describe(error)}`;
+}
+
+export function optionProblems(options: unknown): string[] {
+  if (!isPlainObject(options)) return [`options: must be an object, got ${describe(options)}`];
+  const problems: string[] = [];
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) problems.push(`options.${key}: unknown option (known: ${[...OPTION_KEYS].join(', ')})`);
+  }
+  const clock = options.clock as Partial<Clock> | undefined;
+  if (clock !== undefined) {
+    for (const fn of ['now', 'setTimeout', 'clearTimeout'] as const) {
+      if (typeof clock?.[fn] !== 'function') problems.push(`options.clock.${fn}: must be a function`);
+    }
+  }
+  const retry = options.retry;
+  if (retry !== undefined) {
+    if (!isPlainObject(retry)) problems.push(`options.retry: must be an object, got ${describe(retry)}`);
+    else {
+      for (const key of Object.keys(retry)) {
+        if (!RETRY_KEYS.has(key)) problems.push(`options.retry.${key}: unknown option (known: ${[...RETRY_KEYS].join(', ')})`);
+        else {
+          const v = retry[key];
+          const integer = key === 'maxRetries';
+          if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
+            problems.push(`options.retry.${key}: must be ${integer ? 'an integer' : 'a number'} ≥ 0, got ${describe(v)}`);
+          }
+        }
+      }
+    }
+  }
+  if (options.inspect !== undefined && typeof options.inspect !== 'function' && !isPlainObject(options.inspect)) {
+    problems.push('options.inspect: must be a function or an observer object');
+  }
+  for (const key of ['onListenerError', 'onError'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') problems.push(`options.${key}: must be a function`);
+  }
+  const store = options.store as Record<string, unknown> | undefined;
+  if (store !== undefined) {
+    for (const fn of ['open', 'append', 'flush', 'compact', 'close'] as const) {
+      if (typeof store?.[fn] !== 'function') problems.push(`options.store: not a store (no ${fn}()); use memoryStore() or jsonFileStore(path)`);
+    }
+  }
+  const compactEvery = options.compactEvery;
+  if (compactEvery !== undefined && (typeof compactEvery !== 'number' || !Number.isInteger(compactEvery) || compactEvery < 1)) {
+    problems.push(`options.compactEvery: must be an integer ≥ 1, got ${describe(compactEvery)}`);
+  }
+  return problems;
+}
+

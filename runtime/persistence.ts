@@ -1,0 +1,91 @@
+/**
+ * Between the runtime and a store: what goes into the journal, how an image is taken,
+ * and how image + journal become task actors again.
+ *
+ * The journal records causes, not results: every event a task machine accepted (with
+ * its time), every task added, every priority change and supervisor event. Replay
+ * feeds the same events to the same pure machine, so it arrives at the same states
+ * without re-running any consequence logic; the scheduler then rebuilds its indexes.
+ */
+import { transition } from 'xstate';
+import { supervisorMachine } from '../machines/supervisor.js';
+import { StoreCorruptError } from '../store/errors.js';
+import type { JournalRecord, StoreContents, StoreImage, StoredSupervisor, StoredTask } from '../store/types.js';
+import { SCHEMA_VERSION } from '../store/types.js';
+import { effectivePriority } from './priority.js';
+import type { TaskHost } from './task-host.js';
+
+export interface ReplayResult {
+  tasks: StoredTask[];
+  supervisor: StoredSupervisor;
+  replayed: number;
+}
+
+const FRESH_SUPERVISOR: StoredSupervisor = { value: 'running', context: { pausedProjects: [], deadlocks: [] } };
+
+export function replay(contents: StoreContents, host: TaskHost, location: string): ReplayResult {
+  const tasks = new Map<string, StoredTask>();
+  for (const t of contents.image?.tasks ?? []) tasks.set(t.context.id, t);
+  let supervisor = contents.image?.supervisor ?? FRESH_SUPERVISOR;
+
+  const corrupt = (record: JournalRecord, what: string) =>
+    new StoreCorruptError(
+      `${location} journal`,
+      `record ${record.s}`,
+      what,
+      'The journal does not match the snapshot; restore a backup or move the journal away.',
+    );
+
+  for (const record of contents.journal) {
+    switch (record.k) {
+      case 'add': {
+        const { input } = record;
+        if (tasks.has(input.id)) throw corrupt(record, `task "${input.id}" is added twice`);
+        // The same initial priority the scheduler computes when it adds a task.
+        const initial = effectivePriority({ priority: input.priority, deadline: input.deadline, dependents: 0, retries: 0 }, input.at);
+        tasks.set(input.id, { ...host.create(input), effective: initial.value, boosts: initial.reasons });
+        break;
+      }
+      case 'ev': {
+        const task = tasks.get(record.t);
+        if (!task) throw corrupt(record, `event for unknown task "${record.t}"`);
+        const next = host.send(task, record.e);
+        if (!next) throw corrupt(record, `task "${record.t}" in state ${task.value} does not accept ${record.e.type}`);
+        task.value = next.value;
+        task.context = next.context;
+        break;
+      }
+      case 'prio': {
+        const task = tasks.get(record.t);
+        if (!task) throw corrupt(record, `priority change for unknown task "${record.t}"`);
+        task.effective = record.c.to;
+        task.boosts = record.c.reasons;
+        (task.priorityChanges ??= []).push(record.c);
+        break;
+      }
+      case 'ign':
+      case 'unign': {
+        const task = tasks.get(record.t);
+        if (!task) throw corrupt(record, `dependency note for unknown task "${record.t}"`);
+        const ignored = new Set(task.ignored ?? []);
+        if (record.k === 'ign') ignored.add(record.d);
+        else ignored.delete(record.d);
+        task.ignored = [...ignored];
+        break;
+      }
+      case 'sup': {
+        const snapshot = supervisorMachine.resolveState(supervisor);
+        const [next] = transition(supervisorMachine, snapshot, record.e);
+        if (next.value === 'running' || next.value === 'paused') supervisor = { value: next.value, context: next.context };
+        break;
+      }
+      default:
+        throw corrupt(record, `unknown record kind ${JSON.stringify((record as { k: unknown }).k)}`);
+    }
+  }
+  return { tasks: [...tasks.values()], supervisor, replayed: contents.journal.length };
+}
+
+export function buildImage(tasks: StoredTask[], supervisor: StoredSupervisor, seq: number): StoreImage {
+  return { schemaVersion: SCHEMA_VERSION, seq, savedAt: Date.now(), supervisor, tasks };
+}

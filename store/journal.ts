@@ -1,0 +1,190 @@
+/**
+ * The append-only journal: one JSON record per line after a header line.
+ *
+ * Writes are grouped: records appended during one synchronous stretch of work are
+ * written to the file together as soon as it ends (a microtask), so a killed process
+ * loses at most that stretch; the file is fdatasync'ed at most `groupCommitMs` later
+ * (default 50 ms), so a power loss loses at most that window. `flush()` forces both.
+ */
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { StoreCorruptError, StoreVersionError } from './errors.js';
+import { SCHEMA_VERSION, type JournalRecord, type StoreWarning } from './types.js';
+
+export const JOURNAL_HEADER_KEY = 'overseerJournal';
+const HEADER = `${JSON.stringify({ [JOURNAL_HEADER_KEY]: SCHEMA_VERSION })}\n`;
+
+export interface JournalContents {
+  records: JournalRecord[];
+  warnings: StoreWarning[];
+  /** Byte length of the intact part; a torn tail beyond it is cut off before appending. */
+  intactBytes: number;
+  exists: boolean;
+}
+
+const ADVICE = 'Move the journal away to start from the last snapshot (losing what it recorded since), or restore a backup.';
+
+/** Reads and checks a journal. A torn last line (a crash mid-write) is skipped and reported. */
+export function readJournal(file: string): JournalContents {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], warnings: [], intactBytes: 0, exists: false };
+    throw error;
+  }
+  const warnings: StoreWarning[] = [];
+  const records: JournalRecord[] = [];
+  let offset = 0;
+  let intactBytes = 0;
+  let line = 0;
+  let lastSeq = -Infinity;
+  while (offset < text.length) {
+    const newline = text.indexOf('\n', offset);
+    const complete = newline !== -1;
+    const raw = text.slice(offset, complete ? newline : text.length);
+    line++;
+    const position = `line ${line} (byte ${Buffer.byteLength(text.slice(0, offset))})`;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch (error) {
+      if (!complete) {
+        warnings.push({
+          kind: 'torn_journal_tail',
+          message: `${file}: the last line (${position}, ${Buffer.byteLength(raw)} bytes) was cut short by a crash and was skipped`,
+        });
+        break;
+      }
+      throw new StoreCorruptError(file, position, (error as Error).message, ADVICE);
+    }
+    if (line === 1) {
+      const version = (parsed as Record<string, unknown>)?.[JOURNAL_HEADER_KEY];
+      if (typeof version !== 'number') throw new StoreCorruptError(file, position, 'missing journal header', ADVICE);
+      if (version > SCHEMA_VERSION) throw new StoreVersionError(file, version, SCHEMA_VERSION);
+    } else {
+      const record = parsed as JournalRecord;
+      if (typeof record?.s !== 'number' || typeof record.k !== 'string' || record.s <= lastSeq) {
+        throw new StoreCorruptError(file, position, 'not a journal record in sequence', ADVICE);
+      }
+      lastSeq = record.s;
+      records.push(record);
+    }
+    if (!complete) break;
+    offset = newline + 1;
+    intactBytes = Buffer.byteLength(text.slice(0, offset));
+  }
+  if (line === 0) intactBytes = 0;
+  return { records, warnings, intactBytes, exists: true };
+}
+
+export class JournalWriter {
+  private fd: number;
+  private pending: string[] = [];
+  private writeQueued = false;
+  private syncTimer: ReturnType<typeof setTimeout> | null = null;
+  private syncing: Promise<void> | null = null;
+  private dirty = false;
+  private closed = false;
+  /** Bytes in the file, header included. */
+  private size = 0;
+  /** Records since the journal was last rewritten. */
+  private count = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly groupCommitMs: number,
+    existing: JournalContents,
+  ) {
+    this.fd = openSync(file, 'a+');
+    if (!existing.exists || existing.intactBytes === 0) {
+      ftruncateSync(this.fd, 0);
+      this.size = writeSync(this.fd, HEADER);
+    } else {
+      // Cut a torn tail so new records start on a fresh line.
+      ftruncateSync(this.fd, existing.intactBytes);
+      this.size = existing.intactBytes;
+    }
+    this.count = existing.records.length;
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  append(record: JournalRecord): void {
+    this.pending.push(JSON.stringify(record));
+    this.count++;
+    if (!this.writeQueued) {
+      this.writeQueued = true;
+      queueMicrotask(() => this.writeOut());
+    }
+  }
+
+  /** Hands pending records to the OS (survives a killed process). */
+  writeOut(): void {
+    this.writeQueued = false;
+    if (this.pending.length === 0 || this.closed) return;
+    this.size += writeSync(this.fd, `${this.pending.join('\n')}\n`);
+    this.pending = [];
+    this.dirty = true;
+    this.syncTimer ??= setTimeout(() => void this.sync(), this.groupCommitMs);
+    this.syncTimer.unref?.();
+  }
+
+  /** Everything appended so far, on disk (survives power loss). */
+  async flush(): Promise<void> {
+    this.writeOut();
+    await this.sync();
+  }
+
+  private sync(): Promise<void> {
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    if (this.syncing) return this.syncing.then(() => this.sync());
+    if (!this.dirty || this.closed) return Promise.resolve();
+    this.dirty = false;
+    this.syncing = new Promise<void>((resolve, reject) => {
+      fdatasync(this.fd, (error) => {
+        this.syncing = null;
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+    return this.syncing;
+  }
+
+  /** A point in the journal: what has been written up to now. */
+  mark(): { offset: number; count: number } {
+    this.writeOut();
+    return { offset: this.size, count: this.count };
+  }
+
+  /**
+   * Drops everything before `mark` (it is in a durable snapshot now): the records
+   * written since are copied to a new journal, which replaces the old one atomically.
+   */
+  dropBefore(mark: { offset: number; count: number }): void {
+    this.writeOut();
+    const tailLength = this.size - mark.offset;
+    const tail = Buffer.alloc(tailLength);
+    if (tailLength > 0) readSync(this.fd, tail, 0, tailLength, mark.offset);
+    const temp = `${this.file}.tmp`;
+    const fd = openSync(temp, 'w');
+    writeSync(fd, HEADER);
+    if (tailLength > 0) writeSync(fd, tail);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(temp, this.file);
+    closeSync(this.fd);
+    this.fd = openSync(this.file, 'a+');
+    this.size = Buffer.byteLength(HEADER) + tailLength;
+    this.count -= mark.count;
+    this.dirty = false;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `jsonFileStore(path)`: the runtime's state in a JSON snapshot written by lowdb
+ * (write to a temp file, then rename: a crash leaves the old or the new file, never half
+ * of one), plus an append-only journal beside it.
+ *
+ *   state.json          the snapshot (compact JSON)
+ *   state.json.journal  everything since the snapshot, one JSON record per line
+ *   state.json.bak      the snapshot before the last compaction
+ *   state.json.lock     the pid of the one process writing
+ */
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync } from 'node:fs';
+import { Low, LowSync } from 'lowdb';
+import { DataFile, DataFileSync } from 'lowdb/node';
+import { StoreCorruptError } from './errors.js';
+import { JournalWriter, readJournal } from './journal.js';
+import { acquireLock, type Lock } from './lock.js';
+import { upgradeImage } from './schema.js';
+import type { JournalEntry, JournalRecord, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
+
+export interface JsonFileStoreOptions {
+  /** At most this long (ms) between a transition and its fsync. Default 50. */
+  groupCommitMs?: number;
+}
+
+const compact = { parse: JSON.parse, stringify: (data: unknown) => JSON.stringify(data) };
+
+export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}): Store {
+  if (typeof path !== 'string' || path.trim() === '') throw new TypeError('jsonFileStore: path must be a non-empty string');
+  const groupCommitMs = options.groupCommitMs ?? 50;
+  if (!Number.isFinite(groupCommitMs) || groupCommitMs < 0) {
+    throw new TypeError(`jsonFileStore: groupCommitMs must be a number of milliseconds ≥ 0, got ${groupCommitMs}`);
+  }
+  const journalPath = `${path}.journal`;
+  let lock: Lock | null = null;
+  let writer: JournalWriter | null = null;
+  let seq = 0;
+  let compacting: Promise<void> | null = null;
+
+  const requireOpen = () => {
+    if (!writer) throw new Error(`${path}: the store is not open`);
+    return writer;
+  };
+
+  return {
+    kind: 'file',
+    location: path,
+    open(): StoreContents {
+      if (writer) throw new Error(`${path}: the store is already open`);
+      lock = acquireLock(`${path}.lock`, path);
+      try {
+        const { image, warnings } = readSnapshot(path);
+        if (lock.replacedPid !== null) {
+          warnings.push({ kind: 'stale_lock_taken', message: `${path}: took over the lock of process ${lock.replacedPid}, which is gone` });
+        }
+        const journal = readJournal(journalPath);
+        warnings.push(...journal.warnings);
+        const after = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
+        seq = Math.max(image?.seq ?? 0, journal.records.at(-1)?.s ?? 0);
+        writer = new JournalWriter(journalPath, groupCommitMs, journal);
+        return { image, journal: after, warnings };
+      } catch (error) {
+        lock.release();
+        lock = null;
+        throw error;
+      }
+    },
+    append(entry: JournalEntry): void {
+      requireOpen().append({ ...entry, s: ++seq } as JournalRecord);
+    },
+    get seq() {
+      return seq;
+    },
+    get journalLength() {
+      return writer?.length ?? 0;
+    },
+    flush: () => requireOpen().flush(),
+    compact(image: StoreImage): Promise<void> {
+      const w = requireOpen();
+      const run = async () => {
+        if (compacting) await compacting;
+        const mark = w.mark();
+        if (existsSync(path)) copyFileSync(path, `${path}.bak`);
+        // DataFile stringifies now, synchronously: the image is captured as it is at this call.
+        await new Low<StoreImage>(new DataFile<StoreImage>(path, compact), image).write();
+        syncFile(path);
+        w.dropBefore(mark);
+      };
+      compacting = run().finally(() => {
+        compacting = null;
+      });
+      return compacting;
+    },
+    async close(): Promise<void> {
+      if (!writer) return;
+      if (compacting) await compacting;
+      await writer.close();
+      writer = null;
+      lock?.release();
+      lock = null;
+    },
+  };
+}
+
+function syncFile(file: string): void {
+  const fd = openSync(file, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readSnapshot(path: string): { image: StoreImage | null; warnings: StoreWarning[] } {
+  const warnings: StoreWarning[] = [];
+  let raw: unknown;
+  try {
+    const db = new LowSync<unknown>(new DataFileSync(path, compact), null);
+    db.read();
+    raw = db.data;
+  } catch (error) {
+    // lowdb reads ENOENT as "no data"; anything else is a file we cannot parse.
+    const message = (error as Error).message;
+    const at = /position (\d+)/.exec(message);
+    throw new StoreCorruptError(
+      path,
+      at ? `byte ${at[1]}` : 'the end of the file',
+      message,
+      `Restore the last good snapshot with restoreBackup('${path}')${existsSync(`${path}.bak`) ? '' : ' (no .bak exists yet)'}, or move the file away to start afresh.`,
+    );
+  }
+  if (raw === null) return { image: null, warnings };
+  const { image, migratedFrom } = upgradeImage(raw, path);
+  if (migratedFrom !== null) {
+    warnings.push({ kind: 'migrated', message: `${path}: migrated from schema version ${migratedFrom}; it is written in the current version at the next compaction` });
+  }
+  return { image, warnings };
+}
+
+/**
+ * Puts the last good snapshot (`<path>.bak`) back in place. The current snapshot is
+ * kept as `<path>.corrupt-<time>`, never deleted. Journal records the backup does not
+ * cover are replayed as usual on the next open.
+ */
+export function restoreBackup(path: string): { restoredFrom: string; keptAs: string | null } {
+  const backup = `${path}.bak`;
+  if (!existsSync(backup)) throw new Error(`${backup} does not exist: there is no backup to restore`);
+  readSnapshot(backup); // refuse a backup that is itself unreadable
+  let keptAs: string | null = null;
+  if (existsSync(path)) {
+    keptAs = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(path, keptAs);
+  }
+  copyFileSync(backup, path);
+  return { restoredFrom: backup, keptAs };
+}
+
+/** Reads a store without taking its lock (for status views while a run is going). */
+export function readStoreFile(path: string): StoreContents {
+  const { image, warnings } = readSnapshot(path);
+  const journal = readJournal(`${path}.journal`);
+  return { image, journal: image ? journal.records.filter((r) => r.s > image.seq) : journal.records, warnings: [...warnings, ...journal.warnings] };
+}
+

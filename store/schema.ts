@@ -1,0 +1,76 @@
+/**
+ * Store images across schema versions: check the shape, migrate older versions,
+ * refuse newer ones.
+ *
+ * Version 1 kept tasks in an object keyed by id. JavaScript orders integer-like keys
+ * ("1", "42") before all others, so ids such as "1" came back out of scheduling
+ * order, and restore relies on that order (dependencies first). Version 2 keeps an array.
+ */
+import { TASK_STATES } from '../machines/task.js';
+import { StoreCorruptError, StoreVersionError } from './errors.js';
+import { SCHEMA_VERSION, type StoreImage, type StoredTask } from './types.js';
+
+interface ImageV1 {
+  schemaVersion: 1;
+  seq: number;
+  savedAt: number;
+  supervisor: StoreImage['supervisor'];
+  tasks: Record<string, Omit<StoredTask, 'context'> & { context: StoredTask['context'] & { seq?: number } }>;
+  /** v1 recorded scheduling order separately, as ids. */
+  order: string[];
+}
+
+const migrations: Record<number, (image: never) => unknown> = {
+  1: (image: ImageV1) => ({
+    schemaVersion: 2,
+    seq: image.seq,
+    savedAt: image.savedAt,
+    supervisor: image.supervisor,
+    tasks: image.order.map((id) => image.tasks[id]),
+  }),
+};
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Returns a current-version image, migrating older ones (and saying so in `migratedFrom`).
+ * Throws StoreVersionError for newer versions and StoreCorruptError for shapes it cannot read.
+ */
+export function upgradeImage(raw: unknown, file: string): { image: StoreImage; migratedFrom: number | null } {
+  const advice = 'Restore the last good snapshot with restoreBackup(), or move the file away to start afresh.';
+  if (!isObject(raw) || typeof raw.schemaVersion !== 'number') {
+    throw new StoreCorruptError(file, 'the top level', 'no schemaVersion: this is not an Overseer store', advice);
+  }
+  const found = raw.schemaVersion;
+  if (found > SCHEMA_VERSION) throw new StoreVersionError(file, found, SCHEMA_VERSION);
+  let image: unknown = raw;
+  for (let v = found; v < SCHEMA_VERSION; v++) {
+    const migrate = migrations[v];
+    if (!migrate) throw new StoreCorruptError(file, 'schemaVersion', `unknown schema version ${v}`, advice);
+    image = migrate(image as never);
+  }
+  const problem = shapeProblem(image as Record<string, unknown>);
+  if (problem) throw new StoreCorruptError(file, problem.at, problem.what, advice);
+  return { image: image as StoreImage, migratedFrom: found < SCHEMA_VERSION ? found : null };
+}
+
+function shapeProblem(image: Record<string, unknown>): { at: string; what: string } | null {
+  if (typeof image.seq !== 'number') return { at: 'seq', what: 'missing sequence number' };
+  if (!isObject(image.supervisor)) return { at: 'supervisor', what: 'missing supervisor state' };
+  if (!Array.isArray(image.tasks)) return { at: 'tasks', what: 'tasks is not a list' };
+  const seen = new Set<string>();
+  for (let i = 0; i < image.tasks.length; i++) {
+    const task = image.tasks[i] as Record<string, unknown> | undefined;
+    const context = task?.context as Record<string, unknown> | undefined;
+    if (!isObject(task) || !isObject(context) || typeof context.id !== 'string') {
+      return { at: `tasks[${i}]`, what: 'not a task record' };
+    }
+    if (!TASK_STATES.includes(task.value as never)) return { at: `tasks[${i}].value`, what: `unknown state ${JSON.stringify(task.value)}` };
+    if (seen.has(context.id)) return { at: `tasks[${i}]`, what: `duplicate task id "${context.id}"` };
+    for (const dep of (context.dependencies as string[]) ?? []) {
+      if (!seen.has(dep)) return { at: `tasks[${i}].context.dependencies`, what: `"${dep}" is not stored before "${context.id}"` };
+    }
+    seen.add(context.id);
+  }
+  return null;
+}

@@ -1,0 +1,93 @@
+/**
+ * What a store keeps, and the contract every store implements.
+ *
+ * The runtime's state is an image (every task actor's state, in scheduling order, plus
+ * the supervisor's) and a journal of everything that happened since the image was
+ * taken. Restore = image + journal replay. See docs/ARCHITECTURE.md for the guarantees.
+ */
+import type { TaskContext, TaskEvent, TaskInput, TaskState } from '../machines/task.js';
+import type { SupervisorContext, SupervisorEvent } from '../machines/supervisor.js';
+import type { BoostReason } from '../runtime/priority.js';
+
+/** The schema this build writes. Older images and journals are migrated on open; newer ones are refused. */
+export const SCHEMA_VERSION = 2;
+
+export interface StoredPriorityChange {
+  from: number;
+  to: number;
+  reasons: BoostReason[];
+  at: number;
+}
+
+/** One task actor at rest, with the scheduler facts that are not derivable from it. */
+export interface StoredTask {
+  value: TaskState;
+  context: TaskContext;
+  effective: number;
+  boosts: BoostReason[];
+  priorityChanges?: StoredPriorityChange[];
+  /** Failed dependencies this task chose to ignore (`onDependencyFailure: 'ignore'`). */
+  ignored?: string[];
+}
+
+export interface StoredSupervisor {
+  value: 'running' | 'paused';
+  context: SupervisorContext;
+}
+
+export interface StoreImage {
+  schemaVersion: number;
+  /** The last journal sequence number this image includes. */
+  seq: number;
+  /** Epoch ms (wall clock) when the image was taken. */
+  savedAt: number;
+  supervisor: StoredSupervisor;
+  /** Every task, in scheduling order (dependencies before dependents). */
+  tasks: StoredTask[];
+}
+
+/** One journal line. `s` is a sequence number, strictly increasing. */
+export type JournalRecord =
+  | { s: number; k: 'add'; input: TaskInput }
+  | { s: number; k: 'ev'; t: string; e: TaskEvent }
+  | { s: number; k: 'prio'; t: string; c: StoredPriorityChange }
+  | { s: number; k: 'ign'; t: string; d: string }
+  | { s: number; k: 'unign'; t: string; d: string }
+  | { s: number; k: 'sup'; e: SupervisorEvent };
+
+/** A record before the store numbers it. */
+export type JournalEntry = JournalRecord extends infer R ? (R extends { s: number } ? Omit<R, 's'> : never) : never;
+
+export interface StoreWarning {
+  /** `torn_journal_tail`: a crash cut the last journal line short; it was skipped. `migrated`, `stale_lock_taken`. */
+  kind: 'torn_journal_tail' | 'migrated' | 'stale_lock_taken';
+  message: string;
+}
+
+export interface StoreContents {
+  image: StoreImage | null;
+  /** Journal records after `image.seq`, oldest first. */
+  journal: JournalRecord[];
+  warnings: StoreWarning[];
+}
+
+export interface Store {
+  /** `memory` or `file`. */
+  readonly kind: string;
+  /** Where the state lives, for messages. */
+  readonly location: string;
+  /** Takes the writer lock and reads what is stored. Throws, changing nothing, when it cannot. */
+  open(): StoreContents;
+  /** Adds a record to the journal; durable after the next group commit or `flush()`. */
+  append(entry: JournalEntry): void;
+  /** The number of the last record appended. */
+  readonly seq: number;
+  /** Resolves once every record appended so far is durable. */
+  flush(): Promise<void>;
+  /** Writes `image` (which must include every record up to `image.seq`) and drops the journal it covers. */
+  compact(image: StoreImage): Promise<void>;
+  /** Records appended since the last compaction. */
+  readonly journalLength: number;
+  /** Flushes and releases the lock. */
+  close(): Promise<void>;
+}
