@@ -147,7 +147,7 @@ export function initialTaskContext(input: TaskInput): TaskContext {
     result: null,
     retryAt: null,
     blockedReason: null,
-    history: [{ from: null, to: 'pending', at: input.at }],
+    history: Object.freeze([Object.freeze({ from: null, to: 'pending', at: input.at })]) as TransitionRecord[],
     metadata: input.metadata,
   };
 }
@@ -161,7 +161,8 @@ function historyWith(context: TaskContext, event: TaskEvent, edge: Edge): Transi
   const record: TransitionRecord = { from: edge.from, to: edge.to, at: event.at };
   const reason = reasonOf(event);
   if (reason !== undefined) record.reason = reason;
-  return [...context.history, record];
+  // Frozen: views hand these out without copying.
+  return Object.freeze([...context.history, Object.freeze(record)]) as TransitionRecord[];
 }
 
 export const taskMachine = setup({
@@ -192,6 +193,7 @@ export const taskMachine = setup({
       if (event.type === 'BLOCK') {
         blockedReason = { reason: event.reason, at: event.at };
         if (event.upstream !== undefined) blockedReason.upstream = event.upstream;
+        Object.freeze(blockedReason);
       }
       return { blockedReason, history: historyWith(context, event, edge) };
     }),

@@ -41,3 +41,15 @@ export function jsonProblems(value: unknown, path: string): string[] {
   walk(value, path);
   return problems;
 }
+
+/**
+ * Freezes a JSON value and everything in it. Task state is handed out in views without
+ * copying, so what a task keeps is frozen: a caller that mutates a view gets a
+ * TypeError instead of silently rewriting the stored task.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const item of Object.values(value as object)) deepFreeze(item);
+  return value;
+}

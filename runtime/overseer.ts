@@ -20,7 +20,7 @@ import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
 import { ClosedError, DependencyCycleError, UnknownTaskError, ValidationError } from './errors.js';
 import { Emitter, OVERSEER_EVENT_TYPES, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
 import { findCycle, topologicalOrder } from './graph.js';
-import { jsonProblems, type JsonValue } from './json.js';
+import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
 import { Scheduler, type TaskEntry } from './scheduler.js';
 import { describe, idProblems, isPlainObject, normalizeTask, type TaskSpec } from './validate.js';
 import { toView, type TaskView } from './view.js';
@@ -239,9 +239,16 @@ export class Overseer {
         }
       });
     });
+    // Cycles are looked for among every task that has an id, valid or not, so one error names them all.
+    const rawDependencies = new Map<string, string[]>();
+    for (const raw of tasks) {
+      if (!isPlainObject(raw) || typeof raw.id !== 'string' || rawDependencies.has(raw.id)) continue;
+      const deps = Array.isArray(raw.dependencies) ? raw.dependencies.filter((d): d is string => typeof d === 'string') : [];
+      rawDependencies.set(raw.id, deps.filter((d) => d !== raw.id));
+    }
+    const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
     const ids = [...inputs.keys()];
     const depsOf = (id: string) => inputs.get(id)?.dependencies ?? [];
-    const cycle = findCycle(ids, depsOf);
     if (cycle) {
       problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
       throw new DependencyCycleError(cycle, problems, single ? 'scheduleTask' : 'scheduleTasks');
@@ -290,7 +297,7 @@ export class Overseer {
     const entry = this.entry(id, 'markComplete');
     const issues = result === undefined ? [] : jsonProblems(result, 'result');
     if (issues.length) throw new ValidationError('markComplete', issues);
-    const stored = result === undefined ? null : (structuredClone(result) as JsonValue);
+    const stored = result === undefined ? null : deepFreeze(structuredClone(result) as JsonValue);
     this.scheduler.complete(entry, { type: 'COMPLETE', at: this.clock.now(), result: stored });
     return this.view(entry);
   }
@@ -314,7 +321,7 @@ export class Overseer {
     const allowed = shouldRetry(failure, context.retries, context.maxRetries);
     const at = this.clock.now();
     const delayMs = backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs);
-    this.scheduler.fail(entry, { type: 'FAIL', at, error: { ...failure, at } }, { allowed, delayMs });
+    this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...failure, at }) }, { allowed, delayMs });
   }
 
   /** failed → retrying → ready: a manual retry, after `delayMs` (default 0). */

@@ -8,7 +8,8 @@
  * Every state change goes through the task machine; this module only decides which
  * event to send. Input is validated by the caller (`overseer.ts`).
  */
-import type { TaskEvent, TaskInput, TaskState } from '../machines/task.js';
+import type { TaskContext, TaskEvent, TaskInput, TaskState } from '../machines/task.js';
+import { deepFreeze } from './json.js';
 import { LEGAL_TRANSITIONS } from '../machines/task.js';
 import { TaskStateError } from './errors.js';
 import { IndexedHeap, type HeapItem } from './heap.js';
@@ -76,6 +77,12 @@ const waitsOnDependencies = (reason: string | undefined) =>
 
 const byEffectivePriority = (a: TaskEntry, b: TaskEntry) =>
   a.effective > b.effective || (a.effective === b.effective && a.seq < b.seq);
+
+/** Restored contexts come from JSON; freeze what views hand out, as for live tasks. */
+function freezeContext(context: TaskContext): TaskContext {
+  for (const key of ['dependencies', 'history', 'result', 'metadata', 'lastError', 'blockedReason'] as const) deepFreeze(context[key]);
+  return context;
+}
 
 const sameReasons = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((r, i) => r === b[i]);
 
@@ -150,8 +157,10 @@ export class Scheduler {
       for (const depId of input.dependencies) {
         const dep = this.tasks.get(depId)!;
         dep.dependents.push(entry);
-        if (dep.dependents.length === 1) this.refreshPriority(dep, input.at, true);
         const depState = dep.task.value;
+        if (dep.dependents.length === 1 && depState !== 'completed' && depState !== 'cancelled') {
+          this.refreshPriority(dep, input.at, true);
+        }
         if (depState !== 'completed') entry.unmet++;
         if (isDead(depState)) dead.push(dep);
       }
@@ -179,7 +188,7 @@ export class Scheduler {
       const entry: TaskEntry = {
         id: record.context.id,
         seq: this.seq++,
-        task: { value: record.value, context: record.context },
+        task: { value: record.value, context: freezeContext(record.context) },
         dependents: [],
         unmet: 0,
         ignored: record.ignored?.length ? new Set(record.ignored) : null,
@@ -263,9 +272,7 @@ export class Scheduler {
       this.send(entry, { type: 'UNBLOCK', at });
       return;
     }
-    const deadDep = entry.task.context.dependencies
-      .map((id) => this.tasks.get(id)!)
-      .find((dep) => isDead(dep.task.value) && !entry.ignored?.has(dep.id));
+    const deadDep = this.deadDependency(entry);
     if (deadDep) {
       throw new TaskStateError(
         entry.id,
@@ -318,6 +325,24 @@ export class Scheduler {
     return true;
   }
 
+  /**
+   * A task that became ready again by retry while a dependency is not complete (it was
+   * failed from blocked) goes back to blocked: waiting for its dependencies, or
+   * `upstream_failed` when one of them failed for good.
+   */
+  private holdIfWaiting(entry: TaskEntry, at: number): void {
+    if (entry.unmet === 0) return;
+    const dead = this.deadDependency(entry);
+    if (dead) this.send(entry, { type: 'BLOCK', at, reason: 'upstream_failed', upstream: dead.id });
+    else this.send(entry, { type: 'BLOCK', at, reason: 'waiting_for_dependencies' });
+  }
+
+  private deadDependency(entry: TaskEntry): TaskEntry | undefined {
+    return entry.task.context.dependencies
+      .map((id) => this.tasks.get(id)!)
+      .find((dep) => isDead(dep.task.value) && !entry.ignored?.has(dep.id));
+  }
+
   private dependencySatisfied(entry: TaskEntry, depId: string, at: number): void {
     if (entry.ignored?.delete(depId)) {
       this.hooks.onIgnore(entry, depId, false);
@@ -338,6 +363,7 @@ export class Scheduler {
     if (state === 'completed' || state === 'cancelled' || state === 'failed') return;
     switch (entry.task.context.onDependencyFailure) {
       case 'ignore':
+        if (entry.ignored?.has(dep.id)) return; // failed again after a retry: already counted
         (entry.ignored ??= new Set()).add(dep.id);
         this.hooks.onIgnore(entry, dep.id, true);
         entry.unmet--;
@@ -380,9 +406,9 @@ export class Scheduler {
       this.timers.schedule(BOOST + entry.id, boostAt);
     }
     if (next.value === entry.effective && sameReasons(next.reasons, entry.boosts)) return;
-    const change: PriorityChange = { from: entry.effective, to: next.value, reasons: next.reasons, at };
+    const change: PriorityChange = Object.freeze({ from: entry.effective, to: next.value, reasons: next.reasons, at });
     entry.effective = next.value;
-    entry.boosts = next.reasons;
+    entry.boosts = Object.freeze(next.reasons) as BoostReason[];
     if (!announce) return;
     (entry.priorityChanges ??= []).push(change);
     if (entry.heapIndex >= 0) this.project(context.projectId).ready.update(entry);
@@ -393,7 +419,7 @@ export class Scheduler {
     const at = this.clock.now();
     if (key.startsWith(RETRY)) {
       const entry = this.tasks.get(key.slice(RETRY.length));
-      if (entry) this.send(entry, { type: 'RETRY_DUE', at });
+      if (entry && this.send(entry, { type: 'RETRY_DUE', at })) this.holdIfWaiting(entry, at);
     } else if (key.startsWith(BOOST)) {
       const entry = this.tasks.get(key.slice(BOOST.length));
       if (entry) this.refreshPriority(entry, at, true);

@@ -4,7 +4,7 @@
  */
 import type { DependencyFailurePolicy, TaskInput } from '../machines/task.js';
 import type { JsonValue } from './json.js';
-import { jsonProblems } from './json.js';
+import { deepFreeze, jsonProblems } from './json.js';
 
 /** A task as callers describe it. Everything but `id` is optional. */
 export interface TaskSpec {
@@ -176,7 +176,7 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
   if (raw.metadata !== undefined) {
     const issues = jsonProblems(raw.metadata, `${path}.metadata`);
     if (issues.length) problems.push(...issues);
-    else metadata = structuredClone(raw.metadata) as JsonValue;
+    else metadata = deepFreeze(structuredClone(raw.metadata) as JsonValue);
   }
   if (problems.length) return { problems };
   return {
@@ -186,7 +186,7 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
       projectId,
       title,
       priority,
-      dependencies: [...dependencies],
+      dependencies: Object.freeze([...dependencies]) as string[],
       deadline,
       onDependencyFailure,
       maxRetries,
