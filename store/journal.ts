@@ -34,7 +34,8 @@ export function readJournal(file: string): JournalContents {
   }
   const warnings: StoreWarning[] = [];
   const records: JournalRecord[] = [];
-  let offset = 0;
+  let offset = 0; // in characters
+  let bytes = 0; // the same position in bytes
   let intactBytes = 0;
   let line = 0;
   let lastSeq = -Infinity;
@@ -43,35 +44,37 @@ export function readJournal(file: string): JournalContents {
     const complete = newline !== -1;
     const raw = text.slice(offset, complete ? newline : text.length);
     line++;
-    const position = `line ${line} (byte ${Buffer.byteLength(text.slice(0, offset))})`;
+    const position = () => `line ${line} (byte ${bytes})`;
+    if (!complete) {
+      // Every write ends with a newline, so a last line without one was cut short by a crash
+      // (even if what is there happens to parse): skip it, and the writer cuts it off.
+      warnings.push({
+        kind: 'torn_journal_tail',
+        message: `${file}: the last line (${position()}, ${Buffer.byteLength(raw)} bytes) was cut short by a crash and was skipped`,
+      });
+      break;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
     } catch (error) {
-      if (!complete) {
-        warnings.push({
-          kind: 'torn_journal_tail',
-          message: `${file}: the last line (${position}, ${Buffer.byteLength(raw)} bytes) was cut short by a crash and was skipped`,
-        });
-        break;
-      }
-      throw new StoreCorruptError(file, position, (error as Error).message, ADVICE);
+      throw new StoreCorruptError(file, position(), (error as Error).message, ADVICE);
     }
     if (line === 1) {
       const version = (parsed as Record<string, unknown>)?.[JOURNAL_HEADER_KEY];
-      if (typeof version !== 'number') throw new StoreCorruptError(file, position, 'missing journal header', ADVICE);
+      if (typeof version !== 'number') throw new StoreCorruptError(file, position(), 'missing journal header', ADVICE);
       if (version > SCHEMA_VERSION) throw new StoreVersionError(file, version, SCHEMA_VERSION);
     } else {
       const record = parsed as JournalRecord;
       if (typeof record?.s !== 'number' || typeof record.k !== 'string' || record.s <= lastSeq) {
-        throw new StoreCorruptError(file, position, 'not a journal record in sequence', ADVICE);
+        throw new StoreCorruptError(file, position(), 'not a journal record in sequence', ADVICE);
       }
       lastSeq = record.s;
       records.push(record);
     }
-    if (!complete) break;
     offset = newline + 1;
-    intactBytes = Buffer.byteLength(text.slice(0, offset));
+    bytes += Buffer.byteLength(raw) + 1;
+    intactBytes = bytes;
   }
   if (line === 0) intactBytes = 0;
   return { records, warnings, intactBytes, exists: true };
@@ -111,8 +114,12 @@ export class JournalWriter {
     return this.count;
   }
 
-  append(record: JournalRecord): void {
-    this.pending.push(JSON.stringify(record));
+  /**
+   * Appends record number `seq`, given as its JSON without `s` (serialized once by the
+   * caller; `s` is spliced in front so the record is not copied to add it).
+   */
+  append(seq: number, json: string): void {
+    this.pending.push(`{"s":${seq},${json.slice(1)}`);
     this.count++;
     if (!this.writeQueued) {
       this.writeQueued = true;

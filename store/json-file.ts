@@ -15,7 +15,7 @@ import { StoreCorruptError } from './errors.js';
 import { JournalWriter, readJournal } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { upgradeImage } from './schema.js';
-import type { JournalEntry, JournalRecord, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
+import type { JournalEntry, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
 
 export interface JsonFileStoreOptions {
   /** At most this long (ms) between a transition and its fsync. Default 50. */
@@ -65,7 +65,8 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       }
     },
     append(entry: JournalEntry): void {
-      requireOpen().append({ ...entry, s: ++seq } as JournalRecord);
+      // Serialize once, without copying the record to add its sequence number.
+      requireOpen().append(++seq, JSON.stringify(entry));
     },
     get seq() {
       return seq;
