@@ -1,70 +1,271 @@
 #!/usr/bin/env node
 /**
- * The `overseer` command line.
- * Exit codes: 0 success, 2 bad input (unknown command or option).
+ * The `overseer` command line. Exit codes: 0 all completed (or the command succeeded),
+ * 1 some task failed (or the command was refused), 2 bad input, 3 paused waiting for a
+ * person, 130 interrupted.
  */
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { LEGAL_TRANSITIONS, TASK_STATES } from '../machines/task.js';
+import { jsonFileStore } from '../store/json-file.js';
+import { acquireLock } from '../store/lock.js';
+import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
+import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
+import { applyCommand, sendCommand, serveInbox } from './control.js';
+import { OverseerError } from './errors.js';
+import { createOverseer, type Overseer } from './overseer.js';
+import { loadPlan, PlanError } from './plan.js';
+import { Runner, type RunnerOptions } from './runner.js';
+import { storeStatus } from './status.js';
 
-const HELP = `Usage: overseer <command> [options]
+export const EXIT = { ok: 0, failed: 1, badInput: 2, waiting: 3, interrupted: 130 } as const;
+const DEFAULT_STORE = '.overseer/state.json';
 
-Supervise autonomous work (agents, shell jobs, pipelines) as XState actors.
-
-Commands:
-  states [--json]   the task lifecycle: every state and the states it may move to
-
-Options:
-  -h, --help        show this help
-  -v, --version     print the version
-
-Exit codes: 0 success, 2 bad input.
-`;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+interface Io {
+  out: NodeJS.WriteStream | NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
 }
 
-export function main(argv: string[]): number {
-  let parsed;
+/** Input problems end the command with exit 2 and the message. */
+class BadInput extends Error {}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
+  return n;
+}
+
+function openStore(path: string, io: Io): Overseer {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-        json: { type: 'boolean' },
-      },
-    });
+    const overseer = createOverseer({ store: jsonFileStore(resolve(path)) });
+    for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
+    const interrupted = overseer.recovery?.interrupted ?? [];
+    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} interrupted attempt(s) go back through the retry policy: ${interrupted.join(', ')}\n`);
+    return overseer;
   } catch (error) {
-    process.stderr.write(`overseer: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
-    process.stdout.write(`${version()}\n`);
-    return 0;
-  }
-  const [command] = positionals;
-  if (values.help || command === undefined) {
-    process.stdout.write(HELP);
-    return command === undefined && !values.help ? 2 : 0;
-  }
-  if (command === 'states') {
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify({ states: TASK_STATES, transitions: LEGAL_TRANSITIONS })}\n`);
-    } else {
-      for (const state of TASK_STATES) {
-        const to = LEGAL_TRANSITIONS[state];
-        process.stdout.write(`${state.padEnd(10)} → ${to.length ? to.join(', ') : '(final)'}\n`);
-      }
+    if (error instanceof StoreLockedError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
+      throw new BadInput(error.message);
     }
-    return 0;
+    throw error;
   }
-  process.stderr.write(`overseer: unknown command "${command}"\n\n${HELP}`);
-  return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+/** `--fresh`: removes a store's files, under its lock, so no running process loses them. */
+function discardStore(path: string): void {
+  if (!existsSync(path) && !existsSync(`${path}.journal`)) return;
+  let lock;
+  try {
+    lock = acquireLock(`${path}.lock`, path);
+  } catch (error) {
+    throw new BadInput((error as Error).message);
+  }
+  try {
+    for (const suffix of ['', '.journal', '.bak']) rmSync(`${path}${suffix}`, { force: true });
+  } finally {
+    lock.release();
+  }
+}
+
+async function execute(overseer: Overseer, store: string, title: string, options: RunnerOptions & { json?: boolean; drain?: boolean }, io: Io): Promise<number> {
+  const tty = !options.json && (io.out as NodeJS.WriteStream).isTTY === true;
+  const reporter: Reporter = options.json
+    ? jsonReporter(overseer, io.out, io.err)
+    : tty
+      ? liveReporter(overseer, io.out as NodeJS.WriteStream, title)
+      : plainReporter(overseer, io.out);
+  const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
+  const stopInbox = serveInbox(overseer, store);
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(EXIT.interrupted);
+    reporter.note(options.drain ? 'stopping: letting running tasks finish (Ctrl-C again to quit now)…' : 'stopping: no new tasks, stopping running ones…');
+    void runner.stop({ drain: options.drain ?? false });
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    const outcome = await runner.run();
+    reporter.finished(outcome);
+    return outcome.exitCode;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    stopInbox();
+    reporter.stop();
+    await overseer.close();
+  }
+}
+
+async function changeTask(command: 'cancel' | 'retry', task: string, store: string, reason: string | undefined, io: Io): Promise<number> {
+  const path = resolve(store);
+  let overseer: Overseer;
+  try {
+    overseer = createOverseer({ store: jsonFileStore(path) });
+  } catch (error) {
+    if (!(error instanceof StoreLockedError)) throw new BadInput((error as Error).message);
+    // A run holds the store: hand the command to it.
+    const answer = await sendCommand(path, { command, task, ...(reason ? { reason } : {}) });
+    (answer.ok ? io.out : io.err).write(`${answer.message}\n`);
+    return answer.ok ? EXIT.ok : EXIT.failed;
+  }
+  try {
+    if (!overseer.getTaskStatus(task)) throw new BadInput(`unknown task "${task}" in ${store}`);
+    const answer = applyCommand(overseer, { command, task, ...(reason ? { reason } : {}) });
+    (answer.ok ? io.out : io.err).write(`${answer.message}\n`);
+    return answer.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await overseer.close();
+  }
+}
+
+function program(io: Io, done: (code: number) => void): Command {
+  const cli = new Command('overseer')
+    .description('Supervise autonomous work (agents, shell jobs, pipelines) as XState actors.')
+    .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version, '-v, --version')
+    .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
+    .exitOverride()
+    .addHelpText('after', '\nExit codes: 0 all completed, 1 some task failed (or a command was refused), 2 bad input, 3 paused waiting for a person, 130 interrupted.');
+
+  cli
+    .command('run <plan>')
+    .description('run a plan (YAML or JSON); tasks already in the store keep their state')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--concurrency <n>', 'attempts at once (default: the plan’s, else 4)', positiveInt)
+    .option('--json', 'one JSON event per line')
+    .option('--drain', 'on Ctrl-C, let running tasks finish')
+    .option('--fresh', 'start over: discard what the store holds')
+    .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean }) => {
+      const plan = loadPlan(planFile);
+      if (o.fresh) discardStore(resolve(o.store));
+      const overseer = openStore(o.store, io);
+      const missing = plan.tasks.filter((t) => overseer.getTaskStatus(t.id) === null);
+      if (missing.length) overseer.scheduleTasks(missing);
+      done(
+        await execute(
+          overseer,
+          resolve(o.store),
+          plan.name,
+          {
+            concurrency: o.concurrency ?? plan.concurrency.global,
+            perProject: plan.concurrency.perProject,
+            defaultPerProject: plan.concurrency.defaultPerProject,
+            ...(o.json ? { json: true } : {}),
+            ...(o.drain ? { drain: true } : {}),
+          },
+          io,
+        ),
+      );
+    });
+
+  cli
+    .command('resume')
+    .description('continue the run kept in a store')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--concurrency <n>', 'attempts at once', positiveInt, 4)
+    .option('--json', 'one JSON event per line')
+    .option('--drain', 'on Ctrl-C, let running tasks finish')
+    .action(async (o: { store: string; concurrency: number; json?: boolean; drain?: boolean }) => {
+      const overseer = openStore(o.store, io);
+      if (overseer.getCounts().total === 0) {
+        await overseer.close();
+        throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
+      }
+      done(await execute(overseer, resolve(o.store), o.store, { concurrency: o.concurrency, ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}) }, io));
+    });
+
+  cli
+    .command('status')
+    .description('tasks by state, blocked reasons and what runs next (safe while a run holds the store)')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--json', 'machine-readable output')
+    .action((o: { store: string; json?: boolean }) => {
+      const s = storeStatus(resolve(o.store));
+      if (o.json) io.out.write(`${JSON.stringify(s)}\n`);
+      else {
+        io.out.write(`${o.store}: ${TASK_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`).join(', ') || 'no tasks'} (total ${s.counts.total})\n`);
+        for (const r of s.running) io.out.write(`  running   ${r.id} (attempt ${r.attempt})\n`);
+        for (const r of s.retrying) io.out.write(`  retrying  ${r.id} at ${r.retryAt === null ? '?' : new Date(r.retryAt).toISOString()}: ${r.lastError?.split('\n')[0] ?? ''}\n`);
+        for (const b of s.blocked) io.out.write(`  blocked   ${b.id}: ${b.reason}${b.upstream ? ` (${b.upstream})` : ''}\n`);
+        for (const f of s.failed) io.out.write(`  failed    ${f.id}: ${f.error.split('\n')[0]}\n`);
+        if (s.nextReady.length) io.out.write(`  next: ${s.nextReady.slice(0, 10).map((r) => r.id).join(', ')}\n`);
+      }
+      done(EXIT.ok);
+    });
+
+  for (const command of ['cancel', 'retry'] as const) {
+    const c = cli
+      .command(`${command} <task>`)
+      .description(command === 'cancel' ? 'cancel a task (its running process is stopped)' : 'retry a failed task now')
+      .option('--store <path>', 'the JSON store', DEFAULT_STORE);
+    if (command === 'cancel') c.option('--reason <text>', 'why, for the record');
+    c.action(async (task: string, o: { store: string; reason?: string }) => done(await changeTask(command, task, o.store, o.reason, io)));
+  }
+
+  cli
+    .command('validate <plan>')
+    .description('check a plan without running it')
+    .option('--json', 'machine-readable output')
+    .action((planFile: string, o: { json?: boolean }) => {
+      const plan = loadPlan(planFile);
+      const projects = new Set(plan.tasks.map((t) => t.projectId)).size;
+      io.out.write(o.json ? `${JSON.stringify({ valid: true, tasks: plan.tasks.length, projects })}\n` : `${planFile}: valid, ${plan.tasks.length} tasks in ${projects} project(s)\n`);
+      done(EXIT.ok);
+    });
+
+  cli
+    .command('states')
+    .description('the task lifecycle: every state and the states it may move to')
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) => {
+      if (o.json) io.out.write(`${JSON.stringify({ states: TASK_STATES, transitions: LEGAL_TRANSITIONS })}\n`);
+      else for (const s of TASK_STATES) io.out.write(`${s.padEnd(10)} → ${LEGAL_TRANSITIONS[s].join(', ') || '(final)'}\n`);
+      done(EXIT.ok);
+    });
+  return cli;
+}
+
+/** Runs the CLI; resolves with the exit code. */
+export async function main(argv: string[], io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  let code: number = EXIT.ok;
+  const cli = program(io, (c) => (code = c));
+  if (argv.length === 0) {
+    cli.outputHelp({ error: true });
+    return EXIT.badInput;
+  }
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    if (error instanceof PlanError || error instanceof BadInput || error instanceof OverseerError) {
+      io.err.write(`overseer: ${error.message}\n`);
+      return EXIT.badInput;
+    }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      io.err.write(`overseer: ${(error as Error).message}\n`);
+      return EXIT.badInput;
+    }
+    throw error;
+  }
+}
+
+const invokedDirectly = (() => {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error) => {
+      process.stderr.write(`overseer: ${(error as Error).stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

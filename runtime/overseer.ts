@@ -78,6 +78,7 @@ export class Overseer {
   private readonly compactEvery: number;
   private readonly onError: (error: unknown, source: string) => void;
   private compacting: Promise<void> | null = null;
+  private compactionQueued = false;
   private closing: Promise<void> | null = null;
 
   constructor(options: OverseerOptions = {}) {
@@ -134,7 +135,7 @@ export class Overseer {
     let restored: ReturnType<typeof replay> | null = null;
     if (contents && this.store) {
       try {
-        restored = replay(contents, this.scheduler.host, this.store.location);
+        restored = replay(contents, this.scheduler.host, this.store.kind === 'file' ? `${this.store.location}.journal` : `${this.store.location} journal`);
       } catch (error) {
         void this.store.close();
         throw error;
@@ -176,12 +177,19 @@ export class Overseer {
   private journal(entry: JournalEntry): void {
     const store = this.store!;
     store.append(entry);
-    if (store.journalLength >= this.compactEvery && !this.compacting && !this.closing) {
-      this.compacting = this.compact()
-        .catch((error) => this.onError(error, 'store compaction'))
-        .finally(() => {
-          this.compacting = null;
-        });
+    if (store.journalLength >= this.compactEvery && !this.compactionQueued && !this.compacting && !this.closing) {
+      // Not now: an API call is half-way through its records (an "add" comes before its
+      // task exists). Once the call has returned, the image is whole.
+      this.compactionQueued = true;
+      queueMicrotask(() => {
+        this.compactionQueued = false;
+        if (this.compacting || this.closing) return;
+        this.compacting = this.compact()
+          .catch((error) => this.onError(error, 'store compaction'))
+          .finally(() => {
+            this.compacting = null;
+          });
+      });
     }
   }
 
@@ -261,14 +269,20 @@ export class Overseer {
   }
 
   /**
-   * The highest-priority ready task (of `projectId`, or of every project), marked
-   * running; null when none is ready or scheduling is paused.
+   * The highest-priority ready task (of one project, of a list of projects, or of every
+   * project), marked running; null when none is ready or scheduling is paused.
    */
-  getNextTask(projectId?: string): TaskView | null {
+  getNextTask(projects?: string | readonly string[]): TaskView | null {
     this.assertOpen('getNextTask');
-    if (projectId !== undefined) this.assertId(projectId, 'getNextTask', 'projectId');
+    let ids: string[] | undefined;
+    if (projects !== undefined) {
+      const list = typeof projects === 'string' ? [projects] : projects;
+      if (!Array.isArray(list)) throw new ValidationError('getNextTask', [`projects: must be a project id or a list of them, got ${describe(projects)}`]);
+      list.forEach((id, i) => this.assertId(id, 'getNextTask', typeof projects === 'string' ? 'projectId' : `projects[${i}]`));
+      ids = [...list];
+    }
     this.scheduler.timers.fireDue();
-    const entry = this.scheduler.startNext(this.activeProjects(projectId), this.clock.now());
+    const entry = this.scheduler.startNext(this.activeProjects(ids), this.clock.now());
     return entry ? this.view(entry) : null;
   }
 
@@ -320,7 +334,9 @@ export class Overseer {
     const context = entry.task.context;
     const allowed = shouldRetry(failure, context.retries, context.maxRetries);
     const at = this.clock.now();
-    const delayMs = backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs);
+    // An interrupted attempt (the process stopped under it) was not the work's fault: no backoff.
+    const delayMs =
+      failure.kind === 'interrupted' ? 0 : backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs);
     this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...failure, at }) }, { allowed, delayMs });
   }
 
@@ -455,6 +471,19 @@ export class Overseer {
     this.sendSupervisor(projectId === undefined ? { type: 'RESUME' } : { type: 'RESUME', projectId });
   }
 
+  /** True when handing out work is paused for everything, or (given a project) for that project. */
+  isPaused(projectId?: string): boolean {
+    if (projectId !== undefined) this.assertId(projectId, 'isPaused', 'projectId');
+    const snapshot = this.supervisor.getSnapshot();
+    if (snapshot.value === 'paused') return true;
+    return projectId !== undefined && snapshot.context.pausedProjects.includes(projectId);
+  }
+
+  /** The ids of every project that has tasks, in the order they first appeared. */
+  getProjects(): string[] {
+    return [...this.scheduler.projects.keys()];
+  }
+
   /** Subscribes to runtime events (`'*'` for all); returns the unsubscribe function. */
   on<T extends OverseerEventType | '*'>(
     type: T,
@@ -490,8 +519,9 @@ export class Overseer {
         await this.compact();
         await store.close();
       }
+      // After the final image: it must record the supervisor as running or paused, not closed.
+      this.supervisor.send({ type: 'CLOSE' });
     })();
-    this.supervisor.send({ type: 'CLOSE' });
     return this.closing;
   }
 
@@ -506,11 +536,11 @@ export class Overseer {
     return toView(entry, this.clock.now());
   }
 
-  private activeProjects(projectId: string | undefined): string[] {
+  private activeProjects(projectIds: string[] | undefined): string[] {
     const snapshot = this.supervisor.getSnapshot();
     if (snapshot.value !== 'running') return [];
     const paused = snapshot.context.pausedProjects;
-    return this.projectIds(projectId).filter((p) => !paused.includes(p));
+    return (projectIds ?? [...this.scheduler.projects.keys()]).filter((p) => !paused.includes(p));
   }
 
   private projectIds(projectId: string | undefined): string[] {

@@ -23,14 +23,15 @@ export interface ReplayResult {
 
 const FRESH_SUPERVISOR: StoredSupervisor = { value: 'running', context: { pausedProjects: [], deadlocks: [] } };
 
-export function replay(contents: StoreContents, host: TaskHost, location: string): ReplayResult {
+/** `journalName` names the journal in errors. */
+export function replay(contents: StoreContents, host: TaskHost, journalName: string): ReplayResult {
   const tasks = new Map<string, StoredTask>();
   for (const t of contents.image?.tasks ?? []) tasks.set(t.context.id, t);
   let supervisor = contents.image?.supervisor ?? FRESH_SUPERVISOR;
 
   const corrupt = (record: JournalRecord, what: string) =>
     new StoreCorruptError(
-      `${location} journal`,
+      journalName,
       `record ${record.s}`,
       what,
       'The journal does not match the snapshot; restore a backup or move the journal away.',

@@ -214,7 +214,10 @@ export class Scheduler {
       if (value === 'ready') this.project(context.projectId).ready.push(entry);
       if (value === 'retrying' && context.retryAt !== null) this.timers.schedule(RETRY + entry.id, context.retryAt);
       if (context.deadline !== null) this.timers.schedule(DEADLINE + entry.id, context.deadline);
-      this.refreshPriority(entry, now, true);
+      // As in a live run: a ready task's priority is brought up to date now, the others'
+      // when they become ready (or when their deadline boost comes due).
+      if (value === 'ready') this.refreshPriority(entry, now, true);
+      else this.armBoost(entry, now);
     }
   }
 
@@ -401,10 +404,7 @@ export class Scheduler {
       { priority: context.priority, deadline: context.deadline, dependents: entry.dependents.length, retries: context.retries },
       now,
     );
-    const boostAt = deadlineBoostAt(context.deadline);
-    if (boostAt !== null && boostAt > now && !this.timers.has(BOOST + entry.id)) {
-      this.timers.schedule(BOOST + entry.id, boostAt);
-    }
+    this.armBoost(entry, now);
     if (next.value === entry.effective && sameReasons(next.reasons, entry.boosts)) return;
     const change: PriorityChange = Object.freeze({ from: entry.effective, to: next.value, reasons: next.reasons, at });
     entry.effective = next.value;
@@ -413,6 +413,12 @@ export class Scheduler {
     (entry.priorityChanges ??= []).push(change);
     if (entry.heapIndex >= 0) this.project(context.projectId).ready.update(entry);
     this.hooks.onPriority(entry, change);
+  }
+
+  /** Schedules the deadline boost of a task, if it has one still to come. */
+  private armBoost(entry: TaskEntry, now: number): void {
+    const boostAt = deadlineBoostAt(entry.task.context.deadline);
+    if (boostAt !== null && boostAt > now && !this.timers.has(BOOST + entry.id)) this.timers.schedule(BOOST + entry.id, boostAt);
   }
 
   private onTimer(key: string): void {

@@ -12,7 +12,7 @@ import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync } 
 import { Low, LowSync } from 'lowdb';
 import { DataFile, DataFileSync } from 'lowdb/node';
 import { StoreCorruptError } from './errors.js';
-import { JournalWriter, readJournal } from './journal.js';
+import { JournalWriter, readJournal, type JournalContents } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { upgradeImage } from './schema.js';
 import type { JournalEntry, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
@@ -36,8 +36,12 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
   let seq = 0;
   let compacting: Promise<void> | null = null;
 
+  let existingJournal: JournalContents | null = null;
   const requireOpen = () => {
-    if (!writer) throw new Error(`${path}: the store is not open`);
+    if (!writer) {
+      if (!existingJournal) throw new Error(`${path}: the store is not open`);
+      writer = new JournalWriter(journalPath, groupCommitMs, existingJournal);
+    }
     return writer;
   };
 
@@ -45,7 +49,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
     kind: 'file',
     location: path,
     open(): StoreContents {
-      if (writer) throw new Error(`${path}: the store is already open`);
+      if (writer || existingJournal) throw new Error(`${path}: the store is already open`);
       lock = acquireLock(`${path}.lock`, path);
       try {
         const { image, warnings } = readSnapshot(path);
@@ -56,7 +60,9 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         warnings.push(...journal.warnings);
         const after = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
         seq = Math.max(image?.seq ?? 0, journal.records.at(-1)?.s ?? 0);
-        writer = new JournalWriter(journalPath, groupCommitMs, journal);
+        // The journal is opened for writing (which cuts a torn tail) at the first write,
+        // after the runtime has replayed it: a store it refuses is left as it was.
+        existingJournal = journal;
         return { image, journal: after, warnings };
       } catch (error) {
         lock.release();
@@ -72,7 +78,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       return seq;
     },
     get journalLength() {
-      return writer?.length ?? 0;
+      return writer?.length ?? existingJournal?.records.length ?? 0;
     },
     flush: () => requireOpen().flush(),
     compact(image: StoreImage): Promise<void> {
@@ -92,10 +98,10 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       return compacting;
     },
     async close(): Promise<void> {
-      if (!writer) return;
       if (compacting) await compacting;
-      await writer.close();
+      if (writer) await writer.close();
       writer = null;
+      existingJournal = null;
       lock?.release();
       lock = null;
     },
@@ -124,7 +130,7 @@ function readSnapshot(path: string): { image: StoreImage | null; warnings: Store
     const at = /position (\d+)/.exec(message);
     throw new StoreCorruptError(
       path,
-      at ? `byte ${at[1]}` : 'the end of the file',
+      at ? `byte ${at[1]}` : /end of JSON input/.test(message) ? 'the end of the file' : 'byte 0',
       message,
       `Restore the last good snapshot with restoreBackup('${path}')${existsSync(`${path}.bak`) ? '' : ' (no .bak exists yet)'}, or move the file away to start afresh.`,
     );
@@ -146,13 +152,18 @@ export function restoreBackup(path: string): { restoredFrom: string; keptAs: str
   const backup = `${path}.bak`;
   if (!existsSync(backup)) throw new Error(`${backup} does not exist: there is no backup to restore`);
   readSnapshot(backup); // refuse a backup that is itself unreadable
-  let keptAs: string | null = null;
-  if (existsSync(path)) {
-    keptAs = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    renameSync(path, keptAs);
+  const lock = acquireLock(`${path}.lock`, path); // never swap files under a running writer
+  try {
+    let keptAs: string | null = null;
+    if (existsSync(path)) {
+      keptAs = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(path, keptAs);
+    }
+    copyFileSync(backup, path);
+    return { restoredFrom: backup, keptAs };
+  } finally {
+    lock.release();
   }
-  copyFileSync(backup, path);
-  return { restoredFrom: backup, keptAs };
 }
 
 /** Reads a store without taking its lock (for status views while a run is going). */

@@ -1,0 +1,115 @@
+/**
+ * What `overseer run` shows while it works: a live view in a terminal, one plain line
+ * per transition without one, or one JSON event per line with `--json`.
+ */
+import type { Overseer } from './overseer.js';
+import type { RunOutcome } from './runner.js';
+import { TASK_STATES, type TaskState } from '../machines/task.js';
+import type { TaskView } from './view.js';
+
+export interface Reporter {
+  log(taskId: string, line: string): void;
+  finished(outcome: RunOutcome): void;
+  /** A message for people (stderr in JSON mode, so stdout stays machine-readable). */
+  note(message: string): void;
+  stop(): void;
+}
+
+const ORDER: TaskState[] = ['running', 'retrying', 'failed', 'blocked', 'ready', 'pending', 'cancelled', 'completed'];
+const MARK: Record<TaskState, string> = {
+  pending: '·',
+  ready: '○',
+  running: '●',
+  blocked: '‖',
+  completed: '✓',
+  failed: '✗',
+  cancelled: '⊘',
+  retrying: '↻',
+};
+
+const clockTime = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+const elapsed = (ms: number) => {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+};
+
+export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Reporter {
+  const off = overseer.on('*', (e) => out.write(`${JSON.stringify(e)}\n`));
+  return {
+    log: (taskId, line) => out.write(`${JSON.stringify({ type: 'task.log', taskId, line })}\n`),
+    finished: (o) => out.write(`${JSON.stringify({ type: 'run.finished', status: o.status, exitCode: o.exitCode, counts: o.counts })}\n`),
+    note: (m) => err.write(`${m}\n`),
+    stop: off,
+  };
+}
+
+export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): Reporter {
+  const off = overseer.on('task.transition', (e) => {
+    if (e.from === null) return;
+    const attempt = e.to === 'running' ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
+    const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
+    out.write(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}\n`);
+  });
+  return {
+    log: () => {},
+    finished: (o) => out.write(`${summary(o)}\n`),
+    note: (m) => out.write(`${m}\n`),
+    stop: off,
+  };
+}
+
+/** Redraws a block in place: counts per state, elapsed time, and each task with its attempt. */
+export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title: string): Reporter {
+  const started = Date.now();
+  let drawn = 0;
+  const notes: string[] = [];
+  const draw = () => {
+    const tasks = overseer.getTasks();
+    const counts = overseer.getCounts();
+    const rows = Math.max(5, (out.rows ?? 24) - 5 - notes.length);
+    const sorted = [...tasks].sort((a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state));
+    const lines = [
+      ...notes,
+      `overseer · ${title} · ${elapsed(Date.now() - started)}`,
+      TASK_STATES.filter((s) => counts[s] > 0).map((s) => `${s} ${counts[s]}`).join('  ') + `  (total ${counts.total})`,
+      ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns ?? 100)),
+    ];
+    if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);
+    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.join('\n')}\n`);
+    drawn = lines.length;
+  };
+  const timer = setInterval(draw, 250);
+  draw();
+  return {
+    log: () => {},
+    finished: (o) => {
+      draw();
+      out.write(`${summary(o)}\n`);
+    },
+    note: (m) => {
+      notes.push(m);
+      draw();
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+function taskLine(t: TaskView, width: number): string {
+  const since = t.history[t.history.length - 1]!.at;
+  const running = t.state === 'running' ? `  ${elapsed(Date.now() - since)}` : '';
+  const attempt = t.attempts > 0 ? `attempt ${t.attempts}` : '';
+  const why = t.state === 'blocked' ? t.blockedReason?.reason : t.state === 'failed' || t.state === 'retrying' ? t.lastError?.message : '';
+  const line = `  ${MARK[t.state]} ${t.id.padEnd(18)} ${t.state.padEnd(10)} ${attempt.padEnd(10)}${running}${why ? `  ${why.split('\n')[0]}` : ''}`;
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line;
+}
+
+export function summary(o: RunOutcome): string {
+  const c = o.counts;
+  const verdict = {
+    completed: 'all tasks completed',
+    failed: 'some tasks failed or can never run',
+    waiting: 'paused: waiting for a person',
+    interrupted: 'interrupted; `overseer resume` continues',
+  }[o.status];
+  return `${verdict} — ${c.completed}/${c.total} completed, ${c.failed} failed, ${c.cancelled} cancelled, ${c.blocked} blocked, ${c.pending} pending (exit ${o.exitCode})`;
+}

@@ -1,0 +1,83 @@
+/**
+ * Commands from another terminal (`overseer cancel`, `overseer retry`) while a run
+ * holds the store: they are appended to `<store>.inbox`, the run applies them within
+ * a quarter of a second and answers in `<store>.inbox.done`. When no live process holds
+ * the store, the command opens it and applies the change itself.
+ */
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { Overseer } from './overseer.js';
+
+export interface ControlCommand {
+  id: string;
+  command: 'cancel' | 'retry';
+  task: string;
+  reason?: string;
+}
+
+export interface ControlAnswer {
+  id: string;
+  ok: boolean;
+  message: string;
+  state?: string;
+}
+
+export const inboxPath = (store: string) => `${store}.inbox`;
+const donePath = (store: string) => `${store}.inbox.done`;
+
+/** Applies one command to a runtime. */
+export function applyCommand(overseer: Overseer, c: Omit<ControlCommand, 'id'>): Omit<ControlAnswer, 'id'> {
+  try {
+    const view = c.command === 'cancel' ? overseer.cancelTask(c.task, c.reason ?? 'cancelled by a person') : overseer.retryTask(c.task);
+    return { ok: true, message: `${c.task} is ${view.state}`, state: view.state };
+  } catch (error) {
+    return { ok: false, message: (error as Error).message };
+  }
+}
+
+/** In the run: polls the inbox and applies what arrives. Returns the stop function. */
+export function serveInbox(overseer: Overseer, store: string, intervalMs = 250): () => void {
+  let offset = 0;
+  const poll = () => {
+    if (!existsSync(inboxPath(store))) return;
+    const text = readFileSync(inboxPath(store), 'utf8');
+    const end = text.lastIndexOf('\n') + 1;
+    if (end <= offset) return;
+    for (const line of text.slice(offset, end).split('\n')) {
+      if (!line.trim()) continue;
+      let command: ControlCommand;
+      try {
+        command = JSON.parse(line) as ControlCommand;
+      } catch {
+        continue; // a line we cannot read cannot be answered either
+      }
+      const answer: ControlAnswer = { id: command.id, ...applyCommand(overseer, command) };
+      appendFileSync(donePath(store), `${JSON.stringify(answer)}\n`);
+    }
+    offset = end;
+  };
+  poll();
+  const timer = setInterval(poll, intervalMs);
+  return () => {
+    clearInterval(timer);
+    poll();
+    rmSync(inboxPath(store), { force: true });
+    rmSync(donePath(store), { force: true });
+  };
+}
+
+/** From another terminal: sends a command to the live run and waits for its answer. */
+export async function sendCommand(store: string, c: Omit<ControlCommand, 'id'>, timeoutMs = 10_000): Promise<ControlAnswer> {
+  const command: ControlCommand = { id: randomUUID(), ...c };
+  appendFileSync(inboxPath(store), `${JSON.stringify(command)}\n`);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(donePath(store))) {
+      for (const line of readFileSync(donePath(store), 'utf8').split('\n')) {
+        if (line.includes(command.id)) return JSON.parse(line) as ControlAnswer;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { id: command.id, ok: false, message: `the run holding ${store} did not answer within ${timeoutMs / 1000} s` };
+}

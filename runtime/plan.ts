@@ -1,0 +1,243 @@
+/**
+ * Plan files: projects, tasks, defaults and concurrency, in YAML or JSON.
+ *
+ * The shape is checked with zod; the cross-references (unknown and duplicate ids,
+ * cycles, what each executor needs) are checked after it. Every problem is reported
+ * with its path — `tasks[3].dependsOn[0]: unknown task "buidl"` — and a plan with any
+ * problem yields no tasks at all.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import type { TaskSpec } from './validate.js';
+import { findCycle } from './graph.js';
+import { idProblems, parseDeadline } from './validate.js';
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** `1500`, `"1500ms"`, `"30s"`, `"5m"`, `"1h"` → milliseconds. */
+export function parseDuration(value: number | string): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : null;
+  const m = DURATION.exec(value.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null;
+}
+
+const duration = z.union([z.number(), z.string()]).refine((v) => parseDuration(v) !== null, {
+  message: 'must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")',
+});
+const stringMap = z.record(z.string(), z.string());
+const policy = z.enum(['block', 'cancel', 'ignore']);
+const executorType = z.enum(['shell', 'agent', 'function']);
+
+const agentConfig = z.strictObject({
+  command: z.string().min(1),
+  args: z.array(z.string()).optional(),
+  promptVia: z.enum(['stdin', 'argument']).optional(),
+});
+
+const taskSchema = z.strictObject({
+  id: z.string(),
+  title: z.string().optional(),
+  executor: executorType.optional(),
+  command: z.string().min(1).optional(),
+  prompt: z.string().min(1).optional(),
+  agent: agentConfig.optional(),
+  function: z.string().min(1).optional(),
+  cwd: z.string().optional(),
+  env: stringMap.optional(),
+  dependsOn: z.array(z.string()).optional(),
+  priority: z.number().int().min(1).max(10).optional(),
+  deadline: z.string().optional(),
+  retries: z.number().int().min(0).max(100).optional(),
+  retryDelay: duration.optional(),
+  timeout: duration.optional(),
+  onDependencyFailure: policy.optional(),
+});
+
+const defaultsSchema = z.strictObject({
+  executor: executorType.optional(),
+  cwd: z.string().optional(),
+  env: stringMap.optional(),
+  agent: agentConfig.optional(),
+  priority: z.number().int().min(1).max(10).optional(),
+  retries: z.number().int().min(0).max(100).optional(),
+  retryDelay: duration.optional(),
+  timeout: duration.optional(),
+  onDependencyFailure: policy.optional(),
+});
+
+const concurrency = z.number().int().min(1).max(1024);
+
+const planSchema = z.strictObject({
+  name: z.string().optional(),
+  defaults: defaultsSchema.optional(),
+  concurrency: z.union([concurrency, z.strictObject({ global: concurrency.optional(), perProject: concurrency.optional() })]).optional(),
+  projects: z.array(z.strictObject({ id: z.string(), concurrency: concurrency.optional(), tasks: z.array(taskSchema) })).optional(),
+  tasks: z.array(taskSchema).optional(),
+});
+
+export type PlanFile = z.infer<typeof planSchema>;
+
+/** What an executor needs to run a task; stored in the task's metadata so a resume needs no plan. */
+export type ExecutorSpec =
+  | { type: 'shell'; command: string; cwd: string; env?: Record<string, string> }
+  | { type: 'agent'; prompt: string; command: string; args?: string[]; promptVia?: 'stdin' | 'argument'; cwd: string; env?: Record<string, string> }
+  | { type: 'function'; name: string };
+
+export interface PlanTaskMetadata {
+  executor: ExecutorSpec;
+  timeoutMs: number | null;
+  /** Where the task came from: `tasks[3]`, `projects[0].tasks[1]`. */
+  source: string;
+  [key: string]: unknown;
+}
+
+export interface Plan {
+  name: string;
+  tasks: TaskSpec[];
+  concurrency: { global: number; perProject: Record<string, number>; defaultPerProject: number | null };
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+function pathOf(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
+}
+
+/** Reads and checks a plan file. Throws PlanError naming every problem. */
+export function loadPlan(file: string): Plan {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new PlanError(file, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? ` (line ${error.linePos[0].line})` : '';
+    throw new PlanError(file, [`not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}${where}: ${(error as Error).message.split('\n')[0]}`]);
+  }
+  return checkPlan(raw, file, dirname(resolve(file)));
+}
+
+/** Checks a parsed plan; `baseDir` resolves relative `cwd`s. */
+export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
+  const parsed = planSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new PlanError(file, parsed.error.issues.map((issue) => `${pathOf(issue.path) || '(top level)'}: ${issue.message}`));
+  }
+  const plan = parsed.data;
+  const problems: string[] = [];
+  const d = plan.defaults ?? {};
+  const groups: { projectId: string; path: string; tasks: PlanFile['tasks'] & object }[] = [];
+  if (plan.tasks) groups.push({ projectId: 'default', path: 'tasks', tasks: plan.tasks });
+  plan.projects?.forEach((p, i) => {
+    problems.push(...idProblems(p.id, `projects[${i}].id`));
+    groups.push({ projectId: p.id, path: `projects[${i}].tasks`, tasks: p.tasks });
+  });
+  if (groups.every((g) => g.tasks.length === 0)) problems.push('(top level): the plan has no tasks (add `tasks:` or `projects:`)');
+
+  const where = new Map<string, string>();
+  for (const g of groups) {
+    g.tasks.forEach((t, i) => {
+      const path = `${g.path}[${i}]`;
+      problems.push(...idProblems(t.id, `${path}.id`));
+      if (where.has(t.id)) problems.push(`${path}.id: "${t.id}" is already used by ${where.get(t.id)}`);
+      else where.set(t.id, path);
+    });
+  }
+
+  const specs: TaskSpec[] = [];
+  for (const g of groups) {
+    g.tasks.forEach((t, i) => {
+      const path = `${g.path}[${i}]`;
+      (t.dependsOn ?? []).forEach((dep, j) => {
+        if (dep === t.id) problems.push(`${path}.dependsOn[${j}]: "${dep}" is the task itself`);
+        else if (!where.has(dep)) problems.push(`${path}.dependsOn[${j}]: unknown task "${dep}"`);
+      });
+      if (t.deadline !== undefined) {
+        const deadline = parseDeadline(t.deadline, `${path}.deadline`);
+        if (typeof deadline === 'string') problems.push(deadline);
+      }
+      const executor = resolveExecutor(t, d, baseDir, path, problems);
+      const timeout = t.timeout ?? d.timeout;
+      const retryDelay = t.retryDelay ?? d.retryDelay;
+      const metadata: PlanTaskMetadata = { executor: executor!, timeoutMs: timeout === undefined ? null : parseDuration(timeout), source: path };
+      const spec: TaskSpec = {
+        id: t.id,
+        projectId: g.projectId,
+        title: t.title ?? t.id,
+        priority: t.priority ?? d.priority ?? 5,
+        dependencies: [...new Set(t.dependsOn ?? [])],
+        onDependencyFailure: t.onDependencyFailure ?? d.onDependencyFailure ?? 'block',
+        metadata: metadata as never,
+      };
+      if (t.deadline !== undefined) spec.deadline = t.deadline;
+      const retries = t.retries ?? d.retries;
+      if (retries !== undefined) spec.maxRetries = retries;
+      if (retryDelay !== undefined) spec.retryBaseMs = parseDuration(retryDelay)!;
+      specs.push(spec);
+    });
+  }
+  if (problems.length === 0) {
+    const deps = new Map(specs.map((s) => [s.id, s.dependencies ?? []]));
+    const cycle = findCycle([...deps.keys()], (id) => deps.get(id) ?? []);
+    if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
+  }
+  if (problems.length) throw new PlanError(file, problems);
+
+  const c = plan.concurrency;
+  const perProject: Record<string, number> = {};
+  plan.projects?.forEach((p) => {
+    if (p.concurrency !== undefined) perProject[p.id] = p.concurrency;
+  });
+  return {
+    name: plan.name ?? file,
+    tasks: specs,
+    concurrency: {
+      global: typeof c === 'number' ? c : (c?.global ?? 4),
+      perProject,
+      defaultPerProject: typeof c === 'object' ? (c.perProject ?? null) : null,
+    },
+  };
+}
+
+function resolveExecutor(
+  t: z.infer<typeof taskSchema>,
+  d: z.infer<typeof defaultsSchema>,
+  baseDir: string,
+  path: string,
+  problems: string[],
+): ExecutorSpec | null {
+  const type = t.executor ?? d.executor ?? (t.prompt ? 'agent' : t.function ? 'function' : 'shell');
+  const cwd = resolve(baseDir, t.cwd ?? d.cwd ?? '.');
+  const env = t.env || d.env ? { ...d.env, ...t.env } : undefined;
+  const withEnv = <T extends object>(spec: T) => (env ? { ...spec, env } : spec);
+  switch (type) {
+    case 'shell':
+      if (!t.command) return problems.push(`${path}.command: a shell task needs a command`), null;
+      return withEnv({ type: 'shell' as const, command: t.command, cwd });
+    case 'agent': {
+      const agent = t.agent ?? d.agent;
+      if (!t.prompt) problems.push(`${path}.prompt: an agent task needs a prompt`);
+      if (!agent) problems.push(`${path}.agent: an agent task needs an agent command (here or in defaults.agent)`);
+      if (!t.prompt || !agent) return null;
+      return withEnv({ type: 'agent' as const, prompt: t.prompt, ...agent, cwd });
+    }
+    case 'function':
+      if (!t.function) return problems.push(`${path}.function: a function task needs the name of a registered executor`), null;
+      return { type: 'function', name: t.function };
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * The runner: starts ready tasks up to the concurrency limits (global and per
+ * project), runs each attempt with its executor, and reports the outcome back through
+ * the task actors. It reacts to the runtime's events: a task that becomes ready is
+ * started, a running task that is cancelled or paused has its work aborted.
+ *
+ * Infrastructure failures (timeout, the work's process could not start, the runner
+ * stopping under it) are reported with their own `kind`, apart from the work's own
+ * failures, so policies can tell them apart.
+ */
+import { agentExecutor } from '../actors/agent.js';
+import { shellExecutor } from '../actors/shell.js';
+import { ExecutionError, type ExecutionContext, type Executor } from '../actors/types.js';
+import type { JsonValue } from './json.js';
+import type { Overseer, StateCounts } from './overseer.js';
+import type { ExecutorSpec, PlanTaskMetadata } from './plan.js';
+import type { TaskView } from './view.js';
+
+export interface RunnerOptions {
+  /** Function executors, by the name plans use (`executor: function`, `function: name`). */
+  executors?: Record<string, Executor>;
+  /** At most this many attempts at once. Default 4. */
+  concurrency?: number;
+  /** Per-project limits, by project id. */
+  perProject?: Record<string, number>;
+  /** The limit for projects not named in `perProject`. Default: none. */
+  defaultPerProject?: number | null;
+  /** Each line an executor logs. */
+  onLog?: (taskId: string, line: string) => void;
+  /** How long a process may take to stop after SIGTERM before SIGKILL (ms). Default 2000. */
+  killGraceMs?: number;
+}
+
+/** How a run ended. */
+export interface RunOutcome {
+  /** completed: every task completed. failed: some failed, were cancelled or can never run. waiting: only a person can move it on. interrupted: stopped. */
+  status: 'completed' | 'failed' | 'waiting' | 'interrupted';
+  /** 0, 1, 3 or 130, as the CLI exits. */
+  exitCode: 0 | 1 | 3 | 130;
+  counts: StateCounts;
+}
+
+interface Attempt {
+  task: TaskView;
+  controller: AbortController;
+  /** Why the work was aborted, when it was. */
+  abortedFor: 'timeout' | 'cancelled' | 'paused' | 'stopped' | null;
+  timer: unknown;
+  done: Promise<void>;
+}
+
+class TimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+export class Runner {
+  private readonly attempts = new Map<string, Attempt>();
+  private readonly options: Required<Omit<RunnerOptions, 'onLog' | 'defaultPerProject'>> & Pick<RunnerOptions, 'onLog' | 'defaultPerProject'>;
+  private stopping: { drain: boolean } | null = null;
+  private pumpQueued = false;
+  private finish: ((outcome: RunOutcome) => void) | null = null;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly overseer: Overseer,
+    options: RunnerOptions = {},
+  ) {
+    this.options = {
+      executors: options.executors ?? {},
+      concurrency: options.concurrency ?? 4,
+      perProject: options.perProject ?? {},
+      defaultPerProject: options.defaultPerProject ?? null,
+      killGraceMs: options.killGraceMs ?? 2000,
+      onLog: options.onLog,
+    };
+  }
+
+  /** The attempts under way, by task id. */
+  get running(): ReadonlyMap<string, { task: TaskView }> {
+    return this.attempts;
+  }
+
+  /** Runs until nothing more can happen without a person (or until `stop()`). */
+  run(): Promise<RunOutcome> {
+    if (this.finish) throw new Error('this runner is already running');
+    const outcome = new Promise<RunOutcome>((resolve) => (this.finish = resolve));
+    this.unsubscribe = this.overseer.on('task.transition', (e) => {
+      const attempt = this.attempts.get(e.taskId);
+      if (attempt && e.from === 'running' && e.to !== 'running') {
+        this.abort(attempt, e.to === 'cancelled' ? 'cancelled' : e.to === 'blocked' ? 'paused' : 'stopped');
+      }
+      this.schedulePump();
+    });
+    this.schedulePump();
+    return outcome;
+  }
+
+  /**
+   * Starts no new work. Without `drain`, running attempts are aborted (their processes
+   * stopped) and recorded as interrupted, to be retried on resume; with it, they finish.
+   */
+  async stop({ drain = false }: { drain?: boolean } = {}): Promise<void> {
+    this.stopping = { drain };
+    if (!drain) for (const attempt of this.attempts.values()) this.abort(attempt, 'stopped');
+    await Promise.all([...this.attempts.values()].map((a) => a.done));
+    this.settleIfIdle();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (!this.finish) return;
+    while (!this.stopping && this.attempts.size < this.options.concurrency && !this.overseer.closed) {
+      const task = this.overseer.getNextTask(this.projectsWithRoom());
+      if (!task) break;
+      this.launch(task);
+    }
+    this.settleIfIdle();
+  }
+
+  private projectsWithRoom(): string[] {
+    const busy = new Map<string, number>();
+    for (const { task } of this.attempts.values()) busy.set(task.projectId, (busy.get(task.projectId) ?? 0) + 1);
+    return this.overseer.getProjects().filter((p) => {
+      const limit = this.options.perProject[p] ?? this.options.defaultPerProject;
+      return limit === null || limit === undefined || (busy.get(p) ?? 0) < limit;
+    });
+  }
+
+  private launch(task: TaskView): void {
+    const controller = new AbortController();
+    const metadata = task.metadata as unknown as Partial<PlanTaskMetadata> | null;
+    const attempt: Attempt = { task, controller, abortedFor: null, timer: null, done: Promise.resolve() };
+    const timeoutMs = metadata?.timeoutMs ?? null;
+    if (timeoutMs !== null) {
+      attempt.timer = this.overseer.clock.setTimeout(() => this.abort(attempt, 'timeout', timeoutMs), timeoutMs);
+    }
+    this.attempts.set(task.id, attempt);
+    const context: ExecutionContext = {
+      signal: controller.signal,
+      attempt: task.attempts,
+      log: (line) => this.options.onLog?.(task.id, line),
+      dependencyResults: Object.fromEntries(task.dependencies.map((d) => [d, this.overseer.getTaskStatus(d)?.result ?? null])),
+      feedback: task.history.filter((h) => h.to === 'failed' && h.reason).map((h) => h.reason!),
+    };
+    attempt.done = (async () => {
+      let result: JsonValue | void = undefined;
+      let failure: unknown = null;
+      try {
+        const executor = this.executorFor(task, metadata?.executor);
+        result = await executor(task, context);
+      } catch (error) {
+        failure = error;
+      }
+      this.settle(attempt, result, failure);
+    })();
+  }
+
+  private executorFor(task: TaskView, spec: ExecutorSpec | undefined): Executor {
+    if (!spec) {
+      const fallback = this.options.executors.default;
+      if (fallback) return fallback;
+      throw new ExecutionError(`task "${task.id}" says nothing about how to run it (no metadata.executor)`, { kind: 'config', retryable: false });
+    }
+    switch (spec.type) {
+      case 'shell':
+        return shellExecutor(spec, { killGraceMs: this.options.killGraceMs });
+      case 'agent':
+        return agentExecutor(spec, { killGraceMs: this.options.killGraceMs });
+      case 'function': {
+        const executor = this.options.executors[spec.name];
+        if (!executor) {
+          throw new ExecutionError(`no executor named "${spec.name}" is registered (known: ${Object.keys(this.options.executors).join(', ') || 'none'})`, {
+            kind: 'config',
+            retryable: false,
+          });
+        }
+        return executor;
+      }
+    }
+  }
+
+  private abort(attempt: Attempt, reason: NonNullable<Attempt['abortedFor']>, timeoutMs?: number): void {
+    if (attempt.abortedFor) return;
+    attempt.abortedFor = reason;
+    attempt.controller.abort(reason === 'timeout' ? new TimeoutError(`timed out after ${timeoutMs} ms`) : reason);
+  }
+
+  private settle(attempt: Attempt, result: JsonValue | void, failure: unknown): void {
+    const { task } = attempt;
+    if (attempt.timer !== null) this.overseer.clock.clearTimeout(attempt.timer);
+    this.attempts.delete(task.id);
+    const current = this.overseer.closed ? null : this.overseer.getTaskStatus(task.id);
+    // The task moved on while the work ran (cancelled, paused): its late outcome is ignored.
+    if (current?.state === 'running' && current.attempts === task.attempts) {
+      if (attempt.abortedFor === 'timeout') {
+        this.overseer.markFailed(task.id, { message: (attempt.controller.signal.reason as Error).message, kind: 'timeout', retryable: true });
+      } else if (attempt.abortedFor === 'stopped') {
+        this.overseer.markFailed(task.id, { message: 'interrupted: the run was stopped during this attempt', kind: 'interrupted', retryable: true });
+      } else if (failure === null) {
+        this.overseer.markComplete(task.id, (result ?? null) as JsonValue);
+      } else if (failure instanceof ExecutionError) {
+        this.overseer.markFailed(task.id, { message: failure.message, kind: failure.kind, retryable: failure.retryable });
+      } else {
+        this.overseer.markFailed(task.id, failure instanceof Error ? failure : String(failure));
+      }
+    }
+    this.schedulePump();
+  }
+
+  private settleIfIdle(): void {
+    if (!this.finish || this.attempts.size > 0) return;
+    const counts = this.overseer.getCounts();
+    const stopped = this.stopping !== null;
+    const readyToHandOut = counts.ready > 0 && this.overseer.getReadyTasks().some((t) => !this.overseer.isPaused(t.projectId));
+    const canProgress = !this.overseer.closed && (readyToHandOut || counts.retrying > 0);
+    if (canProgress && !stopped) return;
+    const outcome = this.outcome(counts, stopped);
+    const finish = this.finish;
+    this.finish = null;
+    this.unsubscribe?.();
+    finish(outcome);
+  }
+
+  private outcome(counts: StateCounts, stopped: boolean): RunOutcome {
+    if (stopped && counts.completed < counts.total) return { status: 'interrupted', exitCode: 130, counts };
+    if (counts.completed === counts.total) return { status: 'completed', exitCode: 0, counts };
+    if (counts.failed > 0 || counts.cancelled > 0) return { status: 'failed', exitCode: 1, counts };
+    const stuck = this.overseer.getProjects().some((p) => this.overseer.detectDeadlock(p));
+    if (stuck) return { status: 'failed', exitCode: 1, counts };
+    return { status: 'waiting', exitCode: 3, counts };
+  }
+}

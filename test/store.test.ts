@@ -1,0 +1,357 @@
+/**
+ * The stores themselves: what `jsonFileStore` and `memoryStore` do with damaged, locked,
+ * too-new and too-old state. Every refusal must throw an error that names the file and
+ * says what to do, and must leave every file byte-for-byte as it was (no lock left
+ * behind, no journal created, nothing truncated): `filesIn(dir)` is compared before/after.
+ *
+ * Real temp directories throughout, and the bytes on disk are checked: lowdb's presets
+ * silently switch to an in-memory adapter under NODE_ENV=test (which vitest sets), so a
+ * store test that never reads the disk could pass against nothing at all.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import {
+  createOverseer, jsonFileStore, memoryStore, readStoreFile, restoreBackup, SCHEMA_VERSION,
+  StoreCorruptError, StoreLockedError, StoreVersionError,
+} from '../runtime/index.js';
+
+const T0 = 1_700_000_000_000;
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh `state.json` path in its own temp directory. */
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-store-'));
+  dirs.push(dir);
+  return join(dir, 'state.json');
+}
+
+function clockAt(at = T0): SimulatedClock {
+  const clock = new SimulatedClock();
+  clock.set(at);
+  return clock;
+}
+
+const open = (path: string) => createOverseer({ clock: clockAt(), store: jsonFileStore(path) });
+
+/** Every file of the store's directory with its bytes. */
+function filesIn(path: string): Record<string, Buffer> {
+  const dir = dirname(path);
+  return Object.fromEntries(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name))]));
+}
+
+/** Runs `fn`, which must throw `type`; returns the error. */
+function thrown<E extends Error>(fn: () => unknown, type: new (...args: never[]) => E): E {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(type);
+    return error as E;
+  }
+  throw new Error(`expected ${type.name}, nothing was thrown`);
+}
+
+/** A store with some history, closed cleanly: a snapshot plus a journal that is only its header. */
+async function seed(path: string): Promise<void> {
+  const overseer = open(path);
+  overseer.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }, { id: 'c', priority: 8 }]);
+  expect(overseer.getNextTask()?.id).toBe('c');
+  overseer.markComplete('c', { ok: true });
+  await overseer.close();
+}
+
+/** A journal full of records (a run that was never compacted) at `${path}.journal`, and no snapshot. */
+async function seedJournal(path: string): Promise<string[]> {
+  const scratch = tempPath();
+  const overseer = open(scratch);
+  overseer.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }, { id: 'c' }]);
+  overseer.getNextTask();
+  await overseer.flush();
+  copyFileSync(`${scratch}.journal`, `${path}.journal`);
+  await overseer.close();
+  const lines = readFileSync(`${path}.journal`, 'utf8').split('\n');
+  expect(lines.pop()).toBe(''); // every record ends with a newline
+  return lines;
+}
+
+describe('a corrupt snapshot', () => {
+  // JSON.parse gives a position for the truncated file only; an empty file ends at once.
+  it.each([
+    ['garbage', 'this is not json', null],
+    ['truncated JSON', '{"schemaVersion":2,"seq":1,"tas', 'byte 31'],
+    ['an empty file', '', 'the end of the file'],
+    ['NUL bytes', '\0'.repeat(64), null],
+  ])('%s: refused with StoreCorruptError, nothing touched, the lock released', async (_, bytes, position) => {
+    const path = tempPath();
+    await seed(path);
+    writeFileSync(path, bytes);
+    const before = filesIn(path);
+    const error = thrown(() => open(path), StoreCorruptError);
+    expect(error.file).toBe(path);
+    expect(error.message).toContain(path);
+    expect(error.message).toMatch(/corrupt at (byte \d+|the end of the file)/);
+    if (position) expect(error.position).toBe(position);
+    expect(error.message).toContain(`restoreBackup('${path}')`);
+    expect(filesIn(path)).toEqual(before);
+    // The lock was released: trying again gives the same answer, not StoreLockedError.
+    thrown(() => open(path), StoreCorruptError);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('garbage and NUL bytes are reported at byte 0, not at the end of the file', async () => {
+    // Regression test. What used to go wrong:
+    // readSnapshot takes the position from /position (\d+)/ in the JSON.parse message; for an
+    // unexpected first character V8 says `Unexpected token 'g', "..." is not valid JSON` with
+    // no position, so the fallback 'the end of the file' names the wrong place.
+    const path = tempPath();
+    for (const bytes of ['this is not json', '\0'.repeat(64)]) {
+      writeFileSync(path, bytes);
+      expect(thrown(() => open(path), StoreCorruptError).position).toBe('byte 0');
+    }
+  });
+});
+
+describe('the journal', () => {
+  it('a corrupt line in the middle is refused, naming the line; nothing touched', async () => {
+    const path = tempPath();
+    const lines = await seedJournal(path);
+    lines[2] = '{"s":2,"k":"ev","t":"a"#garbage';
+    writeFileSync(`${path}.journal`, `${lines.join('\n')}\n`);
+    const before = filesIn(path);
+    const error = thrown(() => open(path), StoreCorruptError);
+    expect(error.message).toContain(`${path}.journal`);
+    expect(error.position).toMatch(/^line 3 \(byte \d+\)$/);
+    expect(error.message).toMatch(/Move the journal away|restore a backup/);
+    expect(filesIn(path)).toEqual(before);
+  });
+
+  it('a torn last line is skipped with a warning; new records append cleanly and reopen reads all', async () => {
+    const path = tempPath();
+    const lines = await seedJournal(path);
+    // A crash mid-write: half of a record, no newline.
+    appendFileSync(`${path}.journal`, '{"k":"ev","t":"b","e":{"type":"DEPENDEN');
+    const overseer = open(path);
+    expect(overseer.recovery?.replayed).toBe(lines.length - 1);
+    expect(overseer.recovery?.warnings).toEqual([
+      expect.objectContaining({ kind: 'torn_journal_tail', message: expect.stringContaining(`line ${lines.length + 1}`) }),
+    ]);
+    // "a" was running when the journal ends: it comes back as an interrupted attempt (retried at once).
+    expect(overseer.recovery?.interrupted).toEqual(['a']);
+    expect(overseer.getTaskStatus('a')).toMatchObject({ retries: 1, lastError: { kind: 'interrupted' } });
+    expect(overseer.getTasks().map((t) => `${t.id}:${t.state}`)).toEqual(['a:ready', 'b:pending', 'c:ready']);
+    overseer.scheduleTask({ id: 'd' });
+    await overseer.flush();
+    // The torn bytes are gone and every line is a whole record again.
+    const text = readFileSync(`${path}.journal`, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    for (const line of text.trimEnd().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    // What a crash now would leave (copied while the runtime still holds its lock) reads whole.
+    const copy = tempPath();
+    copyFileSync(`${path}.journal`, `${copy}.journal`);
+    const again = open(copy);
+    expect(again.recovery?.warnings).toEqual([]);
+    expect(again.getTasks().map((t) => t.id)).toEqual(['a', 'b', 'c', 'd']);
+    await again.close();
+    await overseer.close();
+  });
+
+  it('a complete last record without its newline counts as torn too: skipped and cut, never half-kept', async () => {
+    // Every write ends with a newline, so a crash can cut a batch just before it. The record
+    // must not be replayed and then truncated away (state the journal no longer has).
+    const path = tempPath();
+    const lines = await seedJournal(path);
+    writeFileSync(`${path}.journal`, lines.slice(0, 3).join('\n')); // header, add a, ev a (no final \n)
+    const overseer = open(path);
+    expect(overseer.recovery?.warnings).toEqual([expect.objectContaining({ kind: 'torn_journal_tail' })]);
+    expect(overseer.getTaskStatus('a')?.state).toBe('pending');
+    await overseer.flush();
+    const copy = tempPath();
+    copyFileSync(`${path}.journal`, `${copy}.journal`);
+    const again = open(copy); // what the next crash would leave sees the same state
+    expect(again.recovery?.warnings).toEqual([]);
+    expect(again.getTaskStatus('a')?.state).toBe('pending');
+    await again.close();
+    await overseer.close();
+  });
+
+  it('a journal that contradicts the snapshot is refused with the lock released and the torn tail left as it is', async () => {
+    // Regression test. What used to go wrong:
+    // replay() throws inside the Overseer constructor after store.open() succeeded: the
+    // constructor calls `void store.close()`, so the lock is released only later (an
+    // immediate retry gets StoreLockedError naming this process), and JournalWriter has
+    // already cut the torn tail although the message says "The file was left as it is".
+    const path = tempPath();
+    writeFileSync(`${path}.journal`, '{"overseerJournal":2}\n{"s":1,"k":"ev","t":"ghost","e":{"type":"START","at":1}}\n{"s":2,"k":"a');
+    const before = filesIn(path);
+    thrown(() => open(path), StoreCorruptError);
+    expect(filesIn(path)).toEqual(before);
+    thrown(() => open(path), StoreCorruptError);
+  });
+});
+
+describe('the lock', () => {
+  it('refuses a second runtime on the same path in this process, naming this pid', async () => {
+    const path = tempPath();
+    await seed(path);
+    const first = open(path);
+    const error = thrown(() => open(path), StoreLockedError);
+    expect(error.holderPid).toBe(process.pid);
+    expect(error.message).toContain(`process ${process.pid}`);
+    expect(error.message).toContain(path);
+    expect(first.getTaskStatus('a')?.state).toBe('ready'); // the holder is not disturbed
+    await first.close();
+    await open(path).close();
+  });
+
+  it('refuses a lock held by another live process, naming its pid; nothing touched', async () => {
+    const path = tempPath();
+    await seed(path);
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      expect(child.pid).toBeTypeOf('number');
+      writeFileSync(`${path}.lock`, JSON.stringify({ pid: child.pid, hostname: hostname(), since: new Date(T0).toISOString() }));
+      const before = filesIn(path);
+      const error = thrown(() => open(path), StoreLockedError);
+      expect(error.holderPid).toBe(child.pid);
+      expect(error.message).toContain(`process ${child.pid}`);
+      expect(filesIn(path)).toEqual(before);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('takes over a stale lock (its process has exited) with a stale_lock_taken warning', async () => {
+    const path = tempPath();
+    await seed(path);
+    const { pid } = spawnSync(process.execPath, ['-e', '']); // ran, exited and was reaped
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid, hostname: hostname(), since: new Date(T0).toISOString() }));
+    const overseer = open(path);
+    expect(overseer.recovery?.warnings).toEqual([
+      expect.objectContaining({ kind: 'stale_lock_taken', message: expect.stringContaining(`process ${pid}`) }),
+    ]);
+    expect(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid).toBe(process.pid);
+    expect(overseer.getTasks()).toHaveLength(3);
+    await overseer.close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+});
+
+describe('schema versions', () => {
+  it('refuses a snapshot from a newer Overseer, naming both versions; nothing touched', async () => {
+    const path = tempPath();
+    await seed(path);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), schemaVersion: 99 }));
+    const before = filesIn(path);
+    const error = thrown(() => open(path), StoreVersionError);
+    expect(error).toMatchObject({ file: path, found: 99, supported: SCHEMA_VERSION });
+    expect(error.message).toMatch(/version 99.*up to 2/);
+    expect(filesIn(path)).toEqual(before);
+  });
+
+  it('refuses a journal from a newer Overseer; nothing touched', async () => {
+    const path = tempPath();
+    await seed(path);
+    writeFileSync(`${path}.journal`, '{"overseerJournal":99}\n{"s":9,"k":"future"}\n');
+    const before = filesIn(path);
+    const error = thrown(() => open(path), StoreVersionError);
+    expect(error).toMatchObject({ file: `${path}.journal`, found: 99, supported: SCHEMA_VERSION });
+    expect(filesIn(path)).toEqual(before);
+  });
+
+  it('migrates a version 1 snapshot, keeping scheduling order that object keys would scramble', async () => {
+    const path = tempPath();
+    const overseer = open(path);
+    // "3" depends on both, so "10" and "2" get the same boost and tie: order decides.
+    overseer.scheduleTasks([{ id: '10' }, { id: '2' }, { id: '3', dependencies: ['10', '2'] }]);
+    await overseer.close();
+    // Rewrite the snapshot as version 1 wrote it: tasks keyed by id, order kept apart.
+    const v2 = JSON.parse(readFileSync(path, 'utf8'));
+    const tasks = Object.fromEntries(v2.tasks.map((t: { context: { id: string } }) => [t.context.id, t]));
+    expect(Object.keys(tasks)).toEqual(['2', '3', '10']); // integer-like keys sort first
+    writeFileSync(path, JSON.stringify({ ...v2, schemaVersion: 1, tasks, order: ['10', '2', '3'] }));
+    writeFileSync(`${path}.journal`, '{"overseerJournal":1}\n');
+
+    const migrated = open(path);
+    expect(migrated.recovery?.warnings).toEqual([expect.objectContaining({ kind: 'migrated' })]);
+    expect(migrated.getTasks().map((t) => t.id)).toEqual(['10', '2', '3']);
+    expect(migrated.getReadyTasks().map((t) => t.id)).toEqual(['10', '2']);
+    expect(migrated.getTaskStatus('10')?.dependents).toEqual(['3']);
+    await migrated.close();
+    // Written back in the current version.
+    const written = JSON.parse(readFileSync(path, 'utf8'));
+    expect(written.schemaVersion).toBe(2);
+    expect(written.tasks.map((t: { context: { id: string } }) => t.context.id)).toEqual(['10', '2', '3']);
+  });
+});
+
+describe('restoreBackup', () => {
+  it('puts the last good snapshot back and keeps the corrupt one aside', async () => {
+    const path = tempPath();
+    await seed(path); // compaction 1: no snapshot to back up yet
+    expect(existsSync(`${path}.bak`)).toBe(false);
+    expect(() => restoreBackup(path)).toThrow(/\.bak does not exist/);
+    const second = open(path);
+    second.scheduleTask({ id: 'd' });
+    await second.close(); // compaction 2: the first snapshot becomes the backup
+    const backup = readFileSync(`${path}.bak`);
+
+    writeFileSync(path, '{"schemaVersion":2,"se');
+    const error = thrown(() => open(path), StoreCorruptError);
+    expect(error.message).toContain(`restoreBackup('${path}')`);
+    expect(error.message).not.toContain('no .bak exists');
+
+    const { restoredFrom, keptAs } = restoreBackup(path);
+    expect(restoredFrom).toBe(`${path}.bak`);
+    expect(keptAs).toMatch(/state\.json\.corrupt-/);
+    expect(readFileSync(keptAs!, 'utf8')).toBe('{"schemaVersion":2,"se');
+    expect(readFileSync(path)).toEqual(backup);
+
+    const reopened = open(path);
+    // The backup is the first session's state; "d" was only in the lost snapshot.
+    expect(reopened.getTasks().map((t) => `${t.id}:${t.state}`)).toEqual(['a:ready', 'b:pending', 'c:completed']);
+    await reopened.close();
+    expect(existsSync(keptAs!)).toBe(true); // never deleted
+  });
+});
+
+describe('memoryStore', () => {
+  it('refuses a second open and keeps its contents across close and reopen', async () => {
+    const store = memoryStore();
+    const first = createOverseer({ clock: clockAt(), store });
+    first.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }]);
+    expect(thrown(() => createOverseer({ clock: clockAt(), store }), StoreLockedError).holderPid).toBe(process.pid);
+    await first.close();
+    const second = createOverseer({ clock: clockAt(), store });
+    expect(second.getTasks().map((t) => `${t.id}:${t.state}`)).toEqual(['a:ready', 'b:pending']);
+    await second.close();
+  });
+});
+
+describe('the file on disk', () => {
+  it('is real, compact JSON: the NODE_ENV=test memory adapter of lowdb presets is not in play', async () => {
+    expect(process.env.NODE_ENV).toBe('test'); // the condition under which presets would not touch disk
+    const path = tempPath();
+    const overseer = open(path);
+    overseer.scheduleTask({ id: 'a' });
+    await overseer.flush();
+    // Before any snapshot, the journal holds the records on disk.
+    expect(readFileSync(`${path}.journal`, 'utf8').split('\n')[0]).toBe('{"overseerJournal":2}');
+    expect(readFileSync(`${path}.journal`, 'utf8')).toContain('"id":"a"');
+    await overseer.close();
+
+    const bytes = readFileSync(path);
+    expect(statSync(path).size).toBeGreaterThan(0);
+    const text = bytes.toString('utf8');
+    const image = JSON.parse(text);
+    expect(image.schemaVersion).toBe(2);
+    expect(text).toBe(JSON.stringify(image)); // no pretty-printing
+    expect(image.tasks.map((t: { context: { id: string } }) => t.context.id)).toEqual(['a']);
+    expect(readStoreFile(path).image?.tasks).toHaveLength(1); // and another reader sees the same file
+  });
+});
