@@ -2,7 +2,7 @@
 import type { Clock } from './clock.js';
 import { describe, isPlainObject } from './validate.js';
 
-const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery']);
+const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
 
 export function failureProblem(error: unknown): string | null {
@@ -57,6 +57,11 @@ export function optionProblems(options: unknown): string[] {
     for (const fn of ['open', 'append', 'flush', 'compact', 'close'] as const) {
       if (typeof store?.[fn] !== 'function') problems.push(`options.store: not a store (no ${fn}()); use memoryStore() or jsonFileStore(path)`);
     }
+  }
+  const executors = options.executors;
+  if (executors !== undefined) {
+    if (!isPlainObject(executors)) problems.push(`options.executors: must be an object of named functions, got ${describe(executors)}`);
+    else for (const [name, fn] of Object.entries(executors)) if (typeof fn !== 'function') problems.push(`options.executors.${name}: must be a function`);
   }
   const compactEvery = options.compactEvery;
   if (compactEvery !== undefined && (typeof compactEvery !== 'number' || !Number.isInteger(compactEvery) || compactEvery < 1)) {

@@ -13,6 +13,8 @@ import { TASK_STATES } from '../machines/task.js';
 import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
 import type { JournalEntry, Store, StoredSupervisor, StoreWarning } from '../store/types.js';
 import { failureProblem, optionProblems } from './options.js';
+import { Runner, type RunnerOptions, type RunOutcome } from './runner.js';
+import type { Executor } from '../actors/types.js';
 import { buildImage, replay } from './persistence.js';
 import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
@@ -39,6 +41,11 @@ export interface OverseerOptions {
    * through the retry policy. Default: none (state lives in memory only).
    */
   store?: Store;
+  /**
+   * Function executors for `overseer.run()`, by name: `async (task, { signal, attempt, log }) => result`.
+   * A task names one with `executor: 'name'`.
+   */
+  executors?: Record<string, Executor>;
   /** Journal records between automatic compactions into the snapshot. Default 100,000. */
   compactEvery?: number;
   /** Where errors thrown by event listeners are reported. Default: console.error. */
@@ -75,6 +82,7 @@ export class Overseer {
   private readonly scheduler: Scheduler;
   private readonly emitter: Emitter;
   private readonly store: Store | null;
+  private readonly executors: Record<string, Executor>;
   private readonly compactEvery: number;
   private readonly onError: (error: unknown, source: string) => void;
   private compacting: Promise<void> | null = null;
@@ -87,6 +95,7 @@ export class Overseer {
     this.clock = options.clock ?? systemClock;
     this.retryPolicy = Object.freeze({ ...DEFAULT_RETRY_POLICY, ...options.retry });
     this.store = options.store ?? null;
+    this.executors = { ...options.executors };
     this.compactEvery = options.compactEvery ?? 100_000;
     const onListenerError =
       options.onListenerError ?? ((error, type) => console.error(`overseer: a "${type}" listener threw`, error));
@@ -498,6 +507,17 @@ export class Overseer {
 
   get closed(): boolean {
     return this.closing !== null || this.supervisor.getSnapshot().status !== 'active';
+  }
+
+  /**
+   * Runs the work: starts ready tasks with their executors up to the concurrency limits
+   * and reports each outcome, until nothing more can happen without a person or
+   * `stop()` is called on the returned runner.
+   */
+  run(options: Omit<RunnerOptions, 'executors'> = {}): { outcome: Promise<RunOutcome>; runner: Runner } {
+    this.assertOpen('run');
+    const runner = new Runner(this, { ...options, executors: this.executors });
+    return { outcome: runner.run(), runner };
   }
 
   /** Resolves once every change so far is durable in the store (at once without a store). */

@@ -27,6 +27,11 @@ export interface TaskSpec {
   onDependencyFailure?: DependencyFailurePolicy;
   /** Anything JSON the caller wants kept with the task. */
   metadata?: JsonValue;
+  /**
+   * The name of a function executor registered in `createOverseer({ executors })`, for
+   * `overseer.run()`. Kept in `metadata.executor`.
+   */
+  executor?: string;
 }
 
 const TASK_FIELDS = new Set<string>([
@@ -40,6 +45,7 @@ const TASK_FIELDS = new Set<string>([
   'retryBaseMs',
   'onDependencyFailure',
   'metadata',
+  'executor',
 ]);
 const POLICIES: readonly DependencyFailurePolicy[] = ['block', 'cancel', 'ignore'];
 export const MAX_ID_LENGTH = 200;
@@ -177,6 +183,15 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
     const issues = jsonProblems(raw.metadata, `${path}.metadata`);
     if (issues.length) problems.push(...issues);
     else metadata = deepFreeze(structuredClone(raw.metadata) as JsonValue);
+  }
+  if (raw.executor !== undefined) {
+    if (typeof raw.executor !== 'string' || raw.executor.trim() === '') {
+      problems.push(`${path}.executor: must be the name of a registered executor, got ${describe(raw.executor)}`);
+    } else if (metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata))) {
+      problems.push(`${path}.metadata: must be an object to hold the executor`);
+    } else {
+      metadata = deepFreeze({ ...(metadata as Record<string, JsonValue> | null), executor: { type: 'function', name: raw.executor } });
+    }
   }
   if (problems.length) return { problems };
   return {

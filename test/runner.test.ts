@@ -1,0 +1,146 @@
+/**
+ * The runner through the embedded API: `createOverseer({ executors })` + `overseer.run()`.
+ * Work is plain async functions, so every interleaving is controlled by the test.
+ */
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { createOverseer, ExecutionError, type ExecutionContext, type Executor, type TaskView } from '../runtime/index.js';
+
+/** An executor whose calls wait until the test settles them. */
+function controllable() {
+  const calls: { task: TaskView; ctx: ExecutionContext; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const executor: Executor = (task, ctx) =>
+    new Promise((resolve, reject) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      const done = () => running--;
+      calls.push({
+        task,
+        ctx,
+        resolve: (v) => (done(), resolve(v as never)),
+        reject: (e) => (done(), reject(e)),
+      });
+      ctx.signal.addEventListener('abort', () => (done(), reject(ctx.signal.reason)));
+    });
+  return { executor, calls, maxRunning: () => maxRunning };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await tick();
+  expect(check()).toBe(true);
+}
+
+describe('overseer.run()', () => {
+  it('runs function executors in dependency order, within the concurrency limit, passing results on', async () => {
+    const seen: Record<string, unknown> = {};
+    const work: Executor = async (task, ctx) => {
+      seen[task.id] = ctx.dependencyResults;
+      return { by: task.id };
+    };
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work } });
+    overseer.scheduleTasks([
+      { id: 'a', executor: 'work' },
+      { id: 'b', executor: 'work' },
+      { id: 'c', executor: 'work', dependencies: ['a', 'b'] },
+    ]);
+    const { outcome } = overseer.run({ concurrency: 2 });
+    expect(await outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    expect(seen.c).toEqual({ a: { by: 'a' }, b: { by: 'b' } });
+    expect(overseer.getTaskStatus('c')!.result).toEqual({ by: 'c' });
+  });
+
+  it('never runs more than the global and per-project limits at once', async () => {
+    const work = controllable();
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
+    overseer.scheduleTasks(
+      Array.from({ length: 12 }, (_, i) => ({ id: `t${i}`, projectId: i % 2 ? 'odd' : 'even', executor: 'work' })),
+    );
+    const { outcome } = overseer.run({ concurrency: 3, perProject: { even: 1 } });
+    for (let settled = 0; settled < 12; settled++) {
+      await until(() => work.calls.length > settled);
+      const inFlight = work.calls.slice(settled);
+      expect(inFlight.length).toBeLessThanOrEqual(3);
+      expect(work.calls.filter((c, i) => i >= settled && c.task.projectId === 'even').length).toBeLessThanOrEqual(1);
+      work.calls[settled]!.resolve(null);
+    }
+    expect((await outcome).exitCode).toBe(0);
+    expect(work.maxRunning()).toBeLessThanOrEqual(3);
+  });
+
+  it('retries a failed attempt with feedback, and fails at once on a non-retryable error', async () => {
+    const clock = new SimulatedClock();
+    const attempts: { id: string; attempt: number; feedback: readonly string[] }[] = [];
+    const flaky: Executor = async (task, ctx) => {
+      attempts.push({ id: task.id, attempt: ctx.attempt, feedback: ctx.feedback });
+      if (task.id === 'bad') throw new ExecutionError('credentials refused', { kind: 'auth', retryable: false });
+      if (ctx.attempt === 1) throw new Error('port in use');
+      return 'ok';
+    };
+    const overseer = createOverseer({ clock, executors: { flaky }, retry: { baseDelayMs: 1000 } });
+    overseer.scheduleTasks([{ id: 'good', executor: 'flaky' }, { id: 'bad', executor: 'flaky' }]);
+    const { outcome } = overseer.run();
+    await until(() => overseer.getTaskStatus('good')!.state === 'retrying');
+    clock.increment(1000);
+    const result = await outcome;
+    expect(result).toMatchObject({ status: 'failed', exitCode: 1 });
+    expect(overseer.getTaskStatus('good')!.state).toBe('completed');
+    expect(attempts.find((a) => a.id === 'good' && a.attempt === 2)!.feedback).toEqual(['port in use']);
+    expect(overseer.getTaskStatus('bad')).toMatchObject({ state: 'failed', attempts: 1, lastError: { kind: 'auth', retryable: false } });
+  });
+
+  it('aborts the work of a cancelled task and ignores its late result', async () => {
+    const work = controllable();
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
+    overseer.scheduleTask({ id: 'long', executor: 'work' });
+    const { outcome } = overseer.run();
+    await until(() => work.calls.length === 1);
+    overseer.cancelTask('long', 'no longer needed');
+    expect(work.calls[0]!.ctx.signal.aborted).toBe(true);
+    expect(await outcome).toMatchObject({ status: 'failed', exitCode: 1 });
+    expect(overseer.getTaskStatus('long')!.state).toBe('cancelled');
+  });
+
+  it('times an attempt out on the injected clock and records it as a timeout', async () => {
+    const clock = new SimulatedClock();
+    const work = controllable();
+    const overseer = createOverseer({ clock, executors: { work: work.executor } });
+    overseer.scheduleTask({ id: 'slow', maxRetries: 0, metadata: { executor: { type: 'function', name: 'work' }, timeoutMs: 5000 } });
+    const { outcome } = overseer.run();
+    await until(() => work.calls.length === 1);
+    clock.increment(4999);
+    expect(work.calls[0]!.ctx.signal.aborted).toBe(false);
+    clock.increment(1);
+    expect(work.calls[0]!.ctx.signal.aborted).toBe(true);
+    await outcome;
+    expect(overseer.getTaskStatus('slow')!.lastError).toMatchObject({ kind: 'timeout', retryable: true });
+  });
+
+  it('stop() aborts running work, records it as interrupted, and ends with exit 130', async () => {
+    const work = controllable();
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
+    overseer.scheduleTasks([{ id: 'a', executor: 'work' }, { id: 'b', executor: 'work', dependencies: ['a'] }]);
+    const { outcome, runner } = overseer.run();
+    await until(() => work.calls.length === 1);
+    await runner.stop();
+    expect(await outcome).toMatchObject({ status: 'interrupted', exitCode: 130 });
+    expect(overseer.getTaskStatus('a')!.lastError).toMatchObject({ kind: 'interrupted' });
+    expect(work.calls).toHaveLength(1);
+  });
+
+  it('ends with exit 3 when only a person can move the run on', async () => {
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: async () => null } });
+    overseer.scheduleTasks([{ id: 'a', executor: 'work' }]);
+    overseer.pause();
+    expect(await overseer.run().outcome).toMatchObject({ status: 'waiting', exitCode: 3 });
+  });
+
+  it('refuses an unknown executor name as a configuration failure (not retried)', async () => {
+    const overseer = createOverseer({ clock: new SimulatedClock() });
+    overseer.scheduleTask({ id: 'x', executor: 'missing' });
+    await overseer.run().outcome;
+    expect(overseer.getTaskStatus('x')).toMatchObject({ state: 'failed', attempts: 1, lastError: { kind: 'config' } });
+  });
+});
