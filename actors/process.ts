@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { ExecutionError } from './types.js';
 
@@ -17,23 +18,22 @@ export interface ProcessLimits {
   maxLogLines?: number;
 }
 
-export interface ProcessRun {
+export interface ProcessRun extends Required<Omit<ProcessLimits, 'tailBytes'>> {
   file: string;
   args: readonly string[];
   cwd?: string | undefined;
+  /** Merged over process.env. */
   env?: Record<string, string> | undefined;
   /** Written to stdin, which is then closed. Without it stdin is /dev/null. */
   input?: string | undefined;
   signal: AbortSignal;
   log: (line: string) => void;
-  /** Every output line (clipped to MAX_LINE_CHARS), whatever the log cap. */
+  /** Sees every output line (clipped to 1000 chars), whatever the log cap. */
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** Names the work in error messages, e.g. "shell command `make`". */
   label: string;
-  killGraceMs: number;
   stdoutBytes: number;
   stderrBytes: number;
-  maxLogLines: number;
 }
 
 export interface ProcessOutcome {
@@ -68,69 +68,54 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
   const stderr = new TailBuffer(run.stderrBytes);
   const logLine = boundedLog(run);
   const streamsClosed = Promise.all([
-    pump(child, 'stdout', stdout, logLine),
-    pump(child, 'stderr', stderr, logLine),
+    pump(child.stdout!, stdout, (line) => logLine('stdout', line)),
+    pump(child.stderr!, stderr, (line) => logLine('stderr', line)),
   ]);
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve([child.exitCode, child.signalCode]);
     else child.once('exit', (code, sig) => resolve([code, sig]));
   });
 
-  // Termination state: the first SIGTERM arms the SIGKILL escalation.
+  // The first SIGTERM arms the SIGKILL escalation.
   let killTimer: NodeJS.Timeout | undefined;
+  let drainTimer: NodeJS.Timeout | undefined;
   let escalated = false;
-  let abortedBeforeExit = false;
+  let aborted = false;
   const terminate = () => {
-    if (killTimer !== undefined || escalated) return;
+    if (killTimer !== undefined) return;
     signalGroup(pgid, 'SIGTERM');
-    killTimer = setTimeout(() => {
-      escalated = true;
-      signalGroup(pgid, 'SIGKILL');
-    }, run.killGraceMs);
+    killTimer = setTimeout(() => ((escalated = true), signalGroup(pgid, 'SIGKILL')), run.killGraceMs);
   };
-  const onAbort = () => {
-    abortedBeforeExit = true;
-    terminate();
-  };
+  const onAbort = () => ((aborted = true), terminate());
   run.signal.addEventListener('abort', onAbort, { once: true });
   if (run.signal.aborted) onAbort(); // aborted while we were waiting for the spawn
 
   try {
     const [exitCode, exitSignal] = await exited;
-    const aborted = abortedBeforeExit;
-    // The leader is gone, but it may have left background jobs or grandchildren in its group.
-    // The task owns its group, so they are stopped too: otherwise they would leak and hold
-    // our pipes open forever.
+    const abortedBeforeExit = aborted; // an abort after the exit does not undo the work
+    // The leader is gone, but background jobs or grandchildren may live on in its group. The
+    // task owns its group: they are stopped too, or they would leak and hold our pipes open.
     if (groupHasLive(pgid)) {
+      if (!abortedBeforeExit) run.log(`[overseer] stopping processes left running in group ${pgid}`);
       terminate();
       const deadline = performance.now() + run.killGraceMs + AFTER_KILL_MS;
-      while (groupHasLive(pgid) && performance.now() < deadline) await delay(POLL_MS);
-      if (groupHasLive(pgid)) run.log(`[overseer] process group ${pgid} still has live processes after SIGKILL`);
+      while (groupHasLive(pgid) && performance.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
     }
-    // Normally the pipes are already at EOF; a process that escaped the group (setsid)
-    // could hold them open, so bound the wait and then cut them.
-    let drainTimer: NodeJS.Timeout | undefined;
-    await Promise.race([streamsClosed, new Promise((resolve) => (drainTimer = setTimeout(resolve, run.killGraceMs)))]);
-    clearTimeout(drainTimer);
+    // The pipes are normally at EOF by now; one inherited by a process that left the group
+    // (setsid) could stay open, so bound the wait and cut them afterwards.
+    await Promise.race([streamsClosed, new Promise((r) => (drainTimer = setTimeout(r, run.killGraceMs)))]);
     const outcome: ProcessOutcome = {
-      exitCode,
-      exitSignal,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      stdoutTruncated: stdout.truncated,
+      exitCode, exitSignal, stdout: stdout.text(), stderr: stderr.text(), stdoutTruncated: stdout.truncated,
       durationMs: Math.round(performance.now() - started),
     };
-    if (aborted) {
-      const how = escalated ? `killed with SIGKILL after ignoring SIGTERM for ${run.killGraceMs} ms` : 'stopped with SIGTERM';
-      throw abortError(run.label, run.signal.reason, how, combinedOutput(outcome));
-    }
-    return outcome;
+    if (!abortedBeforeExit) return outcome;
+    const how = escalated ? `killed with SIGKILL after ignoring SIGTERM for ${run.killGraceMs} ms` : 'stopped with SIGTERM';
+    throw abortError(run.label, run.signal.reason, how, combinedOutput(outcome));
   } finally {
     clearTimeout(killTimer);
+    clearTimeout(drainTimer);
     run.signal.removeEventListener('abort', onAbort);
-    child.stdin?.destroy();
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
   }
 }
 
@@ -138,13 +123,13 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
 export function exitError(label: string, outcome: ProcessOutcome): ExecutionError {
   const how = outcome.exitCode !== null ? `exited with code ${outcome.exitCode}` : `was killed by ${outcome.exitSignal}`;
   let message = `${label} ${how}`;
-  // The message is what people see first: quote a short tail; `output` keeps the full one.
+  // The message is what people see first: quote a short tail; `output` keeps the whole one.
   if (outcome.stderr.trim()) message += `\n--- stderr (tail) ---\n${clipStart(outcome.stderr.trimEnd(), 2000)}`;
   if (outcome.stdout.trim()) message += `\n--- stdout (tail) ---\n${clipStart(outcome.stdout.trimEnd(), 2000)}`;
   return new ExecutionError(message, { kind: 'exit', retryable: true, output: combinedOutput(outcome), exitCode: outcome.exitCode });
 }
 
-/** A timeout is whatever the caller aborted with an error named 'TimeoutError' (AbortSignal.timeout() does so). */
+/** A timeout is an abort whose reason is named 'TimeoutError' (as AbortSignal.timeout() makes). */
 export function isTimeoutReason(reason: unknown): boolean {
   return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }
@@ -152,12 +137,8 @@ export function isTimeoutReason(reason: unknown): boolean {
 function abortError(label: string, reason: unknown, how: string, output: string): ExecutionError {
   const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : '';
   const timeout = isTimeoutReason(reason);
-  const what = timeout ? 'timed out' : 'was cancelled';
-  return new ExecutionError(`${label} ${what}${why ? ` (${why})` : ''}: ${how}`, {
-    kind: timeout ? 'timeout' : 'cancelled',
-    retryable: timeout,
-    output: output || undefined,
-    cause: reason,
+  return new ExecutionError(`${label} ${timeout ? 'timed out' : 'was cancelled'}${why ? ` (${why})` : ''}: ${how}`, {
+    kind: timeout ? 'timeout' : 'cancelled', retryable: timeout, output: output || undefined, cause: reason,
   });
 }
 
@@ -169,22 +150,18 @@ function spawnGrouped(run: ProcessRun): Promise<ChildProcess> {
       child = spawn(run.file, run.args, {
         cwd: run.cwd,
         env: { ...process.env, ...run.env },
-        // Its own process group, so the whole tree can be signalled with kill(-pgid).
-        detached: true,
+        detached: true, // its own process group, so the whole tree can be signalled with kill(-pgid)
         stdio: [run.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
     } catch (err) {
-      fail(err as NodeJS.ErrnoException); // bad arguments (e.g. a NUL byte) throw synchronously
-      return;
+      return fail(err as NodeJS.ErrnoException); // bad arguments (a NUL byte, say) throw synchronously
     }
     child.once('error', fail);
     child.once('spawn', () => {
       child.off('error', fail);
-      child.on('error', () => {}); // later errors (a failed kill) must not crash the host
-      if (run.input !== undefined && child.stdin) {
-        child.stdin.on('error', () => {}); // EPIPE when the process exits without reading it all
-        child.stdin.end(run.input);
-      }
+      child.on('error', () => {}); // later errors must not crash the host
+      child.stdin?.on('error', () => {}); // EPIPE when the process exits without reading it all
+      child.stdin?.end(run.input);
       resolve(child);
     });
   });
@@ -208,8 +185,8 @@ function signalGroup(pgid: number, sig: NodeJS.Signals): void {
 }
 
 /**
- * Whether any process in the group is still running. Zombies do not count: they are dead,
- * only waiting for their parent (for orphans, PID 1, which some containers do lazily) to reap them.
+ * Whether any process in the group still runs. Zombies do not count: they are dead, only
+ * waiting to be reaped (orphans by PID 1, which some containers do lazily, every second or two).
  */
 export function groupHasLive(pgid: number): boolean {
   try {
@@ -217,42 +194,55 @@ export function groupHasLive(pgid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  if (process.platform !== 'linux') return true;
+  let entries: string[];
   try {
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      } catch {
-        continue; // exited while we looked
-      }
-      // Fields after "(comm)": state ppid pgrp ...; comm itself may contain spaces and ')'.
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-    }
-    return false;
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
   } catch {
-    return true; // no /proc: trust kill(0)
+    return true; // no /proc (not Linux): trust kill(0)
   }
-}
-
-function pump(child: ChildProcess, name: 'stdout' | 'stderr', tail: TailBuffer, logLine: (s: 'stdout' | 'stderr', l: string) => void): Promise<void> {
-  const stream = child[name]!;
-  const lines = new LineSplitter((line) => logLine(name, line));
-  return new Promise((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      tail.push(chunk);
-      lines.push(chunk);
-    });
-    stream.once('close', () => {
-      lines.end();
-      resolve();
-    });
-    stream.on('error', () => {});
+  return entries.some((pid) => {
+    try {
+      // Fields after "(comm)" are: state ppid pgrp ...; comm itself may contain spaces and ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(pgrp) === pgid && state !== 'Z' && state !== 'X';
+    } catch {
+      return false; // exited while we looked
+    }
   });
 }
 
+/** Reads a stream to its end, keeping its tail and handing out its lines, each clipped so an endless line cannot exhaust memory. */
+function pump(stream: Readable, tail: TailBuffer, emit: (line: string) => void): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let clipped = false;
+  const flush = () => {
+    emit(pending.replace(/\r$/, '') + (clipped ? ' …[line clipped]' : ''));
+    pending = '';
+    clipped = false;
+  };
+  const append = (text: string) => {
+    clipped ||= pending.length + text.length > MAX_LINE_CHARS;
+    pending += text.slice(0, Math.max(MAX_LINE_CHARS - pending.length, 0));
+  };
+  const feed = (text: string) => {
+    const parts = text.split('\n');
+    for (const part of parts.slice(0, -1)) append(part), flush();
+    append(parts[parts.length - 1]!);
+  };
+  return new Promise((resolve) => {
+    stream.on('data', (chunk: Buffer) => (tail.push(chunk), feed(decoder.write(chunk))));
+    stream.on('error', () => {});
+    stream.once('close', () => {
+      feed(decoder.end());
+      if (pending || clipped) flush();
+      resolve();
+    });
+  });
+}
+
+/** Every line goes to onLine; the first maxLogLines go to the log, then one notice. */
 function boundedLog(run: ProcessRun): (stream: 'stdout' | 'stderr', line: string) => void {
   let logged = 0;
   return (stream, line) => {
@@ -278,55 +268,15 @@ class TailBuffer {
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
-    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= this.cap) {
-      this.size -= this.chunks.shift()!.length;
-      this.truncated = true;
-    }
+    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= this.cap) this.size -= this.chunks.shift()!.length;
+    this.truncated ||= this.size > this.cap;
   }
   text(): string {
-    let buf = Buffer.concat(this.chunks);
-    if (buf.length > this.cap) {
-      buf = buf.subarray(buf.length - this.cap);
-      this.truncated = true;
-    }
+    const buf = Buffer.concat(this.chunks);
+    let start = Math.max(buf.length - this.cap, 0);
     // Cutting may have split a UTF-8 character: skip its continuation bytes.
-    let start = 0;
-    while (start < buf.length && start < 4 && (buf[start]! & 0xc0) === 0x80) start++;
+    while (start > 0 && start < buf.length && (buf[start]! & 0xc0) === 0x80) start++;
     return buf.subarray(start).toString('utf8');
-  }
-}
-
-/** Splits a byte stream into lines, each clipped so one endless line cannot exhaust memory. */
-class LineSplitter {
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
-  private clipped = false;
-  constructor(private readonly emit: (line: string) => void) {}
-  push(chunk: Buffer): void {
-    this.feed(this.decoder.write(chunk));
-  }
-  end(): void {
-    this.feed(this.decoder.end());
-    if (this.pending || this.clipped) this.flush();
-  }
-  private feed(text: string): void {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      this.append(text.slice(start, nl));
-      this.flush();
-      start = nl + 1;
-    }
-    this.append(text.slice(start));
-  }
-  private append(text: string): void {
-    const room = MAX_LINE_CHARS - this.pending.length;
-    if (text.length > room) this.clipped = true;
-    this.pending += text.slice(0, Math.max(room, 0));
-  }
-  private flush(): void {
-    this.emit(this.pending.replace(/\r$/, '') + (this.clipped ? ' …[line clipped]' : ''));
-    this.pending = '';
-    this.clipped = false;
   }
 }
 
@@ -336,8 +286,4 @@ function combinedOutput(o: Pick<ProcessOutcome, 'stdout' | 'stderr'>): string {
 
 function clipStart(text: string, max: number): string {
   return text.length > max ? `…${text.slice(text.length - max)}` : text;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

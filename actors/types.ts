@@ -7,7 +7,10 @@ import type { JsonValue } from '../runtime/json.js';
 import type { TaskView } from '../runtime/view.js';
 
 export interface ExecutionContext {
-  /** Aborted when the task is cancelled or its attempt times out: stop the work. */
+  /**
+   * Aborted when the task is cancelled or its attempt times out: stop the work. A reason
+   * named 'TimeoutError' (as from AbortSignal.timeout()) means a timeout; any other, a cancel.
+   */
   signal: AbortSignal;
   /** 1 for the first attempt. */
   attempt: number;
@@ -69,7 +72,10 @@ export interface ShellSpec {
 
 /** How a plan describes an agent task's work. */
 export interface AgentSpec {
-  /** The prompt template: `{{title}}`, `{{id}}`, `{{dependencies}}`, `{{feedback}}`, `{{attempt}}`, `{{metadata.x}}`. */
+  /**
+   * The prompt template: `{{title}}`, `{{id}}`, `{{dependencies}}`, `{{feedback}}`, `{{attempt}}`,
+   * `{{metadata.x}}` (or `{{metadata.x.y}}`). Other braces are left as written; nothing is evaluated.
+   */
   prompt: string;
   /** The agent command line tool and its arguments. */
   command: string;

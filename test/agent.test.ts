@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { agentExecutor, renderPrompt, type AgentResult } from '../actors/agent.js';
+import { ExecutionError, type AgentSpec, type ExecutionContext } from '../actors/types.js';
+import type { JsonValue } from '../runtime/json.js';
+import type { TaskView } from '../runtime/view.js';
+
+const FAKE_AGENT = fileURLToPath(new URL('./fixtures/fake-agent.mjs', import.meta.url));
+
+function task(fields: { id?: string; title?: string; dependencies?: string[]; metadata?: JsonValue } = {}): TaskView {
+  return { id: 't1', title: 'Build it', dependencies: [], metadata: null, ...fields } as unknown as TaskView;
+}
+
+/** A context whose log can be awaited for a line, so tests act when the agent is ready instead of sleeping. */
+function context(fields: Partial<ExecutionContext> = {}) {
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const ctx: ExecutionContext = {
+    signal: new AbortController().signal, attempt: 1, dependencyResults: {}, feedback: [],
+    log: (line) => {
+      lines.push(line);
+      for (const w of waiters) if (w.pattern.test(line)) w.resolve(line);
+    },
+    ...fields,
+  };
+  const waitFor = (pattern: RegExp) => new Promise<string>((resolve) => {
+    const seen = lines.find((l) => pattern.test(l));
+    if (seen !== undefined) resolve(seen);
+    else waiters.push({ pattern, resolve });
+  });
+  return { ctx, lines, waitFor };
+}
+
+/** Dead: no such pid, or a zombie waiting for a lazy PID 1 to reap it (see shell.test.ts). */
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
+    throw err;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ExecutionError> {
+  const err = await promise.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ExecutionError);
+  return err as ExecutionError;
+}
+
+function fakeAgent(prompt: string, extra: Partial<AgentSpec> = {}) {
+  return agentExecutor({ prompt, command: process.execPath, args: [FAKE_AGENT], ...extra });
+}
+
+describe('renderPrompt', () => {
+  it('fills every placeholder from the task and the attempt', () => {
+    const template = 'Task {{id}}: {{ title }} (attempt {{attempt}}, team {{metadata.team}}, size {{metadata.spec.size}}, missing "{{metadata.nope}}")\n'
+      + 'Inputs:\n{{dependencies}}\nFeedback:\n{{feedback}}';
+    const text = renderPrompt(template, task({ dependencies: ['a', 'b'], metadata: { team: 'core', spec: { size: 3 } } }), {
+      attempt: 3,
+      dependencyResults: { a: { exitCode: 0, files: ['x.ts'] }, b: null },
+      feedback: ['tests failed', 'lint failed:\nline 2'],
+    });
+    expect(text).toBe('Task t1: Build it (attempt 3, team core, size 3, missing "")\n'
+      + 'Inputs:\n- a: {"exitCode":0,"files":["x.ts"]}\n- b: (no result)\n'
+      + 'Feedback:\n1. tests failed\n2. lint failed:\n   line 2');
+  });
+
+  it('renders no feedback as an empty string and appends feedback the template does not ask for', () => {
+    expect(renderPrompt('Do {{title}}.{{feedback}}', task(), { attempt: 1, dependencyResults: {}, feedback: [] })).toBe('Do Build it.');
+    expect(renderPrompt('Do {{title}}.', task(), { attempt: 1, dependencyResults: {}, feedback: [] })).toBe('Do Build it.');
+    expect(renderPrompt('Do {{title}}.', task(), { attempt: 2, dependencyResults: {}, feedback: ['it broke'] }))
+      .toBe('Do Build it.\n\nFeedback from earlier attempts:\n1. it broke\n');
+  });
+
+  it('leaves unknown placeholders as written and never evaluates anything', () => {
+    const template = '{{constructor}} {{__proto__}} ${process.exit()} {{toString}} {{metadata.constructor}}|{{metadata.__proto__}}|{{metadata.toString}} {{unknown}}';
+    const text = renderPrompt(template, task({ metadata: { a: 1 } }), { attempt: 1, dependencyResults: {}, feedback: [] });
+    expect(text).toBe('{{constructor}} {{__proto__}} ${process.exit()} {{toString}} || {{unknown}}');
+  });
+
+  it('inserts values literally in one pass: no re-expansion, no $& patterns', () => {
+    const text = renderPrompt('{{title}} / {{feedback}}', task({ title: 'uses {{feedback}} and $& and $1' }), {
+      attempt: 1, dependencyResults: {}, feedback: ['price is $5 {{id}}'],
+    });
+    expect(text).toBe('uses {{feedback}} and $& and $1 / 1. price is $5 {{id}}');
+  });
+});
+
+describe('agent executor', () => {
+  it('sends the prompt on stdin by default and resolves with the trimmed response', async () => {
+    const result = await fakeAgent('Work on {{id}}: {{title}}')(task(), context().ctx) as AgentResult;
+    expect(result).toMatchObject({ response: 'fake-agent via stdin\nWork on t1: Build it', stderr: '', exitCode: 0 });
+  });
+
+  it('can pass the prompt as the last argument', async () => {
+    const run = fakeAgent('Work on {{id}}', { args: [FAKE_AGENT, '--prompt-arg'], promptVia: 'argument' });
+    const result = await run(task({ id: 'arg-task' }), context().ctx) as AgentResult;
+    expect(result.response).toBe('fake-agent via argument\nWork on arg-task');
+  });
+
+  it('fails without feedback and succeeds once the retry carries the earlier error', async () => {
+    const run = fakeAgent('FAIL_FIRST {{id}}');
+    const first = await rejection(run(task(), context().ctx));
+    expect(first).toMatchObject({ kind: 'exit', retryable: true, exitCode: 1 });
+    expect(first.message).toContain('needs feedback');
+    const second = await run(task(), context({ attempt: 2, feedback: [first.message] }).ctx) as AgentResult;
+    expect(second.response).toContain('Feedback from earlier attempts:\n1. agent');
+  });
+
+  it('turns the RATE_LIMIT line into a retryable rate_limit error with retryAfterMs', async () => {
+    const err = await rejection(fakeAgent('RATE_LIMIT please')(task(), context().ctx));
+    expect(err).toMatchObject({ kind: 'rate_limit', retryable: true, retryAfterMs: 7000, exitCode: 3 });
+  });
+
+  it('reports an agent that cannot be found as a spawn error', async () => {
+    const err = await rejection(agentExecutor({ prompt: 'hi', command: '/nonexistent/agent' })(task(), context().ctx));
+    expect(err).toMatchObject({ kind: 'spawn', retryable: false });
+    expect(err.message).toContain('/nonexistent/agent was not found');
+  });
+
+  it('on cancel kills the agent and the process it started', async () => {
+    const controller = new AbortController();
+    const { ctx, waitFor } = context({ signal: controller.signal });
+    const run = fakeAgent('SLEEP')(task(), ctx);
+    const line = await waitFor(/^PIDS /);
+    const [, agentPid, grandchildPid] = /agent=(\d+) grandchild=(\d+)/.exec(line)!.map(Number) as [number, number, number];
+    expect(isGone(grandchildPid)).toBe(false);
+    controller.abort(new Error('user cancelled'));
+    const err = await rejection(run);
+    expect(err).toMatchObject({ kind: 'cancelled', retryable: false });
+    expect(isGone(agentPid)).toBe(true);
+    expect(isGone(grandchildPid)).toBe(true);
+  });
+});
