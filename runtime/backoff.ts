@@ -27,12 +27,14 @@ export function backoffDelay(retriesSoFar: number, baseDelayMs: number, maxDelay
 export const NON_RETRYABLE_KINDS: ReadonlySet<string> = new Set(['validation', 'auth']);
 
 /** What a caller may pass as a failure: a message, an Error, or a plain description. */
-export type FailureInput = string | Error | { message: string; retryable?: boolean; kind?: string };
+export type FailureInput = string | Error | { message: string; retryable?: boolean; kind?: string; retryAfterMs?: number };
 
 export interface ClassifiedFailure {
   message: string;
   retryable: boolean;
   kind?: string;
+  /** The least wait before a retry that the failure asked for (a rate limit's retry-after). */
+  retryAfterMs?: number;
 }
 
 /**
@@ -50,7 +52,11 @@ export function classifyFailure(failure: FailureInput): ClassifiedFailure {
     else if (record.name === 'AuthError' || record.name === 'AuthenticationError') kind = 'auth';
   }
   const retryable = record.retryable === false ? false : kind === undefined || !NON_RETRYABLE_KINDS.has(kind);
-  return kind === undefined ? { message, retryable } : { message, retryable, kind };
+  const out: ClassifiedFailure = { message, retryable };
+  if (kind !== undefined) out.kind = kind;
+  const after = (failure as { retryAfterMs?: unknown }).retryAfterMs;
+  if (typeof after === 'number' && Number.isFinite(after) && after > 0) out.retryAfterMs = after;
+  return out;
 }
 
 /** Whether a task that failed with `failure` after `retriesSoFar` retries gets another. */

@@ -13,6 +13,9 @@ export function failureProblem(error: unknown): string | null {
       return `error.retryable: must be a boolean, got ${describe(error.retryable)}`;
     }
     if (error.kind !== undefined && typeof error.kind !== 'string') return `error.kind: must be a string, got ${describe(error.kind)}`;
+    if (error.retryAfterMs !== undefined && (typeof error.retryAfterMs !== 'number' || !(error.retryAfterMs >= 0))) {
+      return `error.retryAfterMs: must be a number of milliseconds ≥ 0, got ${describe(error.retryAfterMs)}`;
+    }
     return null;
   }
   return `error: must be a message, an Error or { message, retryable?, kind? }, got ${describe(error)}`;

@@ -344,9 +344,13 @@ export class Overseer {
     const allowed = shouldRetry(failure, context.retries, context.maxRetries);
     const at = this.clock.now();
     // An interrupted attempt (the process stopped under it) was not the work's fault: no backoff.
+    // A rate limit's retry-after is a floor under the backoff.
     const delayMs =
-      failure.kind === 'interrupted' ? 0 : backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs);
-    this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...failure, at }) }, { allowed, delayMs });
+      failure.kind === 'interrupted'
+        ? 0
+        : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs));
+    const { retryAfterMs: _, ...recorded } = failure;
+    this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...recorded, at }) }, { allowed, delayMs });
   }
 
   /** failed → retrying → ready: a manual retry, after `delayMs` (default 0). */

@@ -207,7 +207,12 @@ export class Runner {
       } else if (failure === null) {
         this.overseer.markComplete(task.id, (result ?? null) as JsonValue);
       } else if (failure instanceof ExecutionError) {
-        this.overseer.markFailed(task.id, { message: failure.message, kind: failure.kind, retryable: failure.retryable });
+        this.overseer.markFailed(task.id, {
+          message: failure.message,
+          kind: failure.kind,
+          retryable: failure.retryable,
+          ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+        });
       } else {
         this.overseer.markFailed(task.id, failure instanceof Error ? failure : String(failure));
       }

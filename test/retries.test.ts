@@ -239,3 +239,20 @@ describe('classifyFailure and shouldRetry (pure)', () => {
     expect(shouldRetry({ message: 'm', retryable: false }, 0, 3)).toBe(false);
   });
 });
+
+describe('retry-after', () => {
+  it('waits at least what a rate limit asked for, even when the backoff is shorter', () => {
+    const clock = new SimulatedClock();
+    clock.set(1_000);
+    const overseer = createOverseer({ clock, retry: { baseDelayMs: 1_000 } });
+    overseer.scheduleTask({ id: 'api' });
+    overseer.getNextTask();
+    const view = overseer.markFailed('api', { message: 'rate limited', kind: 'rate_limit', retryAfterMs: 30_000 });
+    expect(view).toMatchObject({ state: 'retrying', retryAt: 31_000 });
+    expect(view.lastError).not.toHaveProperty('retryAfterMs');
+    clock.increment(29_999);
+    expect(overseer.getTaskStatus('api')!.state).toBe('retrying');
+    clock.increment(1);
+    expect(overseer.getTaskStatus('api')!.state).toBe('ready');
+  });
+});
