@@ -2,6 +2,8 @@
 import type { TaskState } from '../machines/task.js';
 import type { DeadlockReport } from './deadlock.js';
 import type { BoostReason } from './priority.js';
+import type { SchedulerHooks } from './scheduler.js';
+import type { JournalEntry } from '../store/types.js';
 
 export interface TaskTransitionEvent {
   type: 'task.transition';
@@ -92,4 +94,31 @@ export class Emitter {
       }
     }
   }
+}
+
+/**
+ * The scheduler's hooks, wired to the emitter (events for people and programs) and to
+ * the journal (for the store), when there is one.
+ */
+export function schedulerHooks(emitter: Emitter, journal: ((entry: JournalEntry) => void) | null): SchedulerHooks {
+  return {
+    onAdd: (input) => journal?.({ k: 'add', input }),
+    onEvent: (entry, event) => journal?.({ k: 'ev', t: entry.id, e: event }),
+    onIgnore: (entry, dependency, ignored) => journal?.({ k: ignored ? 'ign' : 'unign', t: entry.id, d: dependency }),
+    onTransition: ({ entry, from, to, at, event, reason }) => {
+      if (!emitter.wants('task.transition')) return;
+      const e: TaskTransitionEvent = { type: 'task.transition', taskId: entry.id, projectId: entry.task.context.projectId, from, to, at, event };
+      if (reason !== undefined) e.reason = reason;
+      emitter.emit(e);
+    },
+    onPriority: (entry, change) => {
+      journal?.({ k: 'prio', t: entry.id, c: change });
+      if (!emitter.wants('task.priority')) return;
+      emitter.emit({ type: 'task.priority', taskId: entry.id, projectId: entry.task.context.projectId, ...change });
+    },
+    onDeadlineMissed: (entry, at) => {
+      const { projectId, deadline } = entry.task.context;
+      emitter.emit({ type: 'task.deadline_missed', taskId: entry.id, projectId, state: entry.task.value, deadline: deadline!, at });
+    },
+  };
 }

@@ -1,6 +1,55 @@
-/** Checks of the options and arguments of the public API that need more than a line. */
+/** The options of `createOverseer()`, and the checks of options and arguments that need more than a line. */
+import type { InspectionEvent, Observer } from 'xstate';
+import type { Executor } from '../actors/types.js';
+import type { TaskState } from '../machines/task.js';
+import type { Store, StoreWarning } from '../store/types.js';
+import type { RetryPolicy } from './backoff.js';
 import type { Clock } from './clock.js';
 import { describe, isPlainObject } from './validate.js';
+
+
+export interface OverseerOptions {
+  /** Where time comes from. XState's `SimulatedClock` works; default: the system clock. */
+  clock?: Clock;
+  /** Retry defaults for every task (a task can override maxRetries and retryBaseMs). */
+  retry?: Partial<RetryPolicy>;
+  /** XState's inspection observer, passed to the supervisor actor system. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Where the runtime's state persists: `jsonFileStore(path)` or `memoryStore()`. An
+   * existing store is restored: tasks come back in their state, timers are re-armed, and
+   * attempts that were running when the process stopped count as interrupted and go
+   * through the retry policy. Default: none (state lives in memory only).
+   */
+  store?: Store;
+  /**
+   * Function executors for `overseer.run()`, by name: `async (task, { signal, attempt, log }) => result`.
+   * A task names one with `executor: 'name'`.
+   */
+  executors?: Record<string, Executor>;
+  /** Journal records between automatic compactions into the snapshot. Default 100,000. */
+  compactEvery?: number;
+  /** Where errors thrown by event listeners are reported. Default: console.error. */
+  onListenerError?: (error: unknown, eventType: string) => void;
+  /** Where background failures (a store compaction that failed) are reported. Default: console.error. */
+  onError?: (error: unknown, source: string) => void;
+}
+
+export interface StateCounts extends Record<TaskState, number> {
+  total: number;
+}
+
+/** What a restore found and did. */
+export interface RecoveryReport {
+  store: string;
+  /** Tasks brought back. */
+  tasks: number;
+  /** Journal records replayed on top of the snapshot. */
+  replayed: number;
+  /** Tasks that were running when the process stopped: each counted as an interrupted attempt. */
+  interrupted: string[];
+  warnings: StoreWarning[];
+}
 
 const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);

@@ -7,68 +7,26 @@
  * XState actor, systemId `supervisor`) gates hand-out of work and is the root of the
  * actor system the `inspect` option observes.
  */
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import type { TaskState } from '../machines/task.js';
-import { TASK_STATES } from '../machines/task.js';
-import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
-import type { JournalEntry, Store, StoredSupervisor, StoreWarning } from '../store/types.js';
-import { failureProblem, optionProblems } from './options.js';
-import { Runner, type RunnerOptions, type RunOutcome } from './runner.js';
+import { createActor, type Actor } from 'xstate';
 import type { Executor } from '../actors/types.js';
-import { buildImage, replay } from './persistence.js';
+import { TASK_STATES, type TaskState } from '../machines/task.js';
+import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
+import type { StoredSupervisor } from '../store/types.js';
 import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
-import { ClosedError, DependencyCycleError, UnknownTaskError, ValidationError } from './errors.js';
-import { Emitter, OVERSEER_EVENT_TYPES, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
-import { findCycle, topologicalOrder } from './graph.js';
+import { Durability } from './durability.js';
+import { ClosedError, UnknownTaskError, ValidationError } from './errors.js';
+import { Emitter, OVERSEER_EVENT_TYPES, schedulerHooks, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
+import { topologicalOrder } from './graph.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
+import { failureProblem, optionProblems, type OverseerOptions, type RecoveryReport, type StateCounts } from './options.js';
+import { Runner, type RunnerOptions, type RunOutcome } from './runner.js';
 import { Scheduler, type TaskEntry } from './scheduler.js';
-import { describe, idProblems, isPlainObject, normalizeTask, type TaskSpec } from './validate.js';
+import { checkBatch, describe, idProblems, isPlainObject, type TaskSpec } from './validate.js';
 import { toView, type TaskView } from './view.js';
 
-export interface OverseerOptions {
-  /** Where time comes from. XState's `SimulatedClock` works; default: the system clock. */
-  clock?: Clock;
-  /** Retry defaults for every task (a task can override maxRetries and retryBaseMs). */
-  retry?: Partial<RetryPolicy>;
-  /** XState's inspection observer, passed to the supervisor actor system. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /**
-   * Where the runtime's state persists: `jsonFileStore(path)` or `memoryStore()`. An
-   * existing store is restored: tasks come back in their state, timers are re-armed, and
-   * attempts that were running when the process stopped count as interrupted and go
-   * through the retry policy. Default: none (state lives in memory only).
-   */
-  store?: Store;
-  /**
-   * Function executors for `overseer.run()`, by name: `async (task, { signal, attempt, log }) => result`.
-   * A task names one with `executor: 'name'`.
-   */
-  executors?: Record<string, Executor>;
-  /** Journal records between automatic compactions into the snapshot. Default 100,000. */
-  compactEvery?: number;
-  /** Where errors thrown by event listeners are reported. Default: console.error. */
-  onListenerError?: (error: unknown, eventType: string) => void;
-  /** Where background failures (a store compaction that failed) are reported. Default: console.error. */
-  onError?: (error: unknown, source: string) => void;
-}
-
-export interface StateCounts extends Record<TaskState, number> {
-  total: number;
-}
-
-/** What a restore found and did. */
-export interface RecoveryReport {
-  store: string;
-  /** Tasks brought back. */
-  tasks: number;
-  /** Journal records replayed on top of the snapshot. */
-  replayed: number;
-  /** Tasks that were running when the process stopped: each counted as an interrupted attempt. */
-  interrupted: string[];
-  warnings: StoreWarning[];
-}
+export type { OverseerOptions, RecoveryReport, StateCounts } from './options.js';
 
 const INTERRUPTED = 'interrupted: the process stopped while this attempt was running';
 
@@ -81,12 +39,9 @@ export class Overseer {
   readonly recovery: RecoveryReport | null = null;
   private readonly scheduler: Scheduler;
   private readonly emitter: Emitter;
-  private readonly store: Store | null;
+  private readonly durability: Durability | null;
   private readonly executors: Record<string, Executor>;
-  private readonly compactEvery: number;
   private readonly onError: (error: unknown, source: string) => void;
-  private compacting: Promise<void> | null = null;
-  private compactionQueued = false;
   private closing: Promise<void> | null = null;
 
   constructor(options: OverseerOptions = {}) {
@@ -94,79 +49,41 @@ export class Overseer {
     if (problems.length) throw new ValidationError('createOverseer options', problems);
     this.clock = options.clock ?? systemClock;
     this.retryPolicy = Object.freeze({ ...DEFAULT_RETRY_POLICY, ...options.retry });
-    this.store = options.store ?? null;
     this.executors = { ...options.executors };
-    this.compactEvery = options.compactEvery ?? 100_000;
     const onListenerError =
       options.onListenerError ?? ((error, type) => console.error(`overseer: a "${type}" listener threw`, error));
     this.onError = options.onError ?? ((error, source) => console.error(`overseer: ${source} failed`, error));
     this.emitter = new Emitter(onListenerError);
-    const journal = this.store ? (entry: JournalEntry) => this.journal(entry) : null;
-    this.scheduler = new Scheduler(this.clock, {
-      onAdd: (input) => journal?.({ k: 'add', input }),
-      onEvent: (entry, event) => journal?.({ k: 'ev', t: entry.id, e: event }),
-      onIgnore: (entry, dependency, ignored) => journal?.({ k: ignored ? 'ign' : 'unign', t: entry.id, d: dependency }),
-      onTransition: ({ entry, from, to, at, event, reason }) => {
-        if (!this.emitter.wants('task.transition')) return;
-        const e: OverseerEventMap['task.transition'] = {
-          type: 'task.transition',
-          taskId: entry.id,
-          projectId: entry.task.context.projectId,
-          from,
-          to,
-          at,
-          event,
-        };
-        if (reason !== undefined) e.reason = reason;
-        this.emitter.emit(e);
-      },
-      onPriority: (entry, change) => {
-        journal?.({ k: 'prio', t: entry.id, c: change });
-        if (!this.emitter.wants('task.priority')) return;
-        this.emitter.emit({ type: 'task.priority', taskId: entry.id, projectId: entry.task.context.projectId, ...change });
-      },
-      onDeadlineMissed: (entry, at) => {
-        const context = entry.task.context;
-        this.emitter.emit({
-          type: 'task.deadline_missed',
-          taskId: entry.id,
-          projectId: context.projectId,
-          state: entry.task.value,
-          deadline: context.deadline!,
-          at,
-        });
-      },
-    });
+    this.durability = options.store
+      ? new Durability(options.store, {
+          compactEvery: options.compactEvery ?? 100_000,
+          onError: this.onError,
+          image: () => ({ tasks: this.scheduler.storedTasks(), supervisor: this.storedSupervisor() }),
+        })
+      : null;
+    const durability = this.durability;
+    this.scheduler = new Scheduler(this.clock, schedulerHooks(this.emitter, durability ? (entry) => durability.journal(entry) : null));
 
     // Restore before anything is journaled: opening takes the store's lock and reads it,
     // and throws (changing nothing) when the store is locked, corrupt or too new.
-    const contents = this.store?.open() ?? null;
-    let restored: ReturnType<typeof replay> | null = null;
-    if (contents && this.store) {
-      try {
-        restored = replay(contents, this.scheduler.host, this.store.kind === 'file' ? `${this.store.location}.journal` : `${this.store.location} journal`);
-      } catch (error) {
-        void this.store.close();
-        throw error;
-      }
-    }
+    const opened = this.durability?.open(this.scheduler.host) ?? null;
     this.supervisor = createActor(supervisorMachine, {
       systemId: 'supervisor',
       clock: this.clock,
-      ...(restored ? { snapshot: supervisorMachine.resolveState(restored.supervisor) } : {}),
+      ...(opened ? { snapshot: supervisorMachine.resolveState(opened.restored.supervisor) } : {}),
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     // An unobserved actor error is rethrown in a timer and kills the process; report it instead.
     this.supervisor.subscribe({ error: (error) => this.onError(error, 'the supervisor actor') });
     this.supervisor.start();
-    if (restored && contents && this.store && (restored.tasks.length > 0 || contents.warnings.length > 0)) {
-      this.scheduler.load(restored.tasks, this.clock.now());
+    if (opened && (opened.restored.tasks.length > 0 || opened.warnings.length > 0)) {
+      this.scheduler.load(opened.restored.tasks, this.clock.now());
       this.recovery = {
-        store: this.store.location,
-        tasks: restored.tasks.length,
-        replayed: restored.replayed,
+        store: this.durability!.store.location,
+        tasks: opened.restored.tasks.length,
+        replayed: opened.restored.replayed,
         interrupted: this.interruptRunning(),
-        warnings: contents.warnings,
+        warnings: opened.warnings,
       };
     }
   }
@@ -183,34 +100,9 @@ export class Overseer {
     return interrupted;
   }
 
-  private journal(entry: JournalEntry): void {
-    const store = this.store!;
-    store.append(entry);
-    if (store.journalLength >= this.compactEvery && !this.compactionQueued && !this.compacting && !this.closing) {
-      // Not now: an API call is half-way through its records (an "add" comes before its
-      // task exists). Once the call has returned, the image is whole.
-      this.compactionQueued = true;
-      queueMicrotask(() => {
-        this.compactionQueued = false;
-        if (this.compacting || this.closing) return;
-        this.compacting = this.compact()
-          .catch((error) => this.onError(error, 'store compaction'))
-          .finally(() => {
-            this.compacting = null;
-          });
-      });
-    }
-  }
-
-  /** Writes a snapshot of everything into the store and shortens its journal. */
-  private compact(): Promise<void> {
-    const store = this.store!;
+  private storedSupervisor(): StoredSupervisor {
     const snapshot = this.supervisor.getSnapshot();
-    const supervisor: StoredSupervisor = {
-      value: snapshot.value === 'paused' ? 'paused' : 'running',
-      context: snapshot.context,
-    };
-    return store.compact(buildImage(this.scheduler.storedTasks(), supervisor, store.seq));
+    return { value: snapshot.value === 'paused' ? 'paused' : 'running', context: snapshot.context };
   }
 
   // ---- scheduling ----------------------------------------------------------------
@@ -230,48 +122,8 @@ export class Overseer {
   scheduleTasks(tasks: readonly TaskSpec[]): TaskView[] {
     this.assertOpen('scheduleTasks');
     if (!Array.isArray(tasks)) throw new ValidationError('scheduleTasks', [`tasks: must be an array, got ${describe(tasks)}`]);
-    const single = tasks.length === 1;
-    const at = this.clock.now();
-    const defaults = { maxRetries: this.retryPolicy.maxRetries, retryBaseMs: this.retryPolicy.baseDelayMs, at };
-    const problems: string[] = [];
-    const inputs = new Map<string, NonNullable<ReturnType<typeof normalizeTask>['input']>>();
-    const batchIds = new Set<string>();
-    tasks.forEach((raw, i) => {
-      const path = single ? 'task' : `tasks[${i}]`;
-      const { input, problems: issues } = normalizeTask(raw, path, defaults);
-      problems.push(...issues);
-      const id = isPlainObject(raw) && typeof raw.id === 'string' ? raw.id : undefined;
-      if (id !== undefined) {
-        if (this.scheduler.tasks.has(id)) problems.push(`${path}.id: a task "${id}" is already scheduled`);
-        else if (batchIds.has(id)) problems.push(`${path}.id: "${id}" appears twice in this batch`);
-        batchIds.add(id);
-      }
-      if (input && !inputs.has(input.id)) inputs.set(input.id, input);
-    });
-    tasks.forEach((raw, i) => {
-      if (!isPlainObject(raw) || !Array.isArray(raw.dependencies)) return;
-      raw.dependencies.forEach((dep, j) => {
-        if (typeof dep === 'string' && dep !== raw.id && !this.scheduler.tasks.has(dep) && !batchIds.has(dep)) {
-          problems.push(`${single ? 'task' : `tasks[${i}]`}.dependencies[${j}]: unknown task "${dep}"`);
-        }
-      });
-    });
-    // Cycles are looked for among every task that has an id, valid or not, so one error names them all.
-    const rawDependencies = new Map<string, string[]>();
-    for (const raw of tasks) {
-      if (!isPlainObject(raw) || typeof raw.id !== 'string' || rawDependencies.has(raw.id)) continue;
-      const deps = Array.isArray(raw.dependencies) ? raw.dependencies.filter((d): d is string => typeof d === 'string') : [];
-      rawDependencies.set(raw.id, deps.filter((d) => d !== raw.id));
-    }
-    const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
-    const ids = [...inputs.keys()];
-    const depsOf = (id: string) => inputs.get(id)?.dependencies ?? [];
-    if (cycle) {
-      problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
-      throw new DependencyCycleError(cycle, problems, single ? 'scheduleTask' : 'scheduleTasks');
-    }
-    if (problems.length) throw new ValidationError(single ? 'scheduleTask' : 'scheduleTasks', problems);
-    const ordered = topologicalOrder(ids, depsOf).map((id) => inputs.get(id)!);
+    const defaults = { maxRetries: this.retryPolicy.maxRetries, retryBaseMs: this.retryPolicy.baseDelayMs, at: this.clock.now() };
+    const { ordered, ids } = checkBatch(tasks, (id) => this.scheduler.tasks.has(id), defaults);
     const added = this.scheduler.add(ordered);
     const byId = new Map(added.map((entry) => [entry.id, entry]));
     return ids.map((id) => this.view(byId.get(id)!));
@@ -526,7 +378,7 @@ export class Overseer {
 
   /** Resolves once every change so far is durable in the store (at once without a store). */
   async flush(): Promise<void> {
-    await this.store?.flush();
+    await this.durability?.flush();
   }
 
   /**
@@ -536,13 +388,8 @@ export class Overseer {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.scheduler.timers.stop();
-    const store = this.store;
     this.closing = (async () => {
-      if (this.compacting) await this.compacting;
-      if (store) {
-        await this.compact();
-        await store.close();
-      }
+      await this.durability?.close();
       // After the final image: it must record the supervisor as running or paused, not closed.
       this.supervisor.send({ type: 'CLOSE' });
     })();
@@ -553,7 +400,7 @@ export class Overseer {
 
   private sendSupervisor(event: SupervisorEvent): void {
     this.supervisor.send(event);
-    if (this.store) this.journal({ k: 'sup', e: event });
+    this.durability?.journal({ k: 'sup', e: event });
   }
 
   private view(entry: TaskEntry): TaskView {

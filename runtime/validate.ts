@@ -3,6 +3,8 @@
  * so one error tells a person everything to fix at once.
  */
 import type { DependencyFailurePolicy, TaskInput } from '../machines/task.js';
+import { DependencyCycleError, ValidationError } from './errors.js';
+import { findCycle, topologicalOrder } from './graph.js';
 import type { JsonValue } from './json.js';
 import { deepFreeze, jsonProblems } from './json.js';
 
@@ -210,4 +212,56 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
       at: defaults.at,
     },
   };
+}
+
+/**
+ * Checks a batch of task specs against each other and the tasks already scheduled
+ * (`isScheduled`): each spec's fields, duplicate ids, unknown dependencies, cycles.
+ * Returns the machine inputs in dependency order (and the ids in the caller's order), or
+ * throws a ValidationError — a DependencyCycleError when there is a cycle — naming every problem.
+ */
+export function checkBatch(
+  tasks: readonly unknown[],
+  isScheduled: (id: string) => boolean,
+  defaults: TaskDefaults,
+): { ordered: TaskInput[]; ids: string[] } {
+  const single = tasks.length === 1;
+  const what = single ? 'scheduleTask' : 'scheduleTasks';
+  const pathOf = (i: number) => (single ? 'task' : `tasks[${i}]`);
+  const problems: string[] = [];
+  const inputs = new Map<string, TaskInput>();
+  const batchIds = new Set<string>();
+  tasks.forEach((raw, i) => {
+    const { input, problems: issues } = normalizeTask(raw, pathOf(i), defaults);
+    problems.push(...issues);
+    const id = isPlainObject(raw) && typeof raw.id === 'string' ? raw.id : undefined;
+    if (id !== undefined) {
+      if (isScheduled(id)) problems.push(`${pathOf(i)}.id: a task "${id}" is already scheduled`);
+      else if (batchIds.has(id)) problems.push(`${pathOf(i)}.id: "${id}" appears twice in this batch`);
+      batchIds.add(id);
+    }
+    if (input && !inputs.has(input.id)) inputs.set(input.id, input);
+  });
+  // Dependencies and cycles are checked on every task that has an id, valid or not, so one error names them all.
+  const rawDependencies = new Map<string, string[]>();
+  tasks.forEach((raw, i) => {
+    if (!isPlainObject(raw) || typeof raw.id !== 'string') return;
+    const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
+    deps.forEach((dep, j) => {
+      if (typeof dep === 'string' && dep !== raw.id && !isScheduled(dep) && !batchIds.has(dep)) {
+        problems.push(`${pathOf(i)}.dependencies[${j}]: unknown task "${dep}"`);
+      }
+    });
+    if (!rawDependencies.has(raw.id)) {
+      rawDependencies.set(raw.id, deps.filter((d): d is string => typeof d === 'string' && d !== raw.id));
+    }
+  });
+  const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
+  if (cycle) {
+    problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
+    throw new DependencyCycleError(cycle, problems, what);
+  }
+  if (problems.length) throw new ValidationError(what, problems);
+  const ids = [...inputs.keys()];
+  return { ordered: topologicalOrder(ids, (id) => inputs.get(id)!.dependencies).map((id) => inputs.get(id)!), ids };
 }
