@@ -41,6 +41,8 @@ export interface BlockedReason {
   reason: string;
   /** The dependency whose failure blocked this task, for `upstream_failed`. */
   upstream?: string;
+  /** The breakpoint that pauses this task, for `breakpoint`. */
+  breakpoint?: string;
   at: number;
 }
 
@@ -51,7 +53,8 @@ export interface TransitionRecord {
   reason?: string;
 }
 
-export interface TaskContext {
+/** What a task is, as given when it was scheduled; it does not change afterwards. */
+export interface TaskDefinition {
   id: string;
   projectId: string;
   title: string;
@@ -63,6 +66,10 @@ export interface TaskContext {
   onDependencyFailure: DependencyFailurePolicy;
   maxRetries: number;
   retryBaseMs: number;
+  metadata: JsonValue | null;
+}
+
+export interface TaskContext extends TaskDefinition {
   /** How many times the task has been started. */
   attempts: number;
   /** How many retries it has used (automatic and manual). */
@@ -74,20 +81,10 @@ export interface TaskContext {
   blockedReason: BlockedReason | null;
   /** Every transition, oldest first, starting with the creation in `pending`. */
   history: TransitionRecord[];
-  metadata: JsonValue | null;
 }
 
-export interface TaskInput {
-  id: string;
-  projectId: string;
-  title: string;
-  priority: number;
-  dependencies: string[];
-  deadline: number | null;
-  onDependencyFailure: DependencyFailurePolicy;
-  maxRetries: number;
-  retryBaseMs: number;
-  metadata: JsonValue | null;
+/** The machine's input: the definition and the time it was scheduled. */
+export interface TaskInput extends TaskDefinition {
   at: number;
 }
 
@@ -96,7 +93,7 @@ export type TaskEvent =
   | { type: 'START'; at: number }
   | { type: 'COMPLETE'; at: number; result: JsonValue | null }
   | { type: 'FAIL'; at: number; error: TaskError }
-  | { type: 'BLOCK'; at: number; reason: string; upstream?: string }
+  | { type: 'BLOCK'; at: number; reason: string; upstream?: string; breakpoint?: string }
   | { type: 'UNBLOCK'; at: number }
   | { type: 'RETRY'; at: number; retryAt: number; manual: boolean }
   | { type: 'RETRY_DUE'; at: number }
@@ -193,6 +190,7 @@ export const taskMachine = setup({
       if (event.type === 'BLOCK') {
         blockedReason = { reason: event.reason, at: event.at };
         if (event.upstream !== undefined) blockedReason.upstream = event.upstream;
+        if (event.breakpoint !== undefined) blockedReason.breakpoint = event.breakpoint;
         Object.freeze(blockedReason);
       }
       return { blockedReason, history: historyWith(context, event, edge) };

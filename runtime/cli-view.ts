@@ -44,7 +44,16 @@ export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err
 }
 
 export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): Reporter {
-  const off = overseer.on('task.transition', (e) => {
+  const offTriggered = overseer.on('breakpoint.triggered', ({ breakpoint: b, at }) => {
+    const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
+    const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `waiting: overseer approve ${b.id} / overseer reject ${b.id}`;
+    out.write(`${clockTime(at)} breakpoint ${b.id} ${b.type} pauses ${what} — ${b.message} (${how})\n`);
+  });
+  const offResolved = overseer.on('breakpoint.resolved', ({ breakpoint: b, at }) => {
+    const r = b.resolution;
+    out.write(`${clockTime(at)} breakpoint ${b.id} ${b.state}${r ? `: ${r.action} by ${r.by}${r.note ? ` — ${r.note}` : ''}` : ''}\n`);
+  });
+  const offTransitions = overseer.on('task.transition', (e) => {
     if (e.from === null) return;
     const attempt = e.to === 'running' ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
     const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
@@ -54,7 +63,11 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): R
     log: () => {},
     finished: (o) => out.write(`${summary(o)}\n`),
     note: (m) => out.write(`${m}\n`),
-    stop: off,
+    stop: () => {
+      offTriggered();
+      offResolved();
+      offTransitions();
+    },
   };
 }
 
@@ -68,10 +81,12 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
     const counts = overseer.getCounts();
     const rows = Math.max(5, (out.rows ?? 24) - 5 - notes.length);
     const sorted = [...tasks].sort((a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state));
+    const pending = overseer.getPendingBreakpoints();
     const lines = [
       ...notes,
       `overseer · ${title} · ${elapsed(Date.now() - started)}`,
       TASK_STATES.filter((s) => counts[s] > 0).map((s) => `${s} ${counts[s]}`).join('  ') + `  (total ${counts.total})`,
+      ...pending.map((b) => `  ⏸ ${b.id} ${b.type} (${b.taskId ?? `project ${b.projectId}`}): ${b.message} — ${b.state === 'autoResolving' ? 'resolves itself' : `overseer approve ${b.id}`}`),
       ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns ?? 100)),
     ];
     if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);

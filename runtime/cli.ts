@@ -13,10 +13,11 @@ import { jsonFileStore } from '../store/json-file.js';
 import { acquireLock } from '../store/lock.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
-import { applyCommand, sendCommand, serveInbox } from './control.js';
+import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
+import type { ResolutionAction } from '../machines/breakpoint.js';
 import { OverseerError } from './errors.js';
 import { createOverseer, type Overseer } from './overseer.js';
-import { loadPlan, PlanError } from './plan.js';
+import { loadPlan, parseDuration, PlanError } from './plan.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
 
@@ -94,32 +95,45 @@ async function execute(overseer: Overseer, store: string, title: string, options
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
-    stopInbox();
+    await stopInbox();
     reporter.stop();
     await overseer.close();
   }
 }
 
-async function changeTask(command: 'cancel' | 'retry', task: string, store: string, reason: string | undefined, io: Io): Promise<number> {
+/** cancel / retry / approve / reject: through the running process when one holds the store, else directly. */
+async function control(command: ControlCommand['command'], target: string, store: string, extra: Pick<ControlCommand, 'note' | 'action' | 'by'>, io: Io): Promise<number> {
   const path = resolve(store);
+  const c = { command, target, ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) } as Omit<ControlCommand, 'id'>;
   let overseer: Overseer;
   try {
     overseer = createOverseer({ store: jsonFileStore(path) });
   } catch (error) {
     if (!(error instanceof StoreLockedError)) throw new BadInput((error as Error).message);
-    // A run holds the store: hand the command to it.
-    const answer = await sendCommand(path, { command, task, ...(reason ? { reason } : {}) });
+    const answer = await sendCommand(path, c);
     (answer.ok ? io.out : io.err).write(`${answer.message}\n`);
     return answer.ok ? EXIT.ok : EXIT.failed;
   }
   try {
-    if (!overseer.getTaskStatus(task)) throw new BadInput(`unknown task "${task}" in ${store}`);
-    const answer = applyCommand(overseer, { command, task, ...(reason ? { reason } : {}) });
+    const exists = command === 'approve' || command === 'reject' ? overseer.getBreakpoint(target) : overseer.getTaskStatus(target);
+    if (!exists) throw new BadInput(`unknown ${command === 'approve' || command === 'reject' ? 'breakpoint' : 'task'} "${target}" in ${store}`);
+    const answer = applyCommand(overseer, c);
     (answer.ok ? io.out : io.err).write(`${answer.message}\n`);
     return answer.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await overseer.close();
   }
+}
+
+/** In a terminal a person is there to decide, so the run waits for them; elsewhere it exits 3 at once. */
+function defaultWait(io: Io): number {
+  return (io.out as NodeJS.WriteStream).isTTY ? 24 * 3_600_000 : 0;
+}
+
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null) throw new InvalidArgumentError('must be a duration such as 30s, 5m or 1h');
+  return ms;
 }
 
 function program(io: Io, done: (code: number) => void): Command {
@@ -138,7 +152,8 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--json', 'one JSON event per line')
     .option('--drain', 'on Ctrl-C, let running tasks finish')
     .option('--fresh', 'start over: discard what the store holds')
-    .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean }) => {
+    .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal, else 0)', duration)
+    .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number }) => {
       const plan = loadPlan(planFile);
       if (o.fresh) discardStore(resolve(o.store));
       const overseer = openStore(o.store, io);
@@ -153,6 +168,7 @@ function program(io: Io, done: (code: number) => void): Command {
             concurrency: o.concurrency ?? plan.concurrency.global,
             perProject: plan.concurrency.perProject,
             defaultPerProject: plan.concurrency.defaultPerProject,
+            waitForPersonMs: o.wait ?? defaultWait(io),
             ...(o.json ? { json: true } : {}),
             ...(o.drain ? { drain: true } : {}),
           },
@@ -168,13 +184,15 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--concurrency <n>', 'attempts at once', positiveInt, 4)
     .option('--json', 'one JSON event per line')
     .option('--drain', 'on Ctrl-C, let running tasks finish')
-    .action(async (o: { store: string; concurrency: number; json?: boolean; drain?: boolean }) => {
+    .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3', duration)
+    .action(async (o: { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
       const overseer = openStore(o.store, io);
       if (overseer.getCounts().total === 0) {
         await overseer.close();
         throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
       }
-      done(await execute(overseer, resolve(o.store), o.store, { concurrency: o.concurrency, ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}) }, io));
+      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}) };
+      done(await execute(overseer, resolve(o.store), o.store, options, io));
     });
 
   cli
@@ -192,18 +210,57 @@ function program(io: Io, done: (code: number) => void): Command {
         for (const b of s.blocked) io.out.write(`  blocked   ${b.id}: ${b.reason}${b.upstream ? ` (${b.upstream})` : ''}\n`);
         for (const f of s.failed) io.out.write(`  failed    ${f.id}: ${f.error.split('\n')[0]}\n`);
         if (s.nextReady.length) io.out.write(`  next: ${s.nextReady.slice(0, 10).map((r) => r.id).join(', ')}\n`);
+        for (const b of s.breakpoints.filter((x) => ['triggered', 'awaiting', 'autoResolving'].includes(x.state))) {
+          io.out.write(`  breakpoint ${b.id} (${b.type}, ${b.state}): ${b.taskId ?? `project ${b.projectId}`} — ${b.message}\n`);
+        }
+        if (s.paused.all || s.paused.projects.length) io.out.write(`  paused: ${s.paused.all ? 'everything' : s.paused.projects.join(', ')}\n`);
       }
       done(EXIT.ok);
     });
 
-  for (const command of ['cancel', 'retry'] as const) {
-    const c = cli
-      .command(`${command} <task>`)
-      .description(command === 'cancel' ? 'cancel a task (its running process is stopped)' : 'retry a failed task now')
-      .option('--store <path>', 'the JSON store', DEFAULT_STORE);
-    if (command === 'cancel') c.option('--reason <text>', 'why, for the record');
-    c.action(async (task: string, o: { store: string; reason?: string }) => done(await changeTask(command, task, o.store, o.reason, io)));
+  cli
+    .command('cancel <task>')
+    .description('cancel a task (its running process is stopped)')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--reason <text>', 'why, for the record')
+    .action(async (task: string, o: { store: string; reason?: string }) => done(await control('cancel', task, o.store, { note: o.reason }, io)));
+
+  cli
+    .command('retry <task>')
+    .description('retry a failed task now')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .action(async (task: string, o: { store: string }) => done(await control('retry', task, o.store, {}, io)));
+
+  for (const decision of ['approve', 'reject'] as const) {
+    cli
+      .command(`${decision} <breakpoint>`)
+      .description(decision === 'approve' ? 'resolve a breakpoint: the paused work goes on (or --action)' : 'reject a breakpoint: the paused work is cancelled (or --action)')
+      .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+      .option('--note <text>', 'for the audit trail; with --action retry, feedback for the next attempt')
+      .option('--action <action>', 'continue, retry, skip or cancel')
+      .option('--by <name>', 'who decides', process.env.USER ?? 'a person')
+      .action(async (id: string, o: { store: string; note?: string; action?: string; by: string }) => {
+        if (o.action !== undefined && !['continue', 'retry', 'skip', 'cancel'].includes(o.action)) {
+          throw new BadInput(`--action must be continue, retry, skip or cancel, got "${o.action}"`);
+        }
+        done(await control(decision, id, o.store, { note: o.note, action: o.action as ResolutionAction | undefined, by: o.by }, io));
+      });
   }
+
+  cli
+    .command('breakpoints')
+    .description('pending breakpoints (and, with --all, the history)')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--all', 'include resolved ones')
+    .option('--json', 'machine-readable output')
+    .action((o: { store: string; all?: boolean; json?: boolean }) => {
+      const s = storeStatus(resolve(o.store));
+      const list = o.all ? s.breakpoints : s.breakpoints.filter((b) => ['triggered', 'awaiting', 'autoResolving'].includes(b.state));
+      if (o.json) io.out.write(`${JSON.stringify(list)}\n`);
+      else if (list.length === 0) io.out.write('no pending breakpoints\n');
+      else for (const b of list) io.out.write(`${b.id}  ${b.state.padEnd(13)} ${b.priority.padEnd(6)} ${b.type}  ${b.taskId ?? `project ${b.projectId}`}: ${b.message}\n`);
+      done(EXIT.ok);
+    });
 
   cli
     .command('validate <plan>')

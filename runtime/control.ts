@@ -6,13 +6,20 @@
  */
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import type { ResolutionAction } from '../machines/breakpoint.js';
 import type { Overseer } from './overseer.js';
 
 export interface ControlCommand {
   id: string;
-  command: 'cancel' | 'retry';
-  task: string;
-  reason?: string;
+  command: 'cancel' | 'retry' | 'approve' | 'reject';
+  /** The task (cancel, retry) or breakpoint (approve, reject). */
+  target: string;
+  /** A reason (cancel) or a note (approve, reject). */
+  note?: string;
+  /** What a resolution does to the paused work (approve, reject). */
+  action?: ResolutionAction;
+  /** Who decided, for the audit trail. */
+  by?: string;
 }
 
 export interface ControlAnswer {
@@ -28,16 +35,27 @@ const donePath = (store: string) => `${store}.inbox.done`;
 /** Applies one command to a runtime. */
 export function applyCommand(overseer: Overseer, c: Omit<ControlCommand, 'id'>): Omit<ControlAnswer, 'id'> {
   try {
-    const view = c.command === 'cancel' ? overseer.cancelTask(c.task, c.reason ?? 'cancelled by a person') : overseer.retryTask(c.task);
-    return { ok: true, message: `${c.task} is ${view.state}`, state: view.state };
+    if (c.command === 'approve' || c.command === 'reject') {
+      const view = overseer.resolveBreakpoint(c.target, {
+        decision: c.command,
+        ...(c.action ? { action: c.action } : {}),
+        ...(c.note ? { note: c.note } : {}),
+        by: c.by ?? 'a person',
+      });
+      return { ok: true, message: `${c.target} is ${view.state}: ${view.resolution?.action}`, state: view.state };
+    }
+    const view = c.command === 'cancel' ? overseer.cancelTask(c.target, c.note ?? 'cancelled by a person') : overseer.retryTask(c.target);
+    return { ok: true, message: `${c.target} is ${view.state}`, state: view.state };
   } catch (error) {
     return { ok: false, message: (error as Error).message };
   }
 }
 
 /** In the run: polls the inbox and applies what arrives. Returns the stop function. */
-export function serveInbox(overseer: Overseer, store: string, intervalMs = 250): () => void {
+export function serveInbox(overseer: Overseer, store: string, intervalMs = 250): () => Promise<void> {
   let offset = 0;
+  const answering = new Set<Promise<void>>();
+  const answer = (a: ControlAnswer) => appendFileSync(donePath(store), `${JSON.stringify(a)}\n`);
   const poll = () => {
     if (!existsSync(inboxPath(store))) return;
     const text = readFileSync(inboxPath(store), 'utf8');
@@ -51,16 +69,25 @@ export function serveInbox(overseer: Overseer, store: string, intervalMs = 250):
       } catch {
         continue; // a line we cannot read cannot be answered either
       }
-      const answer: ControlAnswer = { id: command.id, ...applyCommand(overseer, command) };
-      appendFileSync(donePath(store), `${JSON.stringify(answer)}\n`);
+      const result: ControlAnswer = { id: command.id, ...applyCommand(overseer, command) };
+      // Durable before it is acknowledged: a resolution that was answered is never lost.
+      const p = overseer
+        .flush()
+        .then(
+          () => answer(result),
+          (error: Error) => answer({ id: command.id, ok: false, message: `not saved: ${error.message}` }),
+        )
+        .finally(() => answering.delete(p));
+      answering.add(p);
     }
     offset = end;
   };
   poll();
   const timer = setInterval(poll, intervalMs);
-  return () => {
+  return async () => {
     clearInterval(timer);
     poll();
+    await Promise.all([...answering]);
     rmSync(inboxPath(store), { force: true });
     rmSync(donePath(store), { force: true });
   };

@@ -2,8 +2,8 @@
  * The runtime's side of a store: opening and replaying it, journaling every change,
  * compacting the journal into a snapshot now and then, and the final snapshot at close.
  */
-import type { JournalEntry, Store, StoredSupervisor, StoredTask, StoreWarning } from '../store/types.js';
-import { buildImage, replay, type ReplayResult } from './persistence.js';
+import type { JournalEntry, Store, StoreWarning } from '../store/types.js';
+import { buildImage, replay, type ImageParts, type ReplayResult } from './persistence.js';
 import type { TaskHost } from './task-host.js';
 
 export interface DurabilityOptions {
@@ -11,8 +11,8 @@ export interface DurabilityOptions {
   compactEvery: number;
   /** Where a failed background compaction is reported. */
   onError: (error: unknown, source: string) => void;
-  /** The state to write at a compaction: every task, and the supervisor. */
-  image: () => { tasks: StoredTask[]; supervisor: StoredSupervisor };
+  /** The state to write at a compaction: every task and breakpoint, and the supervisor. */
+  image: () => ImageParts;
 }
 
 export class Durability {
@@ -72,7 +72,6 @@ export class Durability {
 
   /** Writes a snapshot of everything into the store and shortens its journal. */
   private compact(): Promise<void> {
-    const { tasks, supervisor } = this.options.image();
-    return this.store.compact(buildImage(tasks, supervisor, this.store.seq));
+    return this.store.compact(buildImage(this.options.image(), this.store.seq));
   }
 }

@@ -2,7 +2,8 @@
 import type { TaskState } from '../machines/task.js';
 import type { DeadlockReport } from './deadlock.js';
 import type { BoostReason } from './priority.js';
-import type { SchedulerHooks } from './scheduler.js';
+import type { SchedulerHooks, TransitionNotice } from './scheduler.js';
+import type { BreakpointView } from './breakpoint-view.js';
 import type { JournalEntry } from '../store/types.js';
 
 export interface TaskTransitionEvent {
@@ -43,11 +44,19 @@ export interface DeadlockDetectedEvent extends DeadlockReport {
   at: number;
 }
 
+export interface BreakpointEventPayload {
+  type: 'breakpoint.triggered' | 'breakpoint.resolved';
+  breakpoint: BreakpointView;
+  at: number;
+}
+
 export interface OverseerEventMap {
   'task.transition': TaskTransitionEvent;
   'task.priority': TaskPriorityEvent;
   'task.deadline_missed': TaskDeadlineMissedEvent;
   'deadlock.detected': DeadlockDetectedEvent;
+  'breakpoint.triggered': BreakpointEventPayload & { type: 'breakpoint.triggered' };
+  'breakpoint.resolved': BreakpointEventPayload & { type: 'breakpoint.resolved' };
 }
 export type OverseerEventType = keyof OverseerEventMap;
 export type OverseerEvent = OverseerEventMap[OverseerEventType];
@@ -56,6 +65,8 @@ export const OVERSEER_EVENT_TYPES: readonly OverseerEventType[] = [
   'task.priority',
   'task.deadline_missed',
   'deadlock.detected',
+  'breakpoint.triggered',
+  'breakpoint.resolved',
 ];
 
 type Handler<E> = (event: E) => void;
@@ -100,12 +111,19 @@ export class Emitter {
  * The scheduler's hooks, wired to the emitter (events for people and programs) and to
  * the journal (for the store), when there is one.
  */
-export function schedulerHooks(emitter: Emitter, journal: ((entry: JournalEntry) => void) | null): SchedulerHooks {
+export function schedulerHooks(
+  emitter: Emitter,
+  journal: ((entry: JournalEntry) => void) | null,
+  observe: { onTransition(notice: TransitionNotice): void; onTimer(key: string): void },
+): SchedulerHooks {
   return {
+    onTimer: observe.onTimer,
     onAdd: (input) => journal?.({ k: 'add', input }),
     onEvent: (entry, event) => journal?.({ k: 'ev', t: entry.id, e: event }),
     onIgnore: (entry, dependency, ignored) => journal?.({ k: ignored ? 'ign' : 'unign', t: entry.id, d: dependency }),
-    onTransition: ({ entry, from, to, at, event, reason }) => {
+    onTransition: (notice) => {
+      observe.onTransition(notice);
+      const { entry, from, to, at, event, reason } = notice;
       if (!emitter.wants('task.transition')) return;
       const e: TaskTransitionEvent = { type: 'task.transition', taskId: entry.id, projectId: entry.task.context.projectId, from, to, at, event };
       if (reason !== undefined) e.reason = reason;

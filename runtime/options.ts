@@ -27,6 +27,8 @@ export interface OverseerOptions {
    * A task names one with `executor: 'name'`.
    */
   executors?: Record<string, Executor>;
+  /** Breakpoints: how long non-urgent notifications are batched, and the default time threshold of an attempt. */
+  breakpoints?: { notifyBatchMs?: number; timeThresholdMs?: number };
   /** Journal records between automatic compactions into the snapshot. Default 100,000. */
   compactEvery?: number;
   /** Where errors thrown by event listeners are reported. Default: console.error. */
@@ -51,7 +53,7 @@ export interface RecoveryReport {
   warnings: StoreWarning[];
 }
 
-const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors']);
+const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors', 'breakpoints']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
 
 export function failureProblem(error: unknown): string | null {
@@ -114,6 +116,15 @@ export function optionProblems(options: unknown): string[] {
   if (executors !== undefined) {
     if (!isPlainObject(executors)) problems.push(`options.executors: must be an object of named functions, got ${describe(executors)}`);
     else for (const [name, fn] of Object.entries(executors)) if (typeof fn !== 'function') problems.push(`options.executors.${name}: must be a function`);
+  }
+  const bp = options.breakpoints;
+  if (bp !== undefined) {
+    if (!isPlainObject(bp)) problems.push(`options.breakpoints: must be an object, got ${describe(bp)}`);
+    else
+      for (const [key, v] of Object.entries(bp)) {
+        if (key !== 'notifyBatchMs' && key !== 'timeThresholdMs') problems.push(`options.breakpoints.${key}: unknown option (known: notifyBatchMs, timeThresholdMs)`);
+        else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push(`options.breakpoints.${key}: must be a number of milliseconds ≥ 0, got ${describe(v)}`);
+      }
   }
   const compactEvery = options.compactEvery;
   if (compactEvery !== undefined && (typeof compactEvery !== 'number' || !Number.isInteger(compactEvery) || compactEvery < 1)) {

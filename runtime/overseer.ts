@@ -16,6 +16,13 @@ import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type 
 import { systemClock, type Clock } from './clock.js';
 import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
 import { Durability } from './durability.js';
+import type { BreakpointPriority } from '../machines/breakpoint.js';
+import type { JournalEntry } from '../store/types.js';
+import type { RuleDefinition } from './breakpoint-rules.js';
+import { BreakpointTriggers, type TestReport } from './breakpoint-facts.js';
+import type { BreakpointView } from './breakpoint-view.js';
+import { breakpointPorts } from './breakpoint-wiring.js';
+import { BreakpointManager, type NotificationCallback } from './breakpoints.js';
 import { ClosedError, UnknownTaskError, ValidationError } from './errors.js';
 import { Emitter, OVERSEER_EVENT_TYPES, schedulerHooks, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
 import { topologicalOrder } from './graph.js';
@@ -38,6 +45,8 @@ export class Overseer {
   /** Set when the runtime was restored from a store that held state. */
   readonly recovery: RecoveryReport | null = null;
   private readonly scheduler: Scheduler;
+  private readonly breakpointManager: BreakpointManager;
+  private readonly triggers: BreakpointTriggers;
   private readonly emitter: Emitter;
   private readonly durability: Durability | null;
   private readonly executors: Record<string, Executor>;
@@ -58,11 +67,44 @@ export class Overseer {
       ? new Durability(options.store, {
           compactEvery: options.compactEvery ?? 100_000,
           onError: this.onError,
-          image: () => ({ tasks: this.scheduler.storedTasks(), supervisor: this.storedSupervisor() }),
+          image: () => {
+            const b = this.breakpointManager.stored();
+            return {
+              tasks: this.scheduler.storedTasks(),
+              supervisor: this.storedSupervisor(),
+              breakpoints: b.breakpoints,
+              rules: b.rules,
+              disabledBreakpointTypes: b.disabledTypes,
+            };
+          },
         })
       : null;
     const durability = this.durability;
-    this.scheduler = new Scheduler(this.clock, schedulerHooks(this.emitter, durability ? (entry) => durability.journal(entry) : null));
+    const journal = durability ? (entry: JournalEntry) => durability.journal(entry) : null;
+    this.scheduler = new Scheduler(
+      this.clock,
+      schedulerHooks(this.emitter, journal, {
+        onTransition: (n) => {
+          if (n.to === 'running') this.triggers.onStart(n.entry, n.at);
+        },
+        onTimer: (key) => {
+          if (!this.breakpointManager.onTimer(key)) this.triggers.onTimer(key, this.clock.now());
+        },
+      }),
+    );
+    this.breakpointManager = new BreakpointManager(
+      breakpointPorts({
+        scheduler: this.scheduler,
+        clock: this.clock,
+        emitter: this.emitter,
+        journal,
+        onError: this.onError,
+        pauseProject: (projectId) => this.sendSupervisor({ type: 'PAUSE', projectId }),
+        resumeProject: (projectId) => this.sendSupervisor({ type: 'RESUME', projectId }),
+      }),
+      options.breakpoints?.notifyBatchMs === undefined ? {} : { notifyBatchMs: options.breakpoints.notifyBatchMs },
+    );
+    this.triggers = new BreakpointTriggers(this.scheduler, this.breakpointManager, options.breakpoints?.timeThresholdMs ?? null);
 
     // Restore before anything is journaled: opening takes the store's lock and reads it,
     // and throws (changing nothing) when the store is locked, corrupt or too new.
@@ -76,8 +118,10 @@ export class Overseer {
     // An unobserved actor error is rethrown in a timer and kills the process; report it instead.
     this.supervisor.subscribe({ error: (error) => this.onError(error, 'the supervisor actor') });
     this.supervisor.start();
-    if (opened && (opened.restored.tasks.length > 0 || opened.warnings.length > 0)) {
+    if (opened && (opened.restored.tasks.length > 0 || opened.restored.breakpoints.length > 0 || opened.warnings.length > 0)) {
       this.scheduler.load(opened.restored.tasks, this.clock.now());
+      const { breakpoints, rules, disabledBreakpointTypes } = opened.restored;
+      this.breakpointManager.load({ breakpoints, rules, disabledTypes: disabledBreakpointTypes });
       this.recovery = {
         store: this.durability!.store.location,
         tasks: opened.restored.tasks.length,
@@ -174,6 +218,7 @@ export class Overseer {
     if (issues.length) throw new ValidationError('markComplete', issues);
     const stored = result === undefined ? null : deepFreeze(structuredClone(result) as JsonValue);
     this.scheduler.complete(entry, { type: 'COMPLETE', at: this.clock.now(), result: stored });
+    this.triggers.afterCompletion(entry);
     return this.view(entry);
   }
 
@@ -203,6 +248,7 @@ export class Overseer {
         : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs));
     const { retryAfterMs: _, ...recorded } = failure;
     this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...recorded, at }) }, { allowed, delayMs });
+    this.triggers.afterFailure(entry, failure);
   }
 
   /** failed → retrying → ready: a manual retry, after `delayMs` (default 0). */
@@ -319,6 +365,90 @@ export class Overseer {
       this.emitter.emit({ type: 'deadlock.detected', at, ...report });
     }
     return report;
+  }
+
+  // ---- breakpoints ---------------------------------------------------------------
+
+  /** Enabled rules (most urgent first) whose condition holds for `context`. */
+  evaluateBreakpointConditions(context: Record<string, unknown>): RuleDefinition[] {
+    return this.breakpointManager.evaluateBreakpointConditions(context);
+  }
+
+  /** Raises a breakpoint by hand: `context.taskId` pauses that task, else `context.projectId` (default `default`). */
+  triggerBreakpoint(type: string, context: Record<string, JsonValue> = {}): BreakpointView {
+    this.assertOpen('triggerBreakpoint');
+    return this.breakpointManager.triggerBreakpoint(type, context);
+  }
+
+  getPendingBreakpoints(projectId?: string): BreakpointView[] {
+    return this.breakpointManager.getPendingBreakpoints(projectId);
+  }
+
+  /** Resolves a pending breakpoint exactly once; see BreakpointManager.resolveBreakpoint. */
+  resolveBreakpoint(id: string, resolution: Parameters<BreakpointManager['resolveBreakpoint']>[1] = {}): BreakpointView {
+    this.assertOpen('resolveBreakpoint');
+    return this.breakpointManager.resolveBreakpoint(id, resolution);
+  }
+
+  getBreakpoint(id: string): BreakpointView | null {
+    return this.breakpointManager.getBreakpoint(id);
+  }
+
+  getBreakpointHistory(projectId?: string, limit = 50): BreakpointView[] {
+    return this.breakpointManager.getBreakpointHistory(projectId, limit);
+  }
+
+  getBreakpointStats(projectId?: string): ReturnType<BreakpointManager['getBreakpointStats']> {
+    return this.breakpointManager.getBreakpointStats(projectId);
+  }
+
+  addCustomRule(definition: RuleDefinition): RuleDefinition {
+    this.assertOpen('addCustomRule');
+    return this.breakpointManager.addCustomRule(definition);
+  }
+
+  listBreakpointRules(): RuleDefinition[] {
+    return this.breakpointManager.listRules();
+  }
+
+  disableBreakpointType(type: string): void {
+    this.assertOpen('disableBreakpointType');
+    this.breakpointManager.disableBreakpointType(type);
+  }
+
+  enableBreakpointType(type: string): void {
+    this.assertOpen('enableBreakpointType');
+    this.breakpointManager.enableBreakpointType(type);
+  }
+
+  shouldNotify(type: string, severity: BreakpointPriority): boolean {
+    return this.breakpointManager.shouldNotify(type, severity);
+  }
+
+  /** Called with each notification batch: high priority at once, others every `breakpoints.notifyBatchMs`. */
+  registerNotificationCallback(callback: NotificationCallback): () => void {
+    return this.breakpointManager.registerNotificationCallback(callback);
+  }
+
+  /** Test results of a task; tests that passed before and fail now raise `breaking_test_failure`. */
+  reportTestResults(taskId: string, report: TestReport): void {
+    const entry = this.entry(taskId, 'reportTestResults');
+    const ok = isPlainObject(report) && ['passed', 'failed'].every((k) => Array.isArray(report[k as keyof TestReport]) && report[k as keyof TestReport].every((t) => typeof t === 'string'));
+    if (!ok) throw new ValidationError('reportTestResults', ['report: must be { passed: string[], failed: string[] }']);
+    this.triggers.reportTestResults(entry, report);
+  }
+
+  /** What the next attempt of a task should know: earlier failures and people's retry notes, oldest first. */
+  feedbackFor(taskId: string): string[] {
+    const entry = this.entry(taskId, 'feedbackFor');
+    const failures = entry.task.context.history.filter((h) => h.to === 'failed' && h.reason).map((h) => ({ at: h.at, note: h.reason! }));
+    const notes = this.breakpointManager.feedbackFor(taskId).map((n) => ({ at: n.at, note: `a person asked for a retry: ${n.note}` }));
+    return [...failures, ...notes].sort((a, b) => a.at - b.at).map((f) => f.note);
+  }
+
+  /** True while a breakpoint is open: any, one waiting for a person, or one that will resolve itself. */
+  hasOpenBreakpoints(kind: 'any' | 'person' | 'auto' = 'any'): boolean {
+    return this.breakpointManager.hasOpen(kind);
   }
 
   // ---- supervision ---------------------------------------------------------------

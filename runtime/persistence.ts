@@ -10,14 +10,18 @@
 import { transition } from 'xstate';
 import { supervisorMachine } from '../machines/supervisor.js';
 import { StoreCorruptError } from '../store/errors.js';
-import type { JournalRecord, StoreContents, StoreImage, StoredSupervisor, StoredTask } from '../store/types.js';
+import type { JournalRecord, StoreContents, StoreImage, StoredBreakpoint, StoredSupervisor, StoredTask } from '../store/types.js';
+import type { RuleDefinition } from './breakpoint-rules.js';
 import { SCHEMA_VERSION } from '../store/types.js';
 import { effectivePriority } from './priority.js';
-import type { TaskHost } from './task-host.js';
+import { BreakpointHost, type TaskHost } from './task-host.js';
 
 export interface ReplayResult {
   tasks: StoredTask[];
   supervisor: StoredSupervisor;
+  breakpoints: StoredBreakpoint[];
+  rules: RuleDefinition[];
+  disabledBreakpointTypes: string[];
   replayed: number;
 }
 
@@ -28,6 +32,11 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
   const tasks = new Map<string, StoredTask>();
   for (const t of contents.image?.tasks ?? []) tasks.set(t.context.id, t);
   let supervisor = contents.image?.supervisor ?? FRESH_SUPERVISOR;
+  const breakpoints = new Map<string, StoredBreakpoint>();
+  for (const b of contents.image?.breakpoints ?? []) breakpoints.set(b.context.id, b);
+  const rules = [...(contents.image?.rules ?? [])];
+  const disabled = new Set(contents.image?.disabledBreakpointTypes ?? []);
+  const bpHost = new BreakpointHost();
 
   const corrupt = (record: JournalRecord, what: string) =>
     new StoreCorruptError(
@@ -80,13 +89,46 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
         if (next.value === 'running' || next.value === 'paused') supervisor = { value: next.value, context: next.context };
         break;
       }
+      case 'bp':
+        if (breakpoints.has(record.input.id)) throw corrupt(record, `breakpoint "${record.input.id}" is triggered twice`);
+        breakpoints.set(record.input.id, bpHost.create(record.input));
+        break;
+      case 'bpev': {
+        const bp = breakpoints.get(record.b);
+        const next = bp && bpHost.send(bp, record.e);
+        if (!next) throw corrupt(record, `breakpoint "${record.b}" does not accept ${record.e.type}`);
+        breakpoints.set(record.b, next);
+        break;
+      }
+      case 'rule':
+        rules.push(record.rule);
+        break;
+      case 'bptype':
+        if (record.enabled) disabled.delete(record.type);
+        else disabled.add(record.type);
+        break;
       default:
         throw corrupt(record, `unknown record kind ${JSON.stringify((record as { k: unknown }).k)}`);
     }
   }
-  return { tasks: [...tasks.values()], supervisor, replayed: contents.journal.length };
+  return {
+    tasks: [...tasks.values()],
+    supervisor,
+    breakpoints: [...breakpoints.values()],
+    rules,
+    disabledBreakpointTypes: [...disabled],
+    replayed: contents.journal.length,
+  };
 }
 
-export function buildImage(tasks: StoredTask[], supervisor: StoredSupervisor, seq: number): StoreImage {
-  return { schemaVersion: SCHEMA_VERSION, seq, savedAt: Date.now(), supervisor, tasks };
+export interface ImageParts {
+  tasks: StoredTask[];
+  supervisor: StoredSupervisor;
+  breakpoints: StoredBreakpoint[];
+  rules: RuleDefinition[];
+  disabledBreakpointTypes: string[];
+}
+
+export function buildImage(parts: ImageParts, seq: number): StoreImage {
+  return { schemaVersion: SCHEMA_VERSION, seq, savedAt: Date.now(), ...parts };
 }

@@ -29,6 +29,11 @@ export interface RunnerOptions {
   onLog?: (taskId: string, line: string) => void;
   /** How long a process may take to stop after SIGTERM before SIGKILL (ms). Default 2000. */
   killGraceMs?: number;
+  /**
+   * When only a person can move the run on (a breakpoint awaits a decision, or work is
+   * paused), keep waiting this long (ms) for one before ending with `waiting`. Default 0.
+   */
+  waitForPersonMs?: number;
 }
 
 /** How a run ended. */
@@ -60,6 +65,8 @@ export class Runner {
   private pumpQueued = false;
   private finish: ((outcome: RunOutcome) => void) | null = null;
   private unsubscribe: (() => void) | null = null;
+  /** While waiting for a person: the timer that ends the wait, and whether it has. */
+  private personWait: { timer: unknown; over: boolean } | null = null;
 
   constructor(
     private readonly overseer: Overseer,
@@ -71,6 +78,7 @@ export class Runner {
       perProject: options.perProject ?? {},
       defaultPerProject: options.defaultPerProject ?? null,
       killGraceMs: options.killGraceMs ?? 2000,
+      waitForPersonMs: options.waitForPersonMs ?? 0,
       onLog: options.onLog,
     };
   }
@@ -84,13 +92,19 @@ export class Runner {
   run(): Promise<RunOutcome> {
     if (this.finish) throw new Error('this runner is already running');
     const outcome = new Promise<RunOutcome>((resolve) => (this.finish = resolve));
-    this.unsubscribe = this.overseer.on('task.transition', (e) => {
+    const offTransitions = this.overseer.on('task.transition', (e) => {
       const attempt = this.attempts.get(e.taskId);
       if (attempt && e.from === 'running' && e.to !== 'running') {
         this.abort(attempt, e.to === 'cancelled' ? 'cancelled' : e.to === 'blocked' ? 'paused' : 'stopped');
       }
       this.schedulePump();
     });
+    // A resolved project breakpoint resumes a project without any task changing state.
+    const offResolutions = this.overseer.on('breakpoint.resolved', () => this.schedulePump());
+    this.unsubscribe = () => {
+      offTransitions();
+      offResolutions();
+    };
     this.schedulePump();
     return outcome;
   }
@@ -148,7 +162,7 @@ export class Runner {
       attempt: task.attempts,
       log: (line) => this.options.onLog?.(task.id, line),
       dependencyResults: Object.fromEntries(task.dependencies.map((d) => [d, this.overseer.getTaskStatus(d)?.result ?? null])),
-      feedback: task.history.filter((h) => h.to === 'failed' && h.reason).map((h) => h.reason!),
+      feedback: this.overseer.feedbackFor(task.id),
     };
     attempt.done = (async () => {
       let result: JsonValue | void = undefined;
@@ -225,8 +239,22 @@ export class Runner {
     const counts = this.overseer.getCounts();
     const stopped = this.stopping !== null;
     const readyToHandOut = counts.ready > 0 && this.overseer.getReadyTasks().some((t) => !this.overseer.isPaused(t.projectId));
-    const canProgress = !this.overseer.closed && (readyToHandOut || counts.retrying > 0);
-    if (canProgress && !stopped) return;
+    const canProgress = !this.overseer.closed && (readyToHandOut || counts.retrying > 0 || this.overseer.hasOpenBreakpoints('auto'));
+    if (canProgress && !stopped) {
+      this.endPersonWait();
+      return;
+    }
+    if (!stopped && !this.overseer.closed && this.options.waitForPersonMs > 0 && this.waitingForPerson(counts)) {
+      this.personWait ??= {
+        over: false,
+        timer: this.overseer.clock.setTimeout(() => {
+          this.personWait!.over = true;
+          this.settleIfIdle();
+        }, this.options.waitForPersonMs),
+      };
+      if (!this.personWait.over) return;
+    }
+    this.endPersonWait();
     const outcome = this.outcome(counts, stopped);
     const finish = this.finish;
     this.finish = null;
@@ -234,9 +262,20 @@ export class Runner {
     finish(outcome);
   }
 
+  private waitingForPerson(counts: StateCounts): boolean {
+    if (this.overseer.hasOpenBreakpoints('person')) return true;
+    return counts.ready > 0 && this.overseer.getReadyTasks().some((t) => this.overseer.isPaused(t.projectId));
+  }
+
+  private endPersonWait(): void {
+    if (this.personWait && !this.personWait.over) this.overseer.clock.clearTimeout(this.personWait.timer);
+    this.personWait = null;
+  }
+
   private outcome(counts: StateCounts, stopped: boolean): RunOutcome {
     if (stopped && counts.completed < counts.total) return { status: 'interrupted', exitCode: 130, counts };
     if (counts.completed === counts.total) return { status: 'completed', exitCode: 0, counts };
+    if (this.waitingForPerson(counts)) return { status: 'waiting', exitCode: 3, counts };
     if (counts.failed > 0 || counts.cancelled > 0) return { status: 'failed', exitCode: 1, counts };
     const stuck = this.overseer.getProjects().some((p) => this.overseer.detectDeadlock(p));
     if (stuck) return { status: 'failed', exitCode: 1, counts };

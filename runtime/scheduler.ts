@@ -62,6 +62,8 @@ export interface SchedulerHooks {
   onTransition(notice: TransitionNotice): void;
   onPriority(entry: TaskEntry, change: PriorityChange): void;
   onDeadlineMissed(entry: TaskEntry, at: number): void;
+  /** A timer the runtime scheduled under its own key came due. */
+  onTimer?(key: string): void;
 }
 
 interface Project {
@@ -263,8 +265,8 @@ export class Scheduler {
     this.propagateFailure(entry, at);
   }
 
-  block(entry: TaskEntry, at: number, reason: string): void {
-    this.require(entry, 'blocked', { type: 'BLOCK', at, reason });
+  block(entry: TaskEntry, at: number, reason: string, breakpoint?: string): void {
+    this.require(entry, 'blocked', breakpoint === undefined ? { type: 'BLOCK', at, reason } : { type: 'BLOCK', at, reason, breakpoint });
   }
 
   /** Lets a blocked task go: ready when its dependencies are met, otherwise it keeps waiting for them. */
@@ -429,7 +431,9 @@ export class Scheduler {
     } else if (key.startsWith(BOOST)) {
       const entry = this.tasks.get(key.slice(BOOST.length));
       if (entry) this.refreshPriority(entry, at, true);
-    } else if (key.startsWith(DEADLINE)) {
+    } else if (!key.startsWith(DEADLINE)) {
+      this.hooks.onTimer?.(key);
+    } else {
       const entry = this.tasks.get(key.slice(DEADLINE.length));
       if (entry && entry.task.value !== 'completed' && entry.task.value !== 'cancelled') {
         this.hooks.onDeadlineMissed(entry, at);

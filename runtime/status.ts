@@ -6,6 +6,7 @@ import { TASK_STATES, type TaskState } from '../machines/task.js';
 import { readStoreFile } from '../store/json-file.js';
 import { replay } from './persistence.js';
 import { TaskHost } from './task-host.js';
+import { breakpointView, type BreakpointView } from './breakpoint-view.js';
 
 export interface StoreStatus {
   store: string;
@@ -17,12 +18,27 @@ export interface StoreStatus {
   retrying: { id: string; retryAt: number | null; lastError: string | undefined }[];
   /** Ready tasks in the order they would be handed out. */
   nextReady: { id: string; projectId: string; effectivePriority: number }[];
+  /** Every breakpoint, oldest first. */
+  breakpoints: BreakpointView[];
+  /** Projects paused (by a breakpoint or a person), and whether everything is. */
+  paused: { all: boolean; projects: string[] };
 }
 
 export function storeStatus(path: string): StoreStatus {
-  const { tasks } = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+  const { tasks, breakpoints, supervisor } = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
   const empty = () => Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
-  const status: StoreStatus = { store: path, counts: { ...empty(), total: 0 }, projects: {}, running: [], blocked: [], failed: [], retrying: [], nextReady: [] };
+  const status: StoreStatus = {
+    store: path,
+    counts: { ...empty(), total: 0 },
+    projects: {},
+    running: [],
+    blocked: [],
+    failed: [],
+    retrying: [],
+    nextReady: [],
+    breakpoints: breakpoints.map((b) => breakpointView(b)),
+    paused: { all: supervisor.value === 'paused', projects: supervisor.context.pausedProjects },
+  };
   const ready: (StoreStatus['nextReady'][number] & { seq: number })[] = [];
   tasks.forEach((t, seq) => {
     const c = t.context;

@@ -7,6 +7,8 @@
  */
 import type { TaskContext, TaskEvent, TaskInput, TaskState } from '../machines/task.js';
 import type { SupervisorContext, SupervisorEvent } from '../machines/supervisor.js';
+import type { BreakpointContext, BreakpointEvent, BreakpointInput, BreakpointState } from '../machines/breakpoint.js';
+import type { RuleDefinition } from '../runtime/breakpoint-rules.js';
 import type { BoostReason } from '../runtime/priority.js';
 
 /** The schema this build writes. Older images and journals are migrated on open; newer ones are refused. */
@@ -35,6 +37,11 @@ export interface StoredSupervisor {
   context: SupervisorContext;
 }
 
+export interface StoredBreakpoint {
+  value: BreakpointState;
+  context: BreakpointContext;
+}
+
 export interface StoreImage {
   schemaVersion: number;
   /** The last journal sequence number this image includes. */
@@ -44,6 +51,12 @@ export interface StoreImage {
   supervisor: StoredSupervisor;
   /** Every task, in scheduling order (dependencies before dependents). */
   tasks: StoredTask[];
+  /** Every breakpoint, oldest first. Absent in stores written before breakpoints existed. */
+  breakpoints?: StoredBreakpoint[];
+  /** Rules added with addCustomRule. */
+  rules?: RuleDefinition[];
+  /** Breakpoint types switched off. */
+  disabledBreakpointTypes?: string[];
 }
 
 /** One journal line. `s` is a sequence number, strictly increasing. */
@@ -53,7 +66,11 @@ export type JournalRecord =
   | { s: number; k: 'prio'; t: string; c: StoredPriorityChange }
   | { s: number; k: 'ign'; t: string; d: string }
   | { s: number; k: 'unign'; t: string; d: string }
-  | { s: number; k: 'sup'; e: SupervisorEvent };
+  | { s: number; k: 'sup'; e: SupervisorEvent }
+  | { s: number; k: 'bp'; input: BreakpointInput }
+  | { s: number; k: 'bpev'; b: string; e: BreakpointEvent }
+  | { s: number; k: 'rule'; rule: RuleDefinition }
+  | { s: number; k: 'bptype'; type: string; enabled: boolean };
 
 /** A record before the store numbers it. */
 export type JournalEntry = JournalRecord extends infer R ? (R extends { s: number } ? Omit<R, 's'> : never) : never;

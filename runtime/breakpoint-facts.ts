@@ -1,0 +1,134 @@
+/**
+ * Where the runtime raises the default breakpoints by itself: it gathers the facts
+ * at the moments it knows them and lets the rules decide.
+ *
+ *   task.failed     error (kind, retryAfterMs), project.consecutiveFailures (distinct tasks
+ *                   that failed since the project's last completion)
+ *   task.completed  task.milestone, task.decision, tests (newly failing ones)
+ *   task.slow       attempt.elapsedMs ≥ attempt.thresholdMs while it still runs
+ *
+ * A task's time threshold is `metadata.timeThresholdMs`, else the runtime's
+ * `timeThresholdMs` option. Tests are reported as `{ passed: string[], failed: string[] }`
+ * (an executor result's `tests`, or `reportTestResults`); a test that passed in an earlier
+ * report for the same task and fails now is newly failing.
+ */
+import type { ClassifiedFailure } from './backoff.js';
+import type { BreakpointManager } from './breakpoints.js';
+import type { JsonValue } from './json.js';
+import type { Scheduler, TaskEntry } from './scheduler.js';
+import { isPlainObject } from './validate.js';
+
+const SLOW = 'slow:';
+
+export interface TestReport {
+  passed: string[];
+  failed: string[];
+}
+
+export function testReportOf(result: JsonValue | null | undefined): TestReport | null {
+  const tests = isPlainObject(result) ? result.tests : undefined;
+  if (!isPlainObject(tests)) return null;
+  const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  return { passed: list(tests.passed), failed: list(tests.failed) };
+}
+
+export class BreakpointTriggers {
+  /** Per project, the distinct tasks that failed since the last completion: one task retrying is not "in a row". */
+  private readonly failureStreak = new Map<string, Set<string>>();
+  /** Per task, the tests seen passing. */
+  private readonly passedBefore = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly manager: BreakpointManager,
+    private readonly timeThresholdMs: number | null,
+  ) {}
+
+  afterFailure(entry: TaskEntry, failure: ClassifiedFailure): void {
+    const { projectId } = entry.task.context;
+    if (failure.kind === 'interrupted') return; // the process stopped, not the work
+    const streak = this.failureStreak.get(projectId) ?? new Set<string>();
+    streak.add(entry.id);
+    this.failureStreak.set(projectId, streak);
+    const failures = streak.size;
+    const error: Record<string, JsonValue> = { kind: failure.kind ?? 'failed', message: failure.message, retryable: failure.retryable };
+    if (failure.retryAfterMs !== undefined) error.retryAfterMs = failure.retryAfterMs;
+    this.manager.raiseFromFacts({ event: 'task.failed', project: { id: projectId, consecutiveFailures: failures }, task: this.taskFacts(entry), error });
+  }
+
+  afterCompletion(entry: TaskEntry): void {
+    const { projectId, result } = entry.task.context;
+    this.failureStreak.delete(projectId);
+    const report = testReportOf(result);
+    const facts: Record<string, JsonValue> & { project: { id: string; consecutiveFailures: number }; task: { id: string } } = {
+      event: 'task.completed',
+      project: { id: projectId, consecutiveFailures: 0 },
+      task: this.taskFacts(entry),
+    };
+    if (report) facts.tests = this.compare(entry.id, report);
+    this.manager.raiseFromFacts(facts);
+  }
+
+  /** Test results reported for a task outside its result (e.g. by a quality stage). */
+  reportTestResults(entry: TaskEntry, report: TestReport): void {
+    const { projectId } = entry.task.context;
+    this.manager.raiseFromFacts({
+      event: 'tests.reported',
+      project: { id: projectId, consecutiveFailures: this.failureStreak.get(projectId)?.size ?? 0 },
+      task: this.taskFacts(entry),
+      tests: this.compare(entry.id, report),
+    });
+  }
+
+  /** Arms the time threshold of an attempt that just started. */
+  onStart(entry: TaskEntry, at: number): void {
+    const meta = entry.task.context.metadata;
+    const own = isPlainObject(meta) && typeof meta.timeThresholdMs === 'number' ? meta.timeThresholdMs : null;
+    const threshold = own ?? this.timeThresholdMs;
+    if (threshold !== null) this.scheduler.timers.schedule(`${SLOW}${entry.id}:${entry.task.context.attempts}`, at + threshold);
+  }
+
+  /** Handles a timer key of its own; false otherwise. */
+  onTimer(key: string, now: number): boolean {
+    if (!key.startsWith(SLOW)) return false;
+    const [id, attempt] = key.slice(SLOW.length).split(/:(?=\d+$)/) as [string, string];
+    const entry = this.scheduler.tasks.get(id);
+    const context = entry?.task.context;
+    if (!entry || entry.task.value !== 'running' || String(context!.attempts) !== attempt) return true;
+    const startedAt = [...context!.history].reverse().find((h) => h.to === 'running')!.at;
+    const meta = context!.metadata;
+    const threshold = isPlainObject(meta) && typeof meta.timeThresholdMs === 'number' ? meta.timeThresholdMs : this.timeThresholdMs!;
+    this.manager.raiseFromFacts({
+      event: 'task.slow',
+      project: { id: context!.projectId, consecutiveFailures: this.failureStreak.get(context!.projectId)?.size ?? 0 },
+      task: this.taskFacts(entry),
+      attempt: { number: context!.attempts, elapsedMs: now - startedAt, thresholdMs: threshold },
+    });
+    return true;
+  }
+
+  private compare(taskId: string, report: TestReport): Record<string, JsonValue> {
+    const before = this.passedBefore.get(taskId) ?? new Set<string>();
+    const newlyFailing = report.failed.filter((t) => before.has(t));
+    for (const t of report.passed) before.add(t);
+    for (const t of report.failed) before.delete(t);
+    this.passedBefore.set(taskId, before);
+    return { passed: report.passed, failed: report.failed, newlyFailing, newlyFailingCount: newlyFailing.length };
+  }
+
+  private taskFacts(entry: TaskEntry): Record<string, JsonValue> & { id: string } {
+    const c = entry.task.context;
+    const meta = isPlainObject(c.metadata) ? c.metadata : {};
+    return {
+      id: c.id,
+      title: c.title,
+      state: entry.task.value,
+      attempts: c.attempts,
+      retries: c.retries,
+      priority: c.priority,
+      milestone: meta.milestone === true,
+      decision: typeof meta.decision === 'string' ? meta.decision : null,
+      metadata: c.metadata,
+    };
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * The breakpoint manager: rules, the breakpoint actors, and what they do to the work.
+ *
+ * A breakpoint pauses what it concerns — a task (blocked, with the breakpoint as the
+ * reason) or a whole project (no new task starts) — until it is resolved. The
+ * resolution says what happens next: continue, retry (the person's note goes to the
+ * next attempt as feedback), skip, or cancel. Auto-resolving types resolve themselves
+ * after a wait. Every change goes through the breakpoint machine, is journaled, and is
+ * kept in the breakpoint's audit trail.
+ */
+import { isOpenBreakpoint, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
+import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
+import { checkRule, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
+import type { Clock } from './clock.js';
+import { OverseerError, ValidationError } from './errors.js';
+import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
+import { BreakpointHost, type PersistedBreakpoint } from './task-host.js';
+import { describe, idProblems, isPlainObject } from './validate.js';
+import { breakpointView, type BreakpointView } from './breakpoint-view.js';
+
+export interface BreakpointNotification {
+  id: string;
+  type: string;
+  priority: BreakpointPriority;
+  projectId: string;
+  taskId: string | null;
+  message: string;
+  at: number;
+}
+
+export type NotificationCallback = (notifications: BreakpointNotification[]) => void;
+
+/** What the manager needs from the runtime: the work it pauses, its clock and timers, its journal. */
+export interface BreakpointPorts {
+  clock: Clock;
+  schedule(key: string, at: number): void;
+  cancelTimer(key: string): void;
+  journal(entry: JournalEntry): void;
+  onError(error: unknown, source: string): void;
+  emit(event: { type: 'breakpoint.triggered' | 'breakpoint.resolved'; breakpoint: BreakpointView }): void;
+  /** Pauses or releases the work a breakpoint concerns. */
+  pauseTask(taskId: string, breakpointId: string): void;
+  releaseTask(taskId: string, action: ResolutionAction, note: string | null): void;
+  pauseProject(projectId: string): void;
+  releaseProject(projectId: string, action: ResolutionAction): void;
+}
+
+export class BreakpointError extends OverseerError {
+  override name = 'BreakpointError';
+}
+
+export interface BreakpointOptions {
+  /** How long non-urgent notifications are gathered before the callbacks get them (ms). Default 60,000. */
+  notifyBatchMs?: number;
+}
+
+const RESOLVE_KEY = 'bp:';
+const EXPIRE_KEY = 'bpx:';
+const NOTIFY_KEY = 'bp-notify';
+
+export class BreakpointManager {
+  private readonly host = new BreakpointHost();
+  private readonly breakpoints = new Map<string, PersistedBreakpoint>();
+  private rules: Rule[] = defaultRules();
+  private readonly disabledTypes = new Set<string>();
+  private readonly callbacks = new Set<NotificationCallback>();
+  private batch: BreakpointNotification[] = [];
+  private readonly notifyBatchMs: number;
+
+  constructor(
+    private readonly ports: BreakpointPorts,
+    options: BreakpointOptions = {},
+  ) {
+    this.notifyBatchMs = options.notifyBatchMs ?? 60_000;
+  }
+
+  // ---- rules ---------------------------------------------------------------------
+
+  /** Enabled rules, most urgent first, whose condition holds for `facts`. Rules that cannot be evaluated on these facts do not fire. */
+  evaluateBreakpointConditions(facts: unknown): RuleDefinition[] {
+    if (!isPlainObject(facts)) throw new ValidationError('evaluateBreakpointConditions', [`context: must be an object, got ${describe(facts)}`]);
+    return this.firing(facts).map(ruleDefinition);
+  }
+
+  private firing(facts: Record<string, unknown>): Rule[] {
+    const order: Record<BreakpointPriority, number> = { high: 0, medium: 1, low: 2 };
+    return this.rules
+      .filter((r) => r.enabled && !this.disabledTypes.has(r.type))
+      .sort((a, b) => order[a.priority] - order[b.priority])
+      .filter((rule) => {
+        try {
+          return rule.compiled.test(facts);
+        } catch {
+          return false; // a rule about facts this moment does not have
+        }
+      });
+  }
+
+  addCustomRule(definition: RuleDefinition): RuleDefinition {
+    const rule = checkRule(definition);
+    if (Array.isArray(rule)) throw new ValidationError('addCustomRule', rule);
+    this.rules.push(rule);
+    this.ports.journal({ k: 'rule', rule: ruleDefinition(rule) });
+    return ruleDefinition(rule);
+  }
+
+  disableBreakpointType(type: string): void {
+    this.setTypeEnabled(type, false);
+  }
+
+  enableBreakpointType(type: string): void {
+    this.setTypeEnabled(type, true);
+  }
+
+  private setTypeEnabled(type: string, enabled: boolean): void {
+    if (!this.rules.some((r) => r.type === type)) {
+      throw new ValidationError(enabled ? 'enableBreakpointType' : 'disableBreakpointType', [`type: no rule raises ${describe(type)} (known: ${[...new Set(this.rules.map((r) => r.type))].join(', ')})`]);
+    }
+    if (enabled) this.disabledTypes.delete(type);
+    else this.disabledTypes.add(type);
+    this.ports.journal({ k: 'bptype', type, enabled });
+  }
+
+  listRules(): RuleDefinition[] {
+    return this.rules.map((r) => ({ ...ruleDefinition(r), enabled: r.enabled && !this.disabledTypes.has(r.type) }));
+  }
+
+  /** Evaluates the rules on facts the runtime gathered and triggers what fires (once per open cause). */
+  raiseFromFacts(facts: Record<string, unknown> & { project: { id: string } & Record<string, unknown>; task?: ({ id: string } & Record<string, unknown>) | null }): BreakpointView[] {
+    const raised: BreakpointView[] = [];
+    for (const rule of this.firing(facts)) {
+      const taskId = rule.scope === 'task' ? (facts.task?.id ?? null) : null;
+      const projectId = facts.project.id;
+      if (this.openFor(rule.type, projectId, taskId)) continue;
+      raised.push(this.trigger(rule, projectId, taskId, facts as JsonValue));
+    }
+    return raised;
+  }
+
+  // ---- breakpoints ---------------------------------------------------------------
+
+  /** Raises a breakpoint of `type` by hand; `context` says what it is about (`projectId`, `taskId`, anything else). */
+  triggerBreakpoint(type: string, context: Record<string, JsonValue> = {}): BreakpointView {
+    const problems: string[] = [];
+    const rule = this.rules.find((r) => r.type === type);
+    if (!rule) problems.push(`type: unknown breakpoint type ${describe(type)} (known: ${[...new Set(this.rules.map((r) => r.type))].join(', ')})`);
+    if (!isPlainObject(context)) problems.push(`context: must be an object, got ${describe(context)}`);
+    else {
+      problems.push(...jsonProblems(context, 'context'));
+      if (context.projectId !== undefined) problems.push(...idProblems(context.projectId, 'context.projectId'));
+      if (context.taskId !== undefined) problems.push(...idProblems(context.taskId, 'context.taskId'));
+    }
+    if (problems.length) throw new ValidationError('triggerBreakpoint', problems);
+    const projectId = (context.projectId as string | undefined) ?? 'default';
+    const taskId = rule!.scope === 'task' ? ((context.taskId as string | undefined) ?? null) : null;
+    return this.trigger(rule!, projectId, taskId, deepFreeze(structuredClone(context)) as JsonValue);
+  }
+
+  private trigger(rule: Rule, projectId: string, taskId: string | null, data: JsonValue): BreakpointView {
+    const at = this.ports.clock.now();
+    const id = `bp-${this.breakpoints.size + 1}`;
+    const input = {
+      id,
+      type: rule.type,
+      priority: rule.priority,
+      projectId,
+      taskId,
+      message: rule.message ?? `${rule.type}: ${rule.condition}`,
+      data,
+      expiresAt: rule.expiresAfterMs === null ? null : at + rule.expiresAfterMs,
+      at,
+    };
+    this.ports.journal({ k: 'bp', input });
+    this.breakpoints.set(id, this.host.create(input));
+    if (taskId) this.ports.pauseTask(taskId, id);
+    else this.ports.pauseProject(projectId);
+    if (rule.autoResolve) {
+      const from = rule.autoResolve.afterFrom ? readPath(data, rule.autoResolve.afterFrom) : undefined;
+      const wait = typeof from === 'number' && from >= 0 ? from : (rule.autoResolve.afterMs ?? 0);
+      this.send(id, { type: 'AUTO_RESOLVE', at, resolveAt: at + wait, action: rule.autoResolve.action });
+      this.ports.schedule(RESOLVE_KEY + id, at + wait);
+    } else {
+      this.send(id, { type: 'AWAIT', at });
+    }
+    if (input.expiresAt !== null) this.ports.schedule(EXPIRE_KEY + id, input.expiresAt);
+    const view = this.view(id);
+    this.ports.emit({ type: 'breakpoint.triggered', breakpoint: view });
+    this.notify(rule, view);
+    return view;
+  }
+
+  /**
+   * Resolves a pending breakpoint, exactly once. `approve` (default) resolves it; `reject`
+   * rejects it. The action says what happens to the paused work (default: continue
+   * when approved, cancel when rejected).
+   */
+  resolveBreakpoint(
+    id: string,
+    resolution: { decision?: 'approve' | 'reject'; action?: ResolutionAction; by?: string; note?: string } = {},
+  ): BreakpointView {
+    const problems = idProblems(id, 'id');
+    if (!isPlainObject(resolution)) problems.push(`resolution: must be an object, got ${describe(resolution)}`);
+    else {
+      if (resolution.decision !== undefined && resolution.decision !== 'approve' && resolution.decision !== 'reject') problems.push(`resolution.decision: must be approve or reject, got ${describe(resolution.decision)}`);
+      if (resolution.action !== undefined && !['continue', 'retry', 'skip', 'cancel'].includes(resolution.action)) problems.push(`resolution.action: must be continue, retry, skip or cancel, got ${describe(resolution.action)}`);
+      if (resolution.by !== undefined && (typeof resolution.by !== 'string' || resolution.by.trim() === '')) problems.push('resolution.by: must be a name');
+      if (resolution.note !== undefined && typeof resolution.note !== 'string') problems.push('resolution.note: must be a string');
+    }
+    if (problems.length) throw new ValidationError('resolveBreakpoint', problems);
+    const bp = this.breakpoints.get(id);
+    if (!bp) throw new BreakpointError(`unknown breakpoint "${id}"`);
+    if (!isOpenBreakpoint(bp.value)) {
+      const r = bp.context.resolution;
+      throw new BreakpointError(`breakpoint "${id}" is already ${bp.value}${r ? ` (${r.action} by ${r.by} at ${new Date(r.at).toISOString()})` : ''}; it can be resolved only once`);
+    }
+    const reject = resolution.decision === 'reject';
+    const action = resolution.action ?? (reject ? 'cancel' : 'continue');
+    const note = resolution.note?.trim() ? resolution.note : null;
+    const at = this.ports.clock.now();
+    this.send(id, { type: reject ? 'REJECT' : 'RESOLVE', at, action, by: resolution.by ?? 'a person', note });
+    this.settle(id, action, note);
+    return this.view(id);
+  }
+
+  getPendingBreakpoints(projectId?: string): BreakpointView[] {
+    return this.select(projectId).filter((b) => isOpenBreakpoint(b.value)).map((b) => breakpointView(b));
+  }
+
+  /** Breakpoints of the project (or all), newest first. */
+  getBreakpointHistory(projectId?: string, limit = 50): BreakpointView[] {
+    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('getBreakpointHistory', [`limit: must be a whole number ≥ 1, got ${describe(limit)}`]);
+    return this.select(projectId).reverse().slice(0, limit).map((b) => breakpointView(b));
+  }
+
+  getBreakpointStats(projectId?: string) {
+    const list = this.select(projectId);
+    const byType: Record<string, number> = {};
+    let resolved = 0;
+    let autoResolved = 0;
+    let rejected = 0;
+    let expired = 0;
+    let pending = 0;
+    let decidedMs = 0;
+    let decided = 0;
+    for (const b of list) {
+      byType[b.context.type] = (byType[b.context.type] ?? 0) + 1;
+      const r = b.context.resolution;
+      if (b.value === 'resolved' && r?.auto) autoResolved++;
+      else if (b.value === 'resolved') resolved++;
+      else if (b.value === 'rejected') rejected++;
+      else if (b.value === 'expired') expired++;
+      else pending++;
+      if (r) {
+        decidedMs += r.at - b.context.createdAt;
+        decided++;
+      }
+    }
+    return { triggered: list.length, byType, resolved, autoResolved, rejected, expired, pending, averageResolutionMs: decided ? Math.round(decidedMs / decided) : null };
+  }
+
+  getBreakpoint(id: string): BreakpointView | null {
+    const b = this.breakpoints.get(id);
+    return b ? breakpointView(b) : null;
+  }
+
+  // ---- notifications -------------------------------------------------------------
+
+  registerNotificationCallback(callback: NotificationCallback): () => void {
+    if (typeof callback !== 'function') throw new ValidationError('registerNotificationCallback', [`callback: must be a function, got ${describe(callback)}`]);
+    this.callbacks.add(callback);
+    return () => this.callbacks.delete(callback);
+  }
+
+  /** Whether a breakpoint of this type and priority reaches the callbacks at all. */
+  shouldNotify(type: string, severity: BreakpointPriority): boolean {
+    if (!['high', 'medium', 'low'].includes(severity)) throw new ValidationError('shouldNotify', [`severity: must be high, medium or low, got ${describe(severity)}`]);
+    if (this.disabledTypes.has(type)) return false;
+    const rules = this.rules.filter((r) => r.type === type && r.enabled);
+    return rules.length > 0 && rules.some((r) => r.notify !== 'none');
+  }
+
+  private notify(rule: Rule, view: BreakpointView): void {
+    if (!this.shouldNotify(rule.type, rule.priority) || rule.notify === 'none') return;
+    const n: BreakpointNotification = { id: view.id, type: view.type, priority: view.priority, projectId: view.projectId, taskId: view.taskId, message: view.message, at: view.createdAt };
+    if (rule.notify === 'immediate' || rule.priority === 'high') return this.deliver([n]);
+    if (this.batch.length === 0) this.ports.schedule(NOTIFY_KEY, this.ports.clock.now() + this.notifyBatchMs);
+    this.batch.push(n);
+  }
+
+  private deliver(notifications: BreakpointNotification[]): void {
+    for (const callback of this.callbacks) {
+      try {
+        callback(notifications);
+      } catch (error) {
+        this.ports.onError(error, 'a breakpoint notification callback');
+      }
+    }
+  }
+
+  // ---- timers, restore -----------------------------------------------------------
+
+  /** Handles a timer key this manager scheduled; false when the key is not its own. */
+  onTimer(key: string): boolean {
+    const at = this.ports.clock.now();
+    if (key === NOTIFY_KEY) {
+      const batch = this.batch;
+      this.batch = [];
+      if (batch.length) this.deliver(batch);
+    } else if (key.startsWith(RESOLVE_KEY)) {
+      const id = key.slice(RESOLVE_KEY.length);
+      const bp = this.breakpoints.get(id);
+      if (bp?.value === 'autoResolving' && this.send(id, { type: 'AUTO_RESOLVED', at })) this.settle(id, bp.context.autoAction ?? 'continue', null);
+    } else if (key.startsWith(EXPIRE_KEY)) {
+      const id = key.slice(EXPIRE_KEY.length);
+      if (this.send(id, { type: 'EXPIRE', at })) this.settle(id, 'cancel', null);
+    } else return false;
+    return true;
+  }
+
+  /** Restored breakpoints, rules and switched-off types; re-arms their timers. */
+  load(stored: { breakpoints: StoredBreakpoint[]; rules: RuleDefinition[]; disabledTypes: string[] }): void {
+    for (const def of stored.rules) {
+      const rule = checkRule(def);
+      if (!Array.isArray(rule)) this.rules.push(rule);
+    }
+    for (const t of stored.disabledTypes) this.disabledTypes.add(t);
+    for (const b of stored.breakpoints) {
+      this.breakpoints.set(b.context.id, { value: b.value, context: deepFreeze(b.context) });
+      if (b.value === 'autoResolving' && b.context.autoResolveAt !== null) this.ports.schedule(RESOLVE_KEY + b.context.id, b.context.autoResolveAt);
+      if (isOpenBreakpoint(b.value) && b.context.expiresAt !== null) this.ports.schedule(EXPIRE_KEY + b.context.id, b.context.expiresAt);
+    }
+  }
+
+  stored(): { breakpoints: StoredBreakpoint[]; rules: RuleDefinition[]; disabledTypes: string[] } {
+    return {
+      breakpoints: [...this.breakpoints.values()].map((b) => ({ value: b.value, context: b.context })),
+      rules: this.rules.filter((r) => !r.builtIn).map(ruleDefinition),
+      disabledTypes: [...this.disabledTypes],
+    };
+  }
+
+  /** Notes of people who asked for a retry of this task, oldest first (feedback for its next attempt). */
+  feedbackFor(taskId: string): { at: number; note: string }[] {
+    const out: { at: number; note: string }[] = [];
+    for (const b of this.breakpoints.values()) {
+      const r = b.context.resolution;
+      if (b.context.taskId === taskId && r?.note && r.action === 'retry') out.push({ at: r.at, note: r.note });
+    }
+    return out;
+  }
+
+  /** True while an open breakpoint pauses this task or project. */
+  openFor(type: string | null, projectId: string, taskId: string | null): boolean {
+    for (const b of this.breakpoints.values()) {
+      if (!isOpenBreakpoint(b.value) || b.context.projectId !== projectId || b.context.taskId !== taskId) continue;
+      if (type === null || b.context.type === type) return true;
+    }
+    return false;
+  }
+
+  /** Open breakpoints: any, those waiting for a person, or those that will resolve themselves. */
+  hasOpen(kind: 'any' | 'person' | 'auto' = 'any'): boolean {
+    for (const b of this.breakpoints.values()) {
+      if (!isOpenBreakpoint(b.value)) continue;
+      if (kind === 'any' || (kind === 'auto') === (b.value === 'autoResolving')) return true;
+    }
+    return false;
+  }
+
+  // ---- internals -----------------------------------------------------------------
+
+  private send(id: string, event: BreakpointEvent): boolean {
+    const bp = this.breakpoints.get(id);
+    const next = bp && this.host.send(bp, event);
+    if (!next) return false;
+    this.breakpoints.set(id, next);
+    this.ports.journal({ k: 'bpev', b: id, e: event });
+    return true;
+  }
+
+  /** After a resolution: timers off, the work released, everyone told. */
+  private settle(id: string, action: ResolutionAction, note: string | null): void {
+    const { context } = this.breakpoints.get(id)!;
+    this.ports.cancelTimer(RESOLVE_KEY + id);
+    this.ports.cancelTimer(EXPIRE_KEY + id);
+    try {
+      if (context.taskId) this.ports.releaseTask(context.taskId, action, note);
+      else if (!this.openFor(null, context.projectId, null)) this.ports.releaseProject(context.projectId, action);
+    } catch (error) {
+      // The work moved on meanwhile (cancelled, completed): the decision stands, on record.
+      this.ports.onError(error, `applying breakpoint ${id}`);
+    }
+    this.ports.emit({ type: 'breakpoint.resolved', breakpoint: this.view(id) });
+  }
+
+  private view(id: string): BreakpointView {
+    return breakpointView(this.breakpoints.get(id)!);
+  }
+
+  private select(projectId: string | undefined): PersistedBreakpoint[] {
+    if (projectId !== undefined) {
+      const problems = idProblems(projectId, 'projectId');
+      if (problems.length) throw new ValidationError('breakpoints', problems);
+    }
+    return [...this.breakpoints.values()].filter((b) => projectId === undefined || b.context.projectId === projectId);
+  }
+}
+
+export type { BreakpointState };
