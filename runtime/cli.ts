@@ -125,6 +125,17 @@ async function control(command: ControlCommand['command'], target: string, store
   }
 }
 
+/** The package's version, from the nearest package.json above this module (in dist/ or, run from source, not). */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(resolve(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      if (dirname(dir) === dir) return 'unknown';
+    }
+  }
+}
+
 /** In a terminal a person is there to decide, so the run waits for them; elsewhere it exits 3 at once. */
 function defaultWait(io: Io): number {
   return (io.out as NodeJS.WriteStream).isTTY ? 24 * 3_600_000 : 0;
@@ -139,7 +150,7 @@ function duration(value: string): number {
 function program(io: Io, done: (code: number) => void): Command {
   const cli = new Command('overseer')
     .description('Supervise autonomous work (agents, shell jobs, pipelines) as XState actors.')
-    .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version, '-v, --version')
+    .version(packageVersion(), '-v, --version')
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
     .exitOverride()
     .addHelpText('after', '\nExit codes: 0 all completed, 1 some task failed (or a command was refused), 2 bad input, 3 paused waiting for a person, 130 interrupted.');
@@ -159,6 +170,12 @@ function program(io: Io, done: (code: number) => void): Command {
       const overseer = openStore(o.store, io);
       const missing = plan.tasks.filter((t) => overseer.getTaskStatus(t.id) === null);
       if (missing.length) overseer.scheduleTasks(missing);
+      // The plan's breakpoint rules, unless the store already has them (a resumed plan).
+      const known = overseer.listBreakpointRules();
+      for (const rule of plan.breakpoints.rules) {
+        if (!known.some((k) => k.type === rule.type && k.condition === rule.condition)) overseer.addCustomRule(rule);
+      }
+      for (const type of plan.breakpoints.disable) overseer.disableBreakpointType(type);
       done(
         await execute(
           overseer,

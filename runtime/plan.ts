@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { TaskSpec } from './validate.js';
 import { findCycle } from './graph.js';
 import { idProblems, parseDeadline } from './validate.js';
+import { checkRule, DEFAULT_BREAKPOINT_TYPES, type RuleDefinition } from './breakpoint-rules.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -54,6 +55,12 @@ const taskSchema = z.strictObject({
   retryDelay: duration.optional(),
   timeout: duration.optional(),
   onDependencyFailure: policy.optional(),
+  /** Pause the project for review when this task completes (`milestone_completion`). */
+  milestone: z.boolean().optional(),
+  /** Ask a person about this decision when the task completes (`decision: architecture` → `architecture_decision`). */
+  decision: z.string().min(1).optional(),
+  /** An attempt running longer than this raises `time_threshold_exceeded` (stopped and retried). */
+  timeThreshold: duration.optional(),
 });
 
 const defaultsSchema = z.strictObject({
@@ -70,8 +77,30 @@ const defaultsSchema = z.strictObject({
 
 const concurrency = z.number().int().min(1).max(1024);
 
+const ruleSchema = z.strictObject({
+  type: z.string(),
+  priority: z.enum(['high', 'medium', 'low']).optional(),
+  condition: z.string(),
+  enabled: z.boolean().optional(),
+  scope: z.enum(['task', 'project']).optional(),
+  autoResolve: z
+    .strictObject({ action: z.enum(['continue', 'retry', 'skip', 'cancel']), afterMs: z.number().min(0).optional(), afterFrom: z.string().optional() })
+    .nullable()
+    .optional(),
+  notify: z.enum(['immediate', 'batch', 'none']).optional(),
+  message: z.string().optional(),
+  expiresAfterMs: z.number().min(0).optional(),
+});
+
 const planSchema = z.strictObject({
   name: z.string().optional(),
+  breakpoints: z
+    .strictObject({
+      rules: z.array(ruleSchema).optional(),
+      /** Default breakpoint types to switch off for this plan. */
+      disable: z.array(z.string()).optional(),
+    })
+    .optional(),
   defaults: defaultsSchema.optional(),
   concurrency: z.union([concurrency, z.strictObject({ global: concurrency.optional(), perProject: concurrency.optional() })]).optional(),
   projects: z.array(z.strictObject({ id: z.string(), concurrency: concurrency.optional(), tasks: z.array(taskSchema) })).optional(),
@@ -97,6 +126,7 @@ export interface PlanTaskMetadata {
 export interface Plan {
   name: string;
   tasks: TaskSpec[];
+  breakpoints: { rules: RuleDefinition[]; disable: string[] };
   concurrency: { global: number; perProject: Record<string, number>; defaultPerProject: number | null };
 }
 
@@ -175,6 +205,9 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
       const timeout = t.timeout ?? d.timeout;
       const retryDelay = t.retryDelay ?? d.retryDelay;
       const metadata: PlanTaskMetadata = { executor: executor!, timeoutMs: timeout === undefined ? null : parseDuration(timeout), source: path };
+      if (t.milestone) metadata.milestone = true;
+      if (t.decision) metadata.decision = t.decision;
+      if (t.timeThreshold !== undefined) metadata.timeThresholdMs = parseDuration(t.timeThreshold);
       const spec: TaskSpec = {
         id: t.id,
         projectId: g.projectId,
@@ -196,6 +229,15 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     const cycle = findCycle([...deps.keys()], (id) => deps.get(id) ?? []);
     if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
   }
+  const rules = (plan.breakpoints?.rules ?? []) as RuleDefinition[];
+  rules.forEach((rule, i) => {
+    const checked = checkRule(rule);
+    if (Array.isArray(checked)) problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
+  });
+  const knownTypes = new Set<string>([...DEFAULT_BREAKPOINT_TYPES, ...rules.map((r) => r.type)]);
+  (plan.breakpoints?.disable ?? []).forEach((type, i) => {
+    if (!knownTypes.has(type)) problems.push(`breakpoints.disable[${i}]: unknown breakpoint type "${type}" (known: ${[...knownTypes].join(', ')})`);
+  });
   if (problems.length) throw new PlanError(file, problems);
 
   const c = plan.concurrency;
@@ -206,6 +248,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   return {
     name: plan.name ?? file,
     tasks: specs,
+    breakpoints: { rules, disable: plan.breakpoints?.disable ?? [] },
     concurrency: {
       global: typeof c === 'number' ? c : (c?.global ?? 4),
       perProject,
