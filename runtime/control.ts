@@ -82,14 +82,16 @@ export function serveInbox(overseer: Overseer, store: string, intervalMs = 250):
     }
     offset = end;
   };
+  // Answers of an earlier run were read (or given up on) long ago.
+  rmSync(donePath(store), { force: true });
   poll();
   const timer = setInterval(poll, intervalMs);
   return async () => {
     clearInterval(timer);
     poll();
     await Promise.all([...answering]);
+    // The answers stay: a sender may not have read its answer yet when the run ends.
     rmSync(inboxPath(store), { force: true });
-    rmSync(donePath(store), { force: true });
   };
 }
 

@@ -12,7 +12,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import type { TaskSpec } from './validate.js';
 import { findCycle } from './graph.js';
-import { idProblems, parseDeadline } from './validate.js';
+import { idProblems, isPlainObject, parseDeadline } from './validate.js';
 import { checkRule, DEFAULT_BREAKPOINT_TYPES, type RuleDefinition } from './breakpoint-rules.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
@@ -107,6 +107,12 @@ const planSchema = z.strictObject({
   tasks: z.array(taskSchema).optional(),
 });
 
+/** The plan without its tasks' shapes: each task is checked on its own, so one bad task hides nothing else. */
+const planTopSchema = planSchema.extend({
+  projects: z.array(z.strictObject({ id: z.string(), concurrency: concurrency.optional(), tasks: z.array(z.unknown()) })).optional(),
+  tasks: z.array(z.unknown()).optional(),
+});
+
 export type PlanFile = z.infer<typeof planSchema>;
 
 /** What an executor needs to run a task; stored in the task's metadata so a resume needs no plan. */
@@ -140,6 +146,15 @@ export class PlanError extends Error {
   }
 }
 
+/** zod issues as `path: problem` lines; an unknown key is named in the path. */
+function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
+  return issues.flatMap((issue) => {
+    const at = [prefix, pathOf(issue.path)].filter(Boolean).join(prefix && issue.path.length && typeof issue.path[0] !== 'number' ? '.' : '');
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${at ? `${at}.` : ''}${k}: unknown field`);
+    return [`${at || '(top level)'}: ${issue.message}`];
+  });
+}
+
 function pathOf(path: readonly PropertyKey[]): string {
   return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
 }
@@ -164,81 +179,93 @@ export function loadPlan(file: string): Plan {
 
 /** Checks a parsed plan; `baseDir` resolves relative `cwd`s. */
 export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
-  const parsed = planSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new PlanError(file, parsed.error.issues.map((issue) => `${pathOf(issue.path) || '(top level)'}: ${issue.message}`));
-  }
-  const plan = parsed.data;
   const problems: string[] = [];
-  const d = plan.defaults ?? {};
-  const groups: { projectId: string; path: string; tasks: PlanFile['tasks'] & object }[] = [];
-  if (plan.tasks) groups.push({ projectId: 'default', path: 'tasks', tasks: plan.tasks });
-  plan.projects?.forEach((p, i) => {
-    problems.push(...idProblems(p.id, `projects[${i}].id`));
-    groups.push({ projectId: p.id, path: `projects[${i}].tasks`, tasks: p.tasks });
-  });
-  if (groups.every((g) => g.tasks.length === 0)) problems.push('(top level): the plan has no tasks (add `tasks:` or `projects:`)');
+  const top = planTopSchema.safeParse(raw);
+  if (!top.success) problems.push(...formatIssues(top.error.issues, ''));
+  const rawPlan = isPlainObject(raw) ? raw : {};
+  const d = (top.success ? top.data.defaults : defaultsSchema.safeParse(rawPlan.defaults).data) ?? {};
+
+  // Every task is checked on its own; dependencies and cycles are checked on every task with an id.
+  type Entry = { projectId: string; path: string; raw: unknown; task: z.infer<typeof taskSchema> | null; id: string | null; deps: string[] };
+  const entries: Entry[] = [];
+  const addTasks = (projectId: string, path: string, list: unknown) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((t, i) => {
+      const tpath = `${path}[${i}]`;
+      const parsed = taskSchema.safeParse(t);
+      if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, tpath));
+      const obj = isPlainObject(t) ? t : {};
+      const deps = Array.isArray(obj.dependsOn) ? obj.dependsOn.filter((x): x is string => typeof x === 'string') : [];
+      entries.push({ projectId, path: tpath, raw: t, task: parsed.success ? parsed.data : null, id: typeof obj.id === 'string' ? obj.id : null, deps });
+    });
+  };
+  addTasks('default', 'tasks', rawPlan.tasks);
+  if (Array.isArray(rawPlan.projects)) {
+    rawPlan.projects.forEach((p, i) => {
+      if (!isPlainObject(p)) return;
+      if (typeof p.id === 'string') problems.push(...idProblems(p.id, `projects[${i}].id`));
+      addTasks(typeof p.id === 'string' ? p.id : `projects[${i}]`, `projects[${i}].tasks`, p.tasks);
+    });
+  }
+  if (entries.length === 0) problems.push('(top level): the plan has no tasks (add `tasks:` or `projects:`)');
 
   const where = new Map<string, string>();
-  for (const g of groups) {
-    g.tasks.forEach((t, i) => {
-      const path = `${g.path}[${i}]`;
-      problems.push(...idProblems(t.id, `${path}.id`));
-      if (where.has(t.id)) problems.push(`${path}.id: "${t.id}" is already used by ${where.get(t.id)}`);
-      else where.set(t.id, path);
+  for (const e of entries) {
+    if (e.id === null) continue;
+    problems.push(...idProblems(e.id, `${e.path}.id`));
+    if (where.has(e.id)) problems.push(`${e.path}.id: "${e.id}" is already used by ${where.get(e.id)}`);
+    else where.set(e.id, e.path);
+  }
+  for (const e of entries) {
+    e.deps.forEach((dep, j) => {
+      if (dep === e.id) problems.push(`${e.path}.dependsOn[${j}]: "${dep}" is the task itself`);
+      else if (!where.has(dep)) problems.push(`${e.path}.dependsOn[${j}]: unknown task "${dep}"`);
     });
   }
+  const depsById = new Map(entries.filter((e) => e.id !== null).map((e) => [e.id!, e.deps.filter((x) => x !== e.id)]));
+  const cycle = findCycle([...depsById.keys()], (id) => depsById.get(id) ?? []);
+  if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
 
   const specs: TaskSpec[] = [];
-  for (const g of groups) {
-    g.tasks.forEach((t, i) => {
-      const path = `${g.path}[${i}]`;
-      (t.dependsOn ?? []).forEach((dep, j) => {
-        if (dep === t.id) problems.push(`${path}.dependsOn[${j}]: "${dep}" is the task itself`);
-        else if (!where.has(dep)) problems.push(`${path}.dependsOn[${j}]: unknown task "${dep}"`);
-      });
-      if (t.deadline !== undefined) {
-        const deadline = parseDeadline(t.deadline, `${path}.deadline`);
-        if (typeof deadline === 'string') problems.push(deadline);
-      }
-      const executor = resolveExecutor(t, d, baseDir, path, problems);
-      const timeout = t.timeout ?? d.timeout;
-      const retryDelay = t.retryDelay ?? d.retryDelay;
-      const metadata: PlanTaskMetadata = { executor: executor!, timeoutMs: timeout === undefined ? null : parseDuration(timeout), source: path };
-      if (t.milestone) metadata.milestone = true;
-      if (t.decision) metadata.decision = t.decision;
-      if (t.timeThreshold !== undefined) metadata.timeThresholdMs = parseDuration(t.timeThreshold);
-      const spec: TaskSpec = {
-        id: t.id,
-        projectId: g.projectId,
-        title: t.title ?? t.id,
-        priority: t.priority ?? d.priority ?? 5,
-        dependencies: [...new Set(t.dependsOn ?? [])],
-        onDependencyFailure: t.onDependencyFailure ?? d.onDependencyFailure ?? 'block',
-        metadata: metadata as never,
-      };
-      if (t.deadline !== undefined) spec.deadline = t.deadline;
-      const retries = t.retries ?? d.retries;
-      if (retries !== undefined) spec.maxRetries = retries;
-      if (retryDelay !== undefined) spec.retryBaseMs = parseDuration(retryDelay)!;
-      specs.push(spec);
-    });
+  for (const { task: t, path, projectId } of entries) {
+    if (!t) continue;
+    if (t.deadline !== undefined) {
+      const deadline = parseDeadline(t.deadline, `${path}.deadline`);
+      if (typeof deadline === 'string') problems.push(deadline);
+    }
+    const executor = resolveExecutor(t, d, baseDir, path, problems);
+    const timeout = t.timeout ?? d.timeout;
+    const retryDelay = t.retryDelay ?? d.retryDelay;
+    const metadata: PlanTaskMetadata = { executor: executor!, timeoutMs: timeout === undefined ? null : parseDuration(timeout), source: path };
+    if (t.milestone) metadata.milestone = true;
+    if (t.decision) metadata.decision = t.decision;
+    if (t.timeThreshold !== undefined) metadata.timeThresholdMs = parseDuration(t.timeThreshold);
+    const spec: TaskSpec = {
+      id: t.id,
+      projectId,
+      title: t.title ?? t.id,
+      priority: t.priority ?? d.priority ?? 5,
+      dependencies: [...new Set(t.dependsOn ?? [])],
+      onDependencyFailure: t.onDependencyFailure ?? d.onDependencyFailure ?? 'block',
+      metadata: metadata as never,
+    };
+    if (t.deadline !== undefined) spec.deadline = t.deadline;
+    const retries = t.retries ?? d.retries;
+    if (retries !== undefined) spec.maxRetries = retries;
+    if (retryDelay !== undefined) spec.retryBaseMs = parseDuration(retryDelay)!;
+    specs.push(spec);
   }
-  if (problems.length === 0) {
-    const deps = new Map(specs.map((s) => [s.id, s.dependencies ?? []]));
-    const cycle = findCycle([...deps.keys()], (id) => deps.get(id) ?? []);
-    if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
-  }
-  const rules = (plan.breakpoints?.rules ?? []) as RuleDefinition[];
+  const plan = top.success ? top.data : null;
+  const rules = (plan?.breakpoints?.rules ?? []) as RuleDefinition[];
   rules.forEach((rule, i) => {
     const checked = checkRule(rule);
     if (Array.isArray(checked)) problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
   });
   const knownTypes = new Set<string>([...DEFAULT_BREAKPOINT_TYPES, ...rules.map((r) => r.type)]);
-  (plan.breakpoints?.disable ?? []).forEach((type, i) => {
+  (plan?.breakpoints?.disable ?? []).forEach((type, i) => {
     if (!knownTypes.has(type)) problems.push(`breakpoints.disable[${i}]: unknown breakpoint type "${type}" (known: ${[...knownTypes].join(', ')})`);
   });
-  if (problems.length) throw new PlanError(file, problems);
+  if (problems.length || !plan) throw new PlanError(file, problems);
 
   const c = plan.concurrency;
   const perProject: Record<string, number> = {};

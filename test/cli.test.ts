@@ -1,0 +1,352 @@
+/**
+ * End-to-end tests of the `overseer` command line: each test runs the CLI from source as
+ * a child process (as a user would run the built bin) with its own temporary store, and
+ * checks what users rely on — exit codes, output, the store afterwards, and that no
+ * process a task started outlives a cancel, a timeout or Ctrl-C.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
+import type { StoreStatus } from '../runtime/status.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FIXTURES = join(ROOT, 'test/fixtures/cli');
+// The shim works around the BUG tested at the end of this file (the CLI cannot find package.json when run
+// from source); it does nothing once that is fixed.
+const CLI = ['--import', 'tsx', 'runtime/cli.ts'];
+
+interface Run {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children: ChildProcess[] = [];
+const taskPids: number[] = [];
+const dirs: string[] = [];
+
+/** Starts `overseer <args>` from the repository root, stdout not a terminal (plain output). */
+function start(args: string[]): Run {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Runs `overseer <args>` to its end. */
+async function overseer(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = start(args);
+  const { code } = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** Polls until `probe` returns something truthy (bounded: a hang fails the test, it does not stall it). */
+async function until<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Whether a process still runs. A zombie does not: orphans whose parent was killed are
+ *  reparented to pid 1, which in a container may never reap them, yet kill(pid, 0) succeeds. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc (not Linux): trust kill(pid, 0)
+  }
+}
+
+/** The pids a task wrote (`echo $! $$ > file`), once the whole line is there; remembered for cleanup. */
+function pidsIn(file: string): number[] | null {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (!/^\d+( \d+)*\n$/.test(text)) return null;
+  const pids = text.trim().split(' ').map(Number);
+  taskPids.push(...pids);
+  return pids;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Copies a plan fixture into `dir`: its tasks run there (cwd defaults to the plan's directory). */
+function planIn(dir: string, fixture: string): string {
+  copyFileSync(join(FIXTURES, fixture), join(dir, fixture));
+  return join(dir, fixture);
+}
+
+const statusOf = async (store: string): Promise<StoreStatus> => JSON.parse((await overseer('status', '--store', store, '--json')).stdout) as StoreStatus;
+
+/** Reads a store through the public API once no CLI holds it. */
+async function tasksIn(store: string): Promise<TaskView[]> {
+  const o = createOverseer({ store: jsonFileStore(store) });
+  try {
+    return o.getTasks();
+  } finally {
+    await o.close();
+  }
+}
+
+afterEach(async () => {
+  // A CLI still running gets Ctrl-C (so it stops its tasks), then SIGKILL; then any task
+  // process that survived. All of them are processes these tests started.
+  for (const child of children.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 4000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  for (const pid of taskPids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('overseer run: the example plan', () => {
+  /** A copy of examples/build.plan.yaml and its project: the build writes dist/, which must not race other runs. */
+  function exampleCopy(): string {
+    const dir = tempDir();
+    copyFileSync(join(ROOT, 'examples/build.plan.yaml'), join(dir, 'build.plan.yaml'));
+    cpSync(join(ROOT, 'examples/sample-project'), join(dir, 'sample-project'), {
+      recursive: true,
+      filter: (src) => !/[/\\](dist|node_modules|sample-project\.bundle\.json)$/.test(src),
+    });
+    return join(dir, 'build.plan.yaml');
+  }
+
+  it('completes, retrying the flaky integration step, and status then reports 6 completed', async () => {
+    const plan = exampleCopy();
+    const store = join(tempDir(), 's.json');
+    const run = await overseer('run', plan, '--store', store, '--fresh');
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.split('\n');
+    const failed = lines.findIndex((l) => / integration running → failed/.test(l));
+    const retried = lines.findIndex((l) => / integration ready → running \(attempt 2\)/.test(l));
+    const passed = lines.findIndex((l) => / integration running → completed/.test(l));
+    expect(failed).toBeGreaterThanOrEqual(0);
+    expect(retried).toBeGreaterThan(failed);
+    expect(passed).toBeGreaterThan(retried);
+    expect(run.stdout).toContain('all tasks completed — 6/6 completed');
+
+    const status = await statusOf(store);
+    expect(status.counts).toMatchObject({ completed: 6, total: 6 });
+  });
+
+  it('with --json prints only JSON lines, ending with run.finished exit 0', async () => {
+    const plan = exampleCopy();
+    const store = join(tempDir(), 's.json');
+    const run = await overseer('run', plan, '--store', store, '--fresh', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const events = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { type: string; exitCode?: number });
+    expect(events.some((e) => e.type === 'task.transition')).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'completed', exitCode: 0, counts: { completed: 6 } });
+  });
+
+  it('validate accepts it', async () => {
+    const run = await overseer('validate', 'examples/build.plan.yaml');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('valid, 6 tasks');
+  });
+});
+
+describe('invalid plans', () => {
+  it('exit 2 without touching the store, from run and from validate', async () => {
+    const store = join(tempDir(), 'never', 's.json');
+    const run = await overseer('run', 'test/fixtures/cli/invalid.plan.yaml', '--store', store);
+    expect(run.code).toBe(2);
+    // The shape problems are named with their paths (the rest: see the BUG test below).
+    expect(run.stderr).toMatch(/tasks\[1\]\.priority: .*10/);
+    expect(run.stderr).toContain('tasks[5].colour: unknown field');
+    expect(existsSync(join(store, '..'))).toBe(false);
+
+    const validate = await overseer('validate', 'test/fixtures/cli/invalid.plan.yaml');
+    expect(validate.code).toBe(2);
+    expect(validate.stderr).toBe(run.stderr);
+  });
+
+  // Regression: the shape check used to stop at the first bad task, hiding the rest.
+  it('names every problem of a plan with its path', async () => {
+    const run = await overseer('validate', 'test/fixtures/cli/invalid.plan.yaml');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/tasks\[1\]\.priority: /);
+    expect(run.stderr).toContain('tasks[5].colour: unknown field');
+    expect(run.stderr).toContain('tasks[2].command: a shell task needs a command');
+    expect(run.stderr).toContain('tasks[3].dependsOn[0]: unknown task "buidl"');
+    expect(run.stderr).toMatch(/dependency cycle: (a -> b -> a|b -> a -> b)/);
+  });
+});
+
+describe('a run killed with SIGKILL', () => {
+  it('resumes: every task completes, attempts cut short are recorded as interrupted', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', 'test/fixtures/cli/resume.plan.yaml', '--store', store]);
+    await until('3 completed tasks', () => (run.stdout().match(/running → completed/g) ?? []).length >= 3 || run.child.exitCode !== null);
+    run.child.kill('SIGKILL');
+    expect((await run.exited).signal, `the run ended before the kill:\n${run.stdout()}`).toBe('SIGKILL');
+
+    const atKill = await statusOf(store);
+    expect(atKill.counts.completed).toBeGreaterThanOrEqual(3);
+    expect(atKill.counts.completed).toBeLessThan(12);
+    expect(atKill.running.length).toBeGreaterThan(0);
+
+    const resume = await overseer('resume', '--store', store);
+    expect(resume.code, resume.stderr).toBe(0);
+    expect(resume.stderr).toContain('interrupted attempt(s)');
+
+    const tasks = await tasksIn(store);
+    expect(tasks).toHaveLength(12);
+    for (const t of tasks) {
+      expect(t.state, t.id).toBe('completed');
+      expect(t.history.filter((h) => h.to === 'completed'), t.id).toHaveLength(1);
+    }
+    for (const { id } of atKill.running) {
+      const task = tasks.find((t) => t.id === id)!;
+      expect(task.history.some((h) => h.to === 'failed' && /interrupted/.test(h.reason ?? '')), id).toBe(true);
+    }
+  });
+});
+
+describe('stopping running work stops its processes', () => {
+  it('cancel from another terminal stops the task’s process tree; the run exits 1', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', planIn(dir, 'cancel.plan.yaml'), '--store', store]);
+    const child = await until('child.pid', () => pidsIn(join(dir, 'child.pid')));
+    const grandchild = await until('grandchild.pid', () => pidsIn(join(dir, 'grandchild.pid')));
+
+    // The run holds the store, so this goes through <store>.inbox.
+    const cancel = await overseer('cancel', 'sleeper', '--store', store);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toContain('sleeper is cancelled');
+    await until('the task processes to be gone', () => ![...child, ...grandchild].some(alive), 5000);
+
+    writeFileSync(join(dir, 'release'), ''); // lets `keeper` complete, ending the run
+    expect((await run.exited).code, run.stderr()).toBe(1);
+    expect((await statusOf(store)).counts).toMatchObject({ cancelled: 1, completed: 1, total: 2 });
+  });
+
+  // Regression: the run used to delete its answers when it ended, often before the
+  // cancelling command had read its own.
+  it('cancelling the only running task answers "cancelled" and exits 0', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', planIn(dir, 'sleeper.plan.yaml'), '--store', store]);
+    await until('child.pid', () => pidsIn(join(dir, 'child.pid')));
+    const cancel = await overseer('cancel', 'sleeper', '--store', store);
+    expect((await run.exited).code).toBe(1);
+    expect(cancel.stderr).toBe('');
+    expect(cancel.stdout).toContain('sleeper is cancelled');
+    expect(cancel.code).toBe(0);
+  });
+
+  it('a timeout stops the task’s process tree and fails it with kind timeout', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', planIn(dir, 'timeout.plan.yaml'), '--store', store]);
+    expect((await run.exited).code, run.stderr()).toBe(1);
+    const pids = [...(pidsIn(join(dir, 'child.pid')) ?? []), ...(pidsIn(join(dir, 'grandchild.pid')) ?? [])];
+    expect(pids).toHaveLength(2);
+    await until('the task processes to be gone', () => !pids.some(alive), 5000);
+    const status = await statusOf(store);
+    expect(status.failed).toEqual([expect.objectContaining({ id: 'sleeper', kind: 'timeout' })]);
+  });
+
+  it('Ctrl-C exits 130 leaving no task process, and resume finishes the plan', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store]);
+    const pids = [
+      ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
+      ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
+    ];
+    run.child.kill('SIGINT'); // what Ctrl-C sends to the CLI (tasks have their own process groups)
+    expect((await run.exited).code, run.stderr()).toBe(130);
+    expect(run.stdout()).toContain('overseer resume');
+    expect(pids.filter(alive)).toEqual([]);
+
+    const resume = await overseer('resume', '--store', store);
+    expect(resume.code, resume.stderr).toBe(0);
+    expect((await statusOf(store)).counts).toMatchObject({ completed: 3, total: 3 });
+  });
+});
+
+describe('agent tasks', () => {
+  it('retry with the failure as feedback, and keep the agent’s response as the result', async () => {
+    const store = join(tempDir(), 's.json');
+    const run = await overseer('run', 'test/fixtures/cli/agent.plan.yaml', '--store', store);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const [task] = await tasksIn(store);
+    expect(task).toMatchObject({ id: 'write-docs', state: 'completed', attempts: 2 });
+    const response = (task!.result as { response: string }).response;
+    expect(response).toContain('fake-agent via stdin');
+    expect(response).toContain('FAIL_FIRST: write the docs for write-docs');
+    expect(response).toMatch(/Feedback from earlier attempts:\n1\. .*exited with code 1/);
+  });
+});
+
+describe('bad input exits 2', () => {
+  it('an unknown command, and a concurrency of 0', async () => {
+    const unknown = await overseer('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+
+    const store = join(tempDir(), 's.json');
+    const zero = await overseer('run', 'examples/build.plan.yaml', '--store', store, '--concurrency', '0');
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain('--concurrency');
+    expect(existsSync(store)).toBe(false);
+  });
+
+  it('a store held by a live run, naming its pid', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const plan = planIn(dir, 'sleeper.plan.yaml');
+    const first = start(['run', plan, '--store', store]);
+    await until('child.pid', () => pidsIn(join(dir, 'child.pid')));
+
+    const second = await overseer('run', plan, '--store', store);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(String(first.child.pid));
+    // --fresh must not pull the store from under the live run either.
+    const fresh = await overseer('run', plan, '--store', store, '--fresh');
+    expect(fresh.code).toBe(2);
+    expect(fresh.stderr).toContain(String(first.child.pid));
+
+    first.child.kill('SIGINT');
+    expect((await first.exited).code).toBe(130);
+  });
+});
+
+// Regression: the version was read from a path right only for dist/, so the CLI died when run from source.
+it('runs from source and prints the package version', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', '--version'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  const code = await new Promise((r) => child.on('close', r));
+  expect(code).toBe(0);
+  expect(out.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+});
