@@ -8,8 +8,14 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { LEGAL_TRANSITIONS, TASK_STATES } from '../machines/task.js';
-import { jsonFileStore } from '../store/json-file.js';
+import type { AnyStateMachine } from 'xstate';
+import { breakpointMachine } from '../machines/breakpoint.js';
+import { supervisorMachine } from '../machines/supervisor.js';
+import { LEGAL_TRANSITIONS, TASK_STATES, taskMachine } from '../machines/task.js';
+import { jsonFileStore, readStoreFile } from '../store/json-file.js';
+import { machineGraph, planGraph, type GraphFormat } from './graph-export.js';
+import { replay } from './persistence.js';
+import { TaskHost } from './task-host.js';
 import { acquireLock } from '../store/lock.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
@@ -134,6 +140,14 @@ function packageVersion(): string {
       if (dirname(dir) === dir) return 'unknown';
     }
   }
+}
+
+const MACHINES: Record<string, AnyStateMachine> = { task: taskMachine, breakpoint: breakpointMachine, supervisor: supervisorMachine };
+
+/** Each task's state in a store, read without its lock. */
+function storeStatusTasks(path: string): [string, string][] {
+  const { tasks } = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+  return tasks.map((t) => [t.context.id, t.value]);
 }
 
 /** In a terminal a person is there to decide, so the run waits for them; elsewhere it exits 3 at once. */
@@ -287,6 +301,35 @@ function program(io: Io, done: (code: number) => void): Command {
       const plan = loadPlan(planFile);
       const projects = new Set(plan.tasks.map((t) => t.projectId)).size;
       io.out.write(o.json ? `${JSON.stringify({ valid: true, tasks: plan.tasks.length, projects })}\n` : `${planFile}: valid, ${plan.tasks.length} tasks in ${projects} project(s)\n`);
+      done(EXIT.ok);
+    });
+
+  cli
+    .command('graph [plan]')
+    .description('a machine (--machine) or a plan as Mermaid, DOT or JSON; with --store, tasks are coloured by state')
+    .option('--machine <name>', 'task, breakpoint or supervisor')
+    .option('--format <format>', 'mermaid, dot or json', 'mermaid')
+    .option('--store <path>', 'colour the plan’s tasks by their state in this store')
+    .action((planFile: string | undefined, o: { machine?: string; format: string; store?: string }) => {
+      if (!['mermaid', 'dot', 'json'].includes(o.format)) throw new BadInput(`--format must be mermaid, dot or json, got "${o.format}"`);
+      const format = o.format as GraphFormat;
+      if (o.machine !== undefined || planFile === undefined) {
+        const machine = MACHINES[o.machine ?? 'task'];
+        if (!machine) throw new BadInput(`--machine must be ${Object.keys(MACHINES).join(', ')}, got "${o.machine}"`);
+        io.out.write(`${machineGraph(machine, format)}\n`);
+        return done(EXIT.ok);
+      }
+      if (format === 'json') throw new BadInput('a plan graph is drawn as mermaid or dot');
+      const plan = loadPlan(planFile);
+      const states = o.store ? new Map(storeStatusTasks(resolve(o.store))) : new Map<string, string>();
+      const nodes = plan.tasks.map((t) => ({
+        id: t.id,
+        title: t.title ?? t.id,
+        projectId: t.projectId ?? 'default',
+        dependencies: t.dependencies ?? [],
+        ...(states.has(t.id) ? { state: states.get(t.id)! } : {}),
+      }));
+      io.out.write(`${planGraph(nodes, format)}\n`);
       done(EXIT.ok);
     });
 
