@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { agentExecutor, renderPrompt, type AgentResult } from '../actors/agent.js';
-import { ExecutionError, type AgentSpec, type ExecutionContext } from '../actors/types.js';
+import type { AgentSpec } from '../actors/types.js';
 import type { JsonValue } from '../runtime/json.js';
 import type { TaskView } from '../runtime/view.js';
+import { isGone, recordingContext, rejection } from './helpers/processes.js';
 
 const FAKE_AGENT = fileURLToPath(new URL('./fixtures/fake-agent.mjs', import.meta.url));
 
@@ -12,47 +12,8 @@ function task(fields: { id?: string; title?: string; dependencies?: string[]; me
   return { id: 't1', title: 'Build it', dependencies: [], metadata: null, ...fields } as unknown as TaskView;
 }
 
-/** A context whose log can be awaited for a line, so tests act when the agent is ready instead of sleeping. */
-function context(fields: Partial<ExecutionContext> = {}) {
-  const lines: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  const ctx: ExecutionContext = {
-    signal: new AbortController().signal, attempt: 1, dependencyResults: {}, feedback: [],
-    log: (line) => {
-      lines.push(line);
-      for (const w of waiters) if (w.pattern.test(line)) w.resolve(line);
-    },
-    ...fields,
-  };
-  const waitFor = (pattern: RegExp) => new Promise<string>((resolve) => {
-    const seen = lines.find((l) => pattern.test(l));
-    if (seen !== undefined) resolve(seen);
-    else waiters.push({ pattern, resolve });
-  });
-  return { ctx, lines, waitFor };
-}
+const context = recordingContext;
 
-/** Dead: no such pid, or a zombie waiting for a lazy PID 1 to reap it (see shell.test.ts). */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    throw err;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ExecutionError> {
-  const err = await promise.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ExecutionError);
-  return err as ExecutionError;
-}
 
 function fakeAgent(prompt: string, extra: Partial<AgentSpec> = {}) {
   return agentExecutor({ prompt, command: process.execPath, args: [FAKE_AGENT], ...extra });

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
 import type { StoreStatus } from '../runtime/status.js';
+import { alive } from './helpers/processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'test/fixtures/cli');
@@ -62,20 +63,6 @@ async function until<T>(what: string, probe: () => T | null | undefined | false,
   }
 }
 
-/** Whether a process still runs. A zombie does not: orphans whose parent was killed are
- *  reparented to pid 1, which in a container may never reap them, yet kill(pid, 0) succeeds. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true; // no /proc (not Linux): trust kill(pid, 0)
-  }
-}
 
 /** The pids a task wrote (`echo $! $$ > file`), once the whole line is there; remembered for cleanup. */
 function pidsIn(file: string): number[] | null {

@@ -1,57 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runShell, shellExecutor } from '../actors/shell.js';
-import { ExecutionError, type ExecutionContext } from '../actors/types.js';
+import { isGone, recordingContext, rejection } from './helpers/processes.js';
+
+const context = (signal: AbortSignal = new AbortController().signal) => recordingContext({ signal });
 import type { TaskView } from '../runtime/view.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overseer-shell-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A context whose log can be awaited for a line, so tests act when the process is ready instead of sleeping. */
-function context(signal: AbortSignal = new AbortController().signal) {
-  const lines: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  const ctx: ExecutionContext = {
-    signal, attempt: 1, dependencyResults: {}, feedback: [],
-    log: (line) => {
-      lines.push(line);
-      for (const w of waiters) if (w.pattern.test(line)) w.resolve(line);
-    },
-  };
-  const waitFor = (pattern: RegExp) => new Promise<string>((resolve) => {
-    const seen = lines.find((l) => pattern.test(l));
-    if (seen !== undefined) resolve(seen);
-    else waiters.push({ pattern, resolve });
-  });
-  return { ctx, lines, waitFor };
-}
-
-/**
- * Dead: no such pid, or a zombie. Orphaned grandchildren are reaped by PID 1, which in some
- * containers (this one included) does so only every second or two; a zombie runs nothing.
- */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    throw err;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ExecutionError> {
-  const err = await promise.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ExecutionError);
-  return err as ExecutionError;
-}
 
 describe('shell executor', () => {
   it('runs through /bin/sh with cwd and env merged over process.env, keeping stdout/stderr and logging lines', async () => {
