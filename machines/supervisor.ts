@@ -21,13 +21,21 @@ export interface DeadlockSummary {
 }
 
 export interface SupervisorContext {
+  /** Projects in which no new task starts. */
   pausedProjects: string[];
+  /**
+   * Who holds each paused project: `person`, or the ids of breakpoints. A project runs again
+   * when its last holder lets go, so a breakpoint resolving does not undo a person's pause.
+   */
+  pauseHolders?: Record<string, string[]>;
   deadlocks: DeadlockSummary[];
 }
 
 export type SupervisorEvent =
-  | { type: 'PAUSE'; projectId?: string }
-  | { type: 'RESUME'; projectId?: string }
+  /** `holder` defaults to `person`. */
+  | { type: 'PAUSE'; projectId?: string; holder?: string }
+  /** A person's resume (no holder) lets every holder go; a breakpoint's lets only itself go. */
+  | { type: 'RESUME'; projectId?: string; holder?: string }
   | { type: 'DEADLOCK_DETECTED'; deadlock: DeadlockSummary }
   | { type: 'CLOSE' };
 
@@ -43,15 +51,23 @@ export const supervisorMachine = setup({
     concernsOneProject: ({ event }) => 'projectId' in event && typeof event.projectId === 'string',
   },
   actions: {
-    pauseProject: assign({
-      pausedProjects: ({ context, event }) =>
-        event.type === 'PAUSE' && event.projectId !== undefined && !context.pausedProjects.includes(event.projectId)
-          ? [...context.pausedProjects, event.projectId]
-          : context.pausedProjects,
+    pauseProject: assign(({ context, event }) => {
+      if (event.type !== 'PAUSE' || event.projectId === undefined) return {};
+      const holders = context.pauseHolders?.[event.projectId] ?? (context.pausedProjects.includes(event.projectId) ? ['person'] : []);
+      const holder = event.holder ?? 'person';
+      return {
+        pausedProjects: context.pausedProjects.includes(event.projectId) ? context.pausedProjects : [...context.pausedProjects, event.projectId],
+        pauseHolders: { ...context.pauseHolders, [event.projectId]: holders.includes(holder) ? holders : [...holders, holder] },
+      };
     }),
-    resumeProject: assign({
-      pausedProjects: ({ context, event }) =>
-        event.type === 'RESUME' ? context.pausedProjects.filter((p) => p !== event.projectId) : context.pausedProjects,
+    resumeProject: assign(({ context, event }) => {
+      if (event.type !== 'RESUME' || event.projectId === undefined) return {};
+      const projectId = event.projectId;
+      const left = event.holder === undefined ? [] : (context.pauseHolders?.[projectId] ?? ['person']).filter((h) => h !== event.holder);
+      const { [projectId]: _, ...others } = context.pauseHolders ?? {};
+      return left.length
+        ? { pauseHolders: { ...others, [projectId]: left } }
+        : { pausedProjects: context.pausedProjects.filter((p) => p !== projectId), pauseHolders: others };
     }),
     recordDeadlock: assign({
       deadlocks: ({ context, event }) =>

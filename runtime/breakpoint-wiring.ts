@@ -1,9 +1,11 @@
 /**
  * How breakpoints act on the work: the ports a BreakpointManager gets from the runtime.
- * A task breakpoint blocks the task (reason `breakpoint`); a project breakpoint pauses
- * the project in the supervisor. A resolution releases them as it says.
+ * A task breakpoint blocks the task (reason `breakpoint`); a project breakpoint holds the
+ * project paused in the supervisor. A resolution lets go of only what the breakpoint
+ * holds: a person's own block or pause stays.
  */
 import type { ResolutionAction } from '../machines/breakpoint.js';
+import type { TaskState } from '../machines/task.js';
 import type { JournalEntry } from '../store/types.js';
 import type { BreakpointPorts } from './breakpoints.js';
 import type { Clock } from './clock.js';
@@ -16,15 +18,16 @@ export interface WiringNeeds {
   emitter: Emitter;
   journal: ((entry: JournalEntry) => void) | null;
   onError: (error: unknown, source: string) => void;
-  pauseProject(projectId: string): void;
-  resumeProject(projectId: string): void;
+  pauseProject(projectId: string, holder: string): void;
+  resumeProject(projectId: string, holder: string): void;
 }
 
-const OPEN = new Set(['pending', 'ready', 'running', 'blocked', 'retrying']);
+const OPEN = new Set<TaskState>(['pending', 'ready', 'running', 'blocked', 'retrying']);
 
 export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
   const { scheduler, clock } = n;
   const entry = (id: string): TaskEntry | undefined => scheduler.tasks.get(id);
+  const heldBy = (e: TaskEntry, id: string) => e.task.value === 'blocked' && e.task.context.blockedReason?.breakpoint === id;
   const cancelOpen = (e: TaskEntry, reason: string) => {
     if (OPEN.has(e.task.value)) scheduler.cancel(e, clock.now(), reason);
   };
@@ -35,39 +38,58 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
     journal: (e) => n.journal?.(e),
     onError: n.onError,
     emit: (event) => n.emitter.emit({ ...event, at: clock.now() }),
+    taskInfo(taskId) {
+      const e = entry(taskId);
+      return e ? { projectId: e.task.context.projectId, state: e.task.value } : null;
+    },
+    refusal(taskId, action) {
+      const e = entry(taskId);
+      if (!e || action !== 'skip') return null;
+      if (e.task.value !== 'blocked' && e.task.value !== 'pending' && e.task.value !== 'ready') return `cannot skip "${taskId}": it is ${e.task.value}`;
+      if (e.unmet > 0) return `cannot skip "${taskId}": its dependencies are not complete`;
+      return null;
+    },
     pauseTask(taskId, breakpointId) {
       const e = entry(taskId);
-      const state = e?.task.value;
-      // A task that is already blocked stays blocked; one that is not open has nothing to pause.
-      if (e && (state === 'pending' || state === 'ready' || state === 'running')) {
+      // Blocked already (by a person, or upstream): that block stays in charge. Failed or
+      // retrying: the task is held when it becomes ready again (see holdIfPaused).
+      if (e && (e.task.value === 'pending' || e.task.value === 'ready' || e.task.value === 'running')) {
         scheduler.block(e, clock.now(), 'breakpoint', breakpointId);
       }
     },
-    releaseTask(taskId, action: ResolutionAction, note) {
+    releaseTask(taskId, breakpointId, action: ResolutionAction, note, stillOpen) {
       const e = entry(taskId);
       if (!e) return;
       const at = clock.now();
-      const state = e.task.value;
+      if (stillOpen) {
+        // Another breakpoint still pauses this task: it takes over the block.
+        if (heldBy(e, breakpointId)) scheduler.block(e, at, 'breakpoint', stillOpen);
+        return;
+      }
       if (action === 'cancel') return cancelOpen(e, note ? `cancelled at a breakpoint: ${note}` : 'cancelled at a breakpoint');
-      if (state === 'failed' && action !== 'skip') return scheduler.retry(e, at, 0, true);
-      if (state !== 'blocked') return;
+      if (e.task.value === 'failed') return scheduler.retry(e, at, 0, true);
       if (action === 'skip') {
-        // Skipping counts as done: dependents go on without it.
-        if (e.unmet > 0) throw new Error(`cannot skip "${taskId}": its dependencies are not complete`);
-        scheduler.unblock(e, at);
+        // Skipping counts as done: dependents go on without it (refusal() checked it can).
+        if (e.task.value === 'blocked') scheduler.unblock(e, at);
+        if (e.task.value === 'pending') return;
         scheduler.start(e, at);
         scheduler.complete(e, { type: 'COMPLETE', at, result: Object.freeze({ skipped: true, note }) });
         return;
       }
-      scheduler.unblock(e, at);
+      if (heldBy(e, breakpointId)) scheduler.unblock(e, at);
     },
-    pauseProject: (projectId) => n.pauseProject(projectId),
-    releaseProject(projectId, action) {
+    pauseProject: (projectId, breakpointId) => n.pauseProject(projectId, breakpointId),
+    releaseProject(projectId, breakpointId, action) {
       if (action === 'cancel') {
         const project = scheduler.projects.get(projectId);
-        for (const state of OPEN) for (const e of [...(project?.byState[state as 'ready'] ?? [])]) cancelOpen(e, 'cancelled at a breakpoint');
+        for (const state of OPEN) for (const e of [...(project?.byState[state] ?? [])]) cancelOpen(e, 'cancelled at a breakpoint');
       }
-      n.resumeProject(projectId);
+      n.resumeProject(projectId, breakpointId);
     },
   };
+}
+
+/** A task that becomes ready while a breakpoint concerns it (it was failed or retrying then) is held at once. */
+export function holdIfPaused(scheduler: Scheduler, e: TaskEntry, openBreakpoint: string | null, at: number): void {
+  if (openBreakpoint && e.task.value === 'ready') scheduler.block(e, at, 'breakpoint', openBreakpoint);
 }

@@ -38,11 +38,15 @@ export interface BreakpointPorts {
   journal(entry: JournalEntry): void;
   onError(error: unknown, source: string): void;
   emit(event: { type: 'breakpoint.triggered' | 'breakpoint.resolved'; breakpoint: BreakpointView }): void;
-  /** Pauses or releases the work a breakpoint concerns. */
+  /** The task's project and state, or null when there is no such task. */
+  taskInfo(taskId: string): { projectId: string; state: string } | null;
+  /** Why `action` cannot be applied to the task now, or null when it can. */
+  refusal(taskId: string, action: ResolutionAction): string | null;
+  /** Pauses or releases the work a breakpoint concerns; `stillOpen` is another open breakpoint of the task. */
   pauseTask(taskId: string, breakpointId: string): void;
-  releaseTask(taskId: string, action: ResolutionAction, note: string | null): void;
-  pauseProject(projectId: string): void;
-  releaseProject(projectId: string, action: ResolutionAction): void;
+  releaseTask(taskId: string, breakpointId: string, action: ResolutionAction, note: string | null, stillOpen: string | null): void;
+  pauseProject(projectId: string, breakpointId: string): void;
+  releaseProject(projectId: string, breakpointId: string, action: ResolutionAction): void;
 }
 
 export class BreakpointError extends OverseerError {
@@ -150,14 +154,22 @@ export class BreakpointManager {
       if (context.projectId !== undefined) problems.push(...idProblems(context.projectId, 'context.projectId'));
       if (context.taskId !== undefined) problems.push(...idProblems(context.taskId, 'context.taskId'));
     }
+    const taskId = typeof context?.taskId === 'string' ? context.taskId : null;
+    const task = taskId === null ? null : this.ports.taskInfo(taskId);
+    if (taskId !== null && !task) problems.push(`context.taskId: unknown task "${taskId}"`);
+    if (task && typeof context.projectId === 'string' && context.projectId !== task.projectId) {
+      problems.push(`context.projectId: task "${taskId}" belongs to project "${task.projectId}", not "${context.projectId}"`);
+    }
     if (problems.length) throw new ValidationError('triggerBreakpoint', problems);
-    const projectId = (context.projectId as string | undefined) ?? 'default';
-    const taskId = rule!.scope === 'task' ? ((context.taskId as string | undefined) ?? null) : null;
-    return this.trigger(rule!, projectId, taskId, deepFreeze(structuredClone(context)) as JsonValue);
+    const projectId = task?.projectId ?? (context.projectId as string | undefined) ?? 'default';
+    return this.trigger(rule!, projectId, rule!.scope === 'task' ? taskId : null, deepFreeze(structuredClone(context)) as JsonValue);
   }
 
-  private trigger(rule: Rule, projectId: string, taskId: string | null, data: JsonValue): BreakpointView {
+  private trigger(rule: Rule, projectId: string, about: string | null, data: JsonValue): BreakpointView {
     const at = this.ports.clock.now();
+    // A finished task cannot be paused; what it concerns now is what comes after it: the project.
+    const state = about === null ? null : this.ports.taskInfo(about)?.state;
+    const taskId = state === 'completed' || state === 'cancelled' ? null : about;
     const id = `bp-${this.breakpoints.size + 1}`;
     const input = {
       id,
@@ -165,7 +177,7 @@ export class BreakpointManager {
       priority: rule.priority,
       projectId,
       taskId,
-      message: rule.message ?? `${rule.type}: ${rule.condition}`,
+      message: (rule.message ?? `${rule.type}: ${rule.condition}`) + (about !== null && taskId === null ? ` (after task "${about}")` : ''),
       data,
       expiresAt: rule.expiresAfterMs === null ? null : at + rule.expiresAfterMs,
       at,
@@ -173,7 +185,7 @@ export class BreakpointManager {
     this.ports.journal({ k: 'bp', input });
     this.breakpoints.set(id, this.host.create(input));
     if (taskId) this.ports.pauseTask(taskId, id);
-    else this.ports.pauseProject(projectId);
+    else this.ports.pauseProject(projectId, id);
     if (rule.autoResolve) {
       const from = rule.autoResolve.afterFrom ? readPath(data, rule.autoResolve.afterFrom) : undefined;
       const wait = typeof from === 'number' && from >= 0 ? from : (rule.autoResolve.afterMs ?? 0);
@@ -215,6 +227,8 @@ export class BreakpointManager {
     }
     const reject = resolution.decision === 'reject';
     const action = resolution.action ?? (reject ? 'cancel' : 'continue');
+    const refusal = bp.context.taskId === null ? null : this.ports.refusal(bp.context.taskId, action);
+    if (refusal) throw new BreakpointError(`breakpoint "${id}" cannot be resolved with ${action}: ${refusal}; it stays open`);
     const note = resolution.note?.trim() ? resolution.note : null;
     const at = this.ports.clock.now();
     this.send(id, { type: reject ? 'REJECT' : 'RESOLVE', at, action, by: resolution.by ?? 'a person', note });
@@ -358,6 +372,14 @@ export class BreakpointManager {
     return false;
   }
 
+  /** The id of an open breakpoint that pauses this task, or null. */
+  openIdFor(projectId: string, taskId: string): string | null {
+    for (const b of this.breakpoints.values()) {
+      if (isOpenBreakpoint(b.value) && b.context.projectId === projectId && b.context.taskId === taskId) return b.context.id;
+    }
+    return null;
+  }
+
   /** Open breakpoints: any, those waiting for a person, or those that will resolve themselves. */
   hasOpen(kind: 'any' | 'person' | 'auto' = 'any'): boolean {
     for (const b of this.breakpoints.values()) {
@@ -384,8 +406,8 @@ export class BreakpointManager {
     this.ports.cancelTimer(RESOLVE_KEY + id);
     this.ports.cancelTimer(EXPIRE_KEY + id);
     try {
-      if (context.taskId) this.ports.releaseTask(context.taskId, action, note);
-      else if (!this.openFor(null, context.projectId, null)) this.ports.releaseProject(context.projectId, action);
+      if (context.taskId) this.ports.releaseTask(context.taskId, id, action, note, this.openIdFor(context.projectId, context.taskId));
+      else this.ports.releaseProject(context.projectId, id, action);
     } catch (error) {
       // The work moved on meanwhile (cancelled, completed): the decision stands, on record.
       this.ports.onError(error, `applying breakpoint ${id}`);

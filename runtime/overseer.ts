@@ -21,7 +21,7 @@ import type { JournalEntry } from '../store/types.js';
 import type { RuleDefinition } from './breakpoint-rules.js';
 import { BreakpointTriggers, type TestReport } from './breakpoint-facts.js';
 import type { BreakpointView } from './breakpoint-view.js';
-import { breakpointPorts } from './breakpoint-wiring.js';
+import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager, type NotificationCallback } from './breakpoints.js';
 import { ClosedError, UnknownTaskError, ValidationError } from './errors.js';
 import { Emitter, OVERSEER_EVENT_TYPES, schedulerHooks, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
@@ -86,6 +86,10 @@ export class Overseer {
       schedulerHooks(this.emitter, journal, {
         onTransition: (n) => {
           if (n.to === 'running') this.triggers.onStart(n.entry, n.at);
+          if (n.to === 'ready') {
+            const { projectId } = n.entry.task.context;
+            holdIfPaused(this.scheduler, n.entry, this.breakpointManager.openIdFor(projectId, n.entry.id), n.at);
+          }
         },
         onTimer: (key) => {
           if (!this.breakpointManager.onTimer(key)) this.triggers.onTimer(key, this.clock.now());
@@ -99,8 +103,8 @@ export class Overseer {
         emitter: this.emitter,
         journal,
         onError: this.onError,
-        pauseProject: (projectId) => this.sendSupervisor({ type: 'PAUSE', projectId }),
-        resumeProject: (projectId) => this.sendSupervisor({ type: 'RESUME', projectId }),
+        pauseProject: (projectId, holder) => this.sendSupervisor({ type: 'PAUSE', projectId, holder }),
+        resumeProject: (projectId, holder) => this.sendSupervisor({ type: 'RESUME', projectId, holder }),
       }),
       options.breakpoints?.notifyBatchMs === undefined ? {} : { notifyBatchMs: options.breakpoints.notifyBatchMs },
     );
@@ -118,10 +122,12 @@ export class Overseer {
     // An unobserved actor error is rethrown in a timer and kills the process; report it instead.
     this.supervisor.subscribe({ error: (error) => this.onError(error, 'the supervisor actor') });
     this.supervisor.start();
-    if (opened && (opened.restored.tasks.length > 0 || opened.restored.breakpoints.length > 0 || opened.warnings.length > 0)) {
-      this.scheduler.load(opened.restored.tasks, this.clock.now());
+    if (opened) {
       const { breakpoints, rules, disabledBreakpointTypes } = opened.restored;
       this.breakpointManager.load({ breakpoints, rules, disabledTypes: disabledBreakpointTypes });
+    }
+    if (opened && (opened.restored.tasks.length > 0 || opened.restored.breakpoints.length > 0 || opened.warnings.length > 0)) {
+      this.scheduler.load(opened.restored.tasks, this.clock.now());
       this.recovery = {
         store: this.durability!.store.location,
         tasks: opened.restored.tasks.length,

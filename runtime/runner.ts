@@ -59,7 +59,10 @@ class TimeoutError extends Error {
 }
 
 export class Runner {
+  /** The current attempt of each task being worked on. */
   private readonly attempts = new Map<string, Attempt>();
+  /** Aborted attempts of tasks that moved on, still winding down (their processes stopping). */
+  private readonly stopping_ = new Set<Attempt>();
   private readonly options: Required<Omit<RunnerOptions, 'onLog' | 'defaultPerProject'>> & Pick<RunnerOptions, 'onLog' | 'defaultPerProject'>;
   private stopping: { drain: boolean } | null = null;
   private pumpQueued = false;
@@ -116,7 +119,7 @@ export class Runner {
   async stop({ drain = false }: { drain?: boolean } = {}): Promise<void> {
     this.stopping = { drain };
     if (!drain) for (const attempt of this.attempts.values()) this.abort(attempt, 'stopped');
-    await Promise.all([...this.attempts.values()].map((a) => a.done));
+    await Promise.all([...this.stopping_, ...this.attempts.values()].map((a) => a.done));
     this.settleIfIdle();
   }
 
@@ -204,13 +207,20 @@ export class Runner {
   private abort(attempt: Attempt, reason: NonNullable<Attempt['abortedFor']>, timeoutMs?: number): void {
     if (attempt.abortedFor) return;
     attempt.abortedFor = reason;
+    // It no longer counts against the limits once its task moved on, but the run waits for it to end.
+    if (reason === 'cancelled' || reason === 'paused') {
+      if (this.attempts.get(attempt.task.id) === attempt) this.attempts.delete(attempt.task.id);
+      this.stopping_.add(attempt);
+    }
     attempt.controller.abort(reason === 'timeout' ? new TimeoutError(`timed out after ${timeoutMs} ms`) : reason);
   }
 
   private settle(attempt: Attempt, result: JsonValue | void, failure: unknown): void {
     const { task } = attempt;
     if (attempt.timer !== null) this.overseer.clock.clearTimeout(attempt.timer);
-    this.attempts.delete(task.id);
+    // A newer attempt of the same task may have started while this aborted one wound down.
+    if (this.attempts.get(task.id) === attempt) this.attempts.delete(task.id);
+    this.stopping_.delete(attempt);
     const current = this.overseer.closed ? null : this.overseer.getTaskStatus(task.id);
     // The task moved on while the work ran (cancelled, paused): its late outcome is ignored.
     if (current?.state === 'running' && current.attempts === task.attempts) {
@@ -235,7 +245,7 @@ export class Runner {
   }
 
   private settleIfIdle(): void {
-    if (!this.finish || this.attempts.size > 0) return;
+    if (!this.finish || this.attempts.size > 0 || this.stopping_.size > 0) return;
     const counts = this.overseer.getCounts();
     const stopped = this.stopping !== null;
     const readyToHandOut = counts.ready > 0 && this.overseer.getReadyTasks().some((t) => !this.overseer.isPaused(t.projectId));

@@ -1,0 +1,180 @@
+/**
+ * Breakpoints from the command line, end to end: each test runs `overseer` from source as a
+ * child process (`node --import tsx runtime/cli.ts …`) with its own temporary store, as a
+ * person would — a run that stops for a person (exit 3), `breakpoints`, `approve` / `reject`
+ * (directly on the store, or through the inbox of a run that holds it) and `resume`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createOverseer, jsonFileStore } from '../runtime/index.js';
+import { storeStatus } from '../runtime/status.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PLANS = join(ROOT, 'test/fixtures/bp');
+const CLI = ['--import', 'tsx', 'runtime/cli.ts'];
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  // A hung run must not outlive its test; each child is ended by its own pid.
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+function start(args: string[]): Run {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (err += d));
+  return { stdout: () => out, stderr: () => err, exited: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+}
+
+async function overseer(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = start(args);
+  const code = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** Polls (bounded) until `probe` is truthy: a hang fails the test instead of stalling it. */
+async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function tempStore(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-cli-bp-'));
+  dirs.push(dir);
+  return join(dir, 'state.json');
+}
+
+// What the store says afterwards, read in-process (read-only, like `overseer status`): fewer
+// child processes keep these tests well inside their timeout on a busy machine.
+const status = (store: string) => storeStatus(store);
+const allBreakpoints = (store: string) => storeStatus(store).breakpoints;
+
+/** Runs the milestone plan until it stops for a person: design completed, the project paused. */
+async function runToMilestone(store: string) {
+  const run = await overseer('run', join(PLANS, 'milestone.plan.yaml'), '--store', store, '--wait', '0s');
+  expect(run.code, run.stderr).toBe(3);
+  return run;
+}
+
+// Each test spawns several CLI processes (~1 s each): allow more than the default 30 s.
+describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
+  it('run exits 3 and shows the breakpoint; breakpoints lists it; approve exits 0; resume completes the plan', async () => {
+    const store = tempStore();
+    const run = await runToMilestone(store);
+    expect(run.stdout).toContain('breakpoint bp-1 milestone_completion pauses project default');
+    expect(run.stdout).toContain('overseer approve bp-1');
+
+    const listed = await overseer('breakpoints', '--store', store);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^bp-1\s+awaiting\s+medium\s+milestone_completion\s+project default: a milestone is done/m);
+    expect(status(store).counts).toMatchObject({ completed: 1, ready: 1, total: 2 });
+
+    const approve = await overseer('approve', 'bp-1', '--note', 'ok', '--store', store);
+    expect(approve).toMatchObject({ code: 0, stdout: 'bp-1 is resolved: continue\n' });
+    expect((await overseer('breakpoints', '--store', store)).stdout).toBe('no pending breakpoints\n');
+
+    const resume = await overseer('resume', '--store', store, '--wait', '0s');
+    expect(resume.code, resume.stderr).toBe(0);
+    expect(resume.stdout).toContain('all tasks completed');
+    expect(status(store).counts).toMatchObject({ completed: 2, total: 2 });
+    expect(allBreakpoints(store)[0]).toMatchObject({ id: 'bp-1', state: 'resolved', resolution: { action: 'continue', note: 'ok', auto: false } });
+  });
+
+  it('approve from a second process while `run --wait 60s` holds the store: the run goes on and exits 0', async () => {
+    const store = tempStore();
+    const run = start(['run', join(PLANS, 'milestone.plan.yaml'), '--store', store, '--wait', '60s']);
+    await until('the run to stop at the milestone', () => run.stdout().includes('breakpoint bp-1'));
+    // The run holds the store's lock, so this goes through its inbox (and is answered after a flush).
+    const approve = await overseer('approve', 'bp-1', '--note', 'via the inbox', '--by', 'carol', '--store', store);
+    expect(approve).toMatchObject({ code: 0, stdout: 'bp-1 is resolved: continue\n' });
+    expect(await run.exited, run.stderr()).toBe(0);
+    // The run process itself applied it: its own report shows the resolution.
+    expect(run.stdout()).toContain('breakpoint bp-1 resolved: continue by carol — via the inbox');
+    expect(run.stdout()).toContain('all tasks completed');
+    const [bp] = allBreakpoints(store);
+    expect(bp).toMatchObject({ state: 'resolved', resolution: { action: 'continue', by: 'carol', note: 'via the inbox', auto: false } });
+    expect(bp!.audit.at(-1)).toMatchObject({ who: 'carol', what: 'approved: continue', note: 'via the inbox' });
+  });
+
+  it('reject of a project breakpoint cancels the project\'s open tasks and lifts the pause; resume exits 1', async () => {
+    const store = tempStore();
+    await runToMilestone(store);
+    // A project-scope rejection (default action cancel) cancels every open task of the project
+    // (breakpoint-wiring releaseProject), then resumes it: nothing is left to run.
+    const reject = await overseer('reject', 'bp-1', '--note', 'wrong design', '--by', 'bob', '--store', store);
+    expect(reject).toMatchObject({ code: 0, stdout: 'bp-1 is rejected: cancel\n' });
+    const s = status(store);
+    expect(s.counts).toMatchObject({ completed: 1, cancelled: 1, total: 2 });
+    expect(s.paused).toEqual({ all: false, projects: [] });
+    expect(allBreakpoints(store)[0]).toMatchObject({ state: 'rejected', resolution: { action: 'cancel', by: 'bob', note: 'wrong design' } });
+    const resume = await overseer('resume', '--store', store, '--wait', '0s');
+    expect(resume.code).toBe(1);
+    expect(resume.stdout).toContain('1 cancelled');
+  });
+
+  it('approving an unknown breakpoint exits 2; approving twice exits 1 naming the first resolution', async () => {
+    const store = tempStore();
+    await runToMilestone(store);
+    const unknown = await overseer('approve', 'bp-9', '--store', store);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown breakpoint "bp-9"');
+    expect((await overseer('approve', 'bp-1', '--by', 'alice', '--store', store)).code).toBe(0);
+    const again = await overseer('reject', 'bp-1', '--by', 'bob', '--store', store);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/breakpoint "bp-1" is already resolved \(continue by alice at .+\); it can be resolved only once/);
+    // Nothing changed: still approved by alice.
+    expect(allBreakpoints(store)[0]).toMatchObject({ state: 'resolved', resolution: { by: 'alice' } });
+  });
+
+  it('a bad --action is bad input (exit 2) and changes nothing', async () => {
+    const store = tempStore();
+    await runToMilestone(store);
+    const bad = await overseer('approve', 'bp-1', '--action', 'later', '--store', store);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--action must be continue, retry, skip or cancel');
+    expect(allBreakpoints(store)[0]?.state).toBe('awaiting');
+  });
+});
+
+describe('breakpoint rules in plans', { timeout: 60_000 }, () => {
+  it('a plan with its own rule validates, and a run stores the rule and the switched-off type', async () => {
+    const plan = join(PLANS, 'rules.plan.yaml');
+    expect(await overseer('validate', plan)).toMatchObject({ code: 0, stdout: `${plan}: valid, 1 tasks in 1 project(s)\n` });
+    const store = tempStore();
+    expect((await overseer('run', plan, '--store', store, '--wait', '0s')).code).toBe(0);
+    const o = createOverseer({ store: jsonFileStore(store) });
+    try {
+      const rules = o.listBreakpointRules();
+      expect(rules.find((r) => r.type === 'too_many_attempts')).toMatchObject({ condition: 'task.attempts >= 2', priority: 'high', enabled: true });
+      expect(rules.find((r) => r.type === 'conflicting_solutions')?.enabled).toBe(false);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('a rule reaching for `constructor` makes validate exit 2, naming breakpoints.rules[0].condition', async () => {
+    const result = await overseer('validate', join(PLANS, 'bad-rule.plan.yaml'));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('breakpoints.rules[0].condition:');
+    expect(result.stderr).toContain('"constructor"');
+    expect(result.stdout).toBe('');
+  });
+});
