@@ -69,6 +69,16 @@ export interface TaskDefinition {
   metadata: JsonValue | null;
 }
 
+/** A file the task's work changed, seen by the workspace watcher while the task ran. */
+export interface ChangedFile {
+  path: string;
+  kind: 'created' | 'modified' | 'deleted';
+  at: number;
+}
+
+/** At most this many changed files are kept per task (the newest). */
+export const CHANGED_FILES_LIMIT = 1000;
+
 export interface TaskContext extends TaskDefinition {
   /** How many times the task has been started. */
   attempts: number;
@@ -81,6 +91,8 @@ export interface TaskContext extends TaskDefinition {
   blockedReason: BlockedReason | null;
   /** Every transition, oldest first, starting with the creation in `pending`. */
   history: TransitionRecord[];
+  /** Files changed while the task ran (absent in tasks stored before the watcher existed). */
+  changedFiles?: ChangedFile[];
 }
 
 /** The machine's input: the definition and the time it was scheduled. */
@@ -97,7 +109,8 @@ export type TaskEvent =
   | { type: 'UNBLOCK'; at: number }
   | { type: 'RETRY'; at: number; retryAt: number; manual: boolean }
   | { type: 'RETRY_DUE'; at: number }
-  | { type: 'CANCEL'; at: number; reason: string };
+  | { type: 'CANCEL'; at: number; reason: string }
+  | { type: 'RECORD_CHANGES'; at: number; files: ChangedFile[] };
 
 export type TaskEventType = TaskEvent['type'];
 export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
@@ -110,6 +123,7 @@ export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'RETRY',
   'RETRY_DUE',
   'CANCEL',
+  'RECORD_CHANGES',
 ];
 
 function reasonOf(event: TaskEvent): string | undefined {
@@ -204,6 +218,11 @@ export const taskMachine = setup({
       retryAt: event.type === 'RETRY' ? event.retryAt : null,
       history: historyWith(context, event, edge),
     })),
+    recordChanges: assign(({ context, event }) => {
+      if (event.type !== 'RECORD_CHANGES') return {};
+      const files = [...(context.changedFiles ?? []), ...event.files.map((f) => Object.freeze({ ...f }))].slice(-CHANGED_FILES_LIMIT);
+      return { changedFiles: Object.freeze(files) as ChangedFile[] };
+    }),
     clearRetryAt: assign(({ context, event }, edge: Edge) => ({
       retryAt: null,
       history: historyWith(context, event, edge),
@@ -234,6 +253,8 @@ export const taskMachine = setup({
         FAIL: { target: 'failed', actions: { type: 'storeError', params: { from: 'running', to: 'failed' } } },
         BLOCK: { target: 'blocked', actions: { type: 'storeBlockedReason', params: { from: 'running', to: 'blocked' } } },
         CANCEL: { target: 'cancelled', actions: { type: 'recordTransition', params: { from: 'running', to: 'cancelled' } } },
+        // What the work changed in the workspace, while it runs (no state change, no history record).
+        RECORD_CHANGES: { actions: 'recordChanges' },
       },
     },
     blocked: {

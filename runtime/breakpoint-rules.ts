@@ -63,7 +63,12 @@ export const DEFAULT_BREAKPOINT_TYPES = [
 export const CONSECUTIVE_FAILURE_LIMIT = 3;
 
 export const DEFAULT_RULES: readonly RuleDefinition[] = [
-  { type: 'architecture_decision', priority: 'high', condition: 'event == "task.completed" && task.decision == "architecture"', message: 'an architecture decision needs a person' },
+  {
+    type: 'architecture_decision',
+    priority: 'high',
+    condition: '(event == "task.completed" && task.decision == "architecture") || (event == "workspace.changed" && len(changes.protected) > 0)',
+    message: 'an architecture decision needs a person',
+  },
   { type: 'breaking_test_failure', priority: 'high', condition: 'tests.newlyFailingCount > 0', message: 'tests that passed before now fail' },
   { type: 'conflicting_solutions', priority: 'medium', condition: 'validation.disagreement > 0.3', message: 'validators disagree about the result' },
   { type: 'milestone_completion', priority: 'medium', scope: 'project', condition: 'event == "task.completed" && task.milestone == true', message: 'a milestone is done: review before going on' },

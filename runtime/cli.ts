@@ -5,7 +5,7 @@
  * person, 130 interrupted.
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { AnyStateMachine } from 'xstate';
@@ -23,7 +23,8 @@ import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './co
 import type { ResolutionAction } from '../machines/breakpoint.js';
 import { OverseerError } from './errors.js';
 import { createOverseer, type Overseer } from './overseer.js';
-import { loadPlan, parseDuration, PlanError } from './plan.js';
+import { loadPlan, parseDuration, PlanError, type Plan } from './plan.js';
+import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
 
@@ -76,7 +77,31 @@ function discardStore(path: string): void {
   }
 }
 
-async function execute(overseer: Overseer, store: string, title: string, options: RunnerOptions & { json?: boolean; drain?: boolean }, io: Io): Promise<number> {
+/** `run --watch`: the workspace monitor, and tasks that wait for a first change held until it comes. */
+async function startWatching(overseer: Overseer, plan: Plan, root: string, store: string, io: Io): Promise<WorkspaceMonitor> {
+  const storeRel = relative(root, store).split('\\').join('/');
+  const monitor = new WorkspaceMonitor(overseer, {
+    root,
+    ignore: [...plan.watch.ignore, ...(storeRel.startsWith('..') ? [] : [storeRel])],
+    protectedPaths: plan.watch.protected,
+    onError: (error) => io.err.write(`overseer: watching ${root}: ${error.message}\n`),
+  });
+  await monitor.ready();
+  for (const t of overseer.getTasks()) {
+    const meta = t.metadata as Record<string, unknown> | null;
+    if (meta?.waitForChange === true && (t.state === 'pending' || t.state === 'ready')) overseer.blockTask(t.id, WAITING_FOR_CHANGE);
+  }
+  io.err.write(`overseer: watching ${root} (Ctrl-C to stop)\n`);
+  return monitor;
+}
+
+async function execute(
+  overseer: Overseer,
+  store: string,
+  title: string,
+  options: RunnerOptions & { json?: boolean; drain?: boolean; onStop?: () => Promise<void> | undefined },
+  io: Io,
+): Promise<number> {
   const tty = !options.json && (io.out as NodeJS.WriteStream).isTTY === true;
   const reporter: Reporter = options.json
     ? jsonReporter(overseer, io.out, io.err)
@@ -101,6 +126,7 @@ async function execute(overseer: Overseer, store: string, title: string, options
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    await options.onStop?.();
     await stopInbox();
     reporter.stop();
     await overseer.close();
@@ -178,7 +204,8 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--drain', 'on Ctrl-C, let running tasks finish')
     .option('--fresh', 'start over: discard what the store holds')
     .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal, else 0)', duration)
-    .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number }) => {
+    .option('--watch [dir]', 'keep running and react to file changes (default: the plan’s watch.root, else its directory)')
+    .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number; watch?: string | boolean }) => {
       const plan = loadPlan(planFile);
       if (o.fresh) discardStore(resolve(o.store));
       const overseer = openStore(o.store, io);
@@ -190,12 +217,15 @@ function program(io: Io, done: (code: number) => void): Command {
         if (!known.some((k) => k.type === rule.type && k.condition === rule.condition)) overseer.addCustomRule(rule);
       }
       for (const type of plan.breakpoints.disable) overseer.disableBreakpointType(type);
+      const monitor = o.watch ? await startWatching(overseer, plan, typeof o.watch === 'string' ? resolve(o.watch) : plan.watch.root, resolve(o.store), io) : null;
       done(
         await execute(
           overseer,
           resolve(o.store),
           plan.name,
           {
+            keepAlive: monitor !== null,
+            onStop: () => monitor?.close(),
             concurrency: o.concurrency ?? plan.concurrency.global,
             perProject: plan.concurrency.perProject,
             defaultPerProject: plan.concurrency.defaultPerProject,

@@ -4,6 +4,7 @@ import type { DeadlockReport } from './deadlock.js';
 import type { BoostReason } from './priority.js';
 import type { SchedulerHooks, TransitionNotice } from './scheduler.js';
 import type { BreakpointView } from './breakpoint-view.js';
+import type { WorkspaceEvent } from './change-detector.js';
 import type { JournalEntry } from '../store/types.js';
 
 export interface TaskTransitionEvent {
@@ -50,6 +51,12 @@ export interface BreakpointEventPayload {
   at: number;
 }
 
+export interface WorkspaceChangedEvent {
+  type: 'workspace.changed';
+  events: WorkspaceEvent[];
+  at: number;
+}
+
 export interface OverseerEventMap {
   'task.transition': TaskTransitionEvent;
   'task.priority': TaskPriorityEvent;
@@ -57,6 +64,7 @@ export interface OverseerEventMap {
   'deadlock.detected': DeadlockDetectedEvent;
   'breakpoint.triggered': BreakpointEventPayload & { type: 'breakpoint.triggered' };
   'breakpoint.resolved': BreakpointEventPayload & { type: 'breakpoint.resolved' };
+  'workspace.changed': WorkspaceChangedEvent;
 }
 export type OverseerEventType = keyof OverseerEventMap;
 export type OverseerEvent = OverseerEventMap[OverseerEventType];
@@ -67,6 +75,7 @@ export const OVERSEER_EVENT_TYPES: readonly OverseerEventType[] = [
   'deadlock.detected',
   'breakpoint.triggered',
   'breakpoint.resolved',
+  'workspace.changed',
 ];
 
 type Handler<E> = (event: E) => void;

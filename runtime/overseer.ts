@@ -9,7 +9,8 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { Executor } from '../actors/types.js';
-import { TASK_STATES, type TaskState } from '../machines/task.js';
+import { LEGAL_TRANSITIONS, TASK_STATES, type ChangedFile, type TaskState } from '../machines/task.js';
+import type { WorkspaceEvent } from './change-detector.js';
 import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
 import type { StoredSupervisor } from '../store/types.js';
 import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
@@ -23,7 +24,7 @@ import { BreakpointTriggers, type TestReport } from './breakpoint-facts.js';
 import type { BreakpointView } from './breakpoint-view.js';
 import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager, type NotificationCallback } from './breakpoints.js';
-import { ClosedError, UnknownTaskError, ValidationError } from './errors.js';
+import { ClosedError, TaskStateError, UnknownTaskError, ValidationError } from './errors.js';
 import { Emitter, OVERSEER_EVENT_TYPES, schedulerHooks, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
 import { topologicalOrder } from './graph.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
@@ -450,6 +451,32 @@ export class Overseer {
     const failures = entry.task.context.history.filter((h) => h.to === 'failed' && h.reason).map((h) => ({ at: h.at, note: h.reason! }));
     const notes = this.breakpointManager.feedbackFor(taskId).map((n) => ({ at: n.at, note: `a person asked for a retry: ${n.note}` }));
     return [...failures, ...notes].sort((a, b) => a.at - b.at).map((f) => f.note);
+  }
+
+  /**
+   * Notes files the running task's work changed (what the workspace watcher saw). They are
+   * kept on the task (`changedFiles`) for the quality stages and the record.
+   */
+  recordChanges(taskId: string, files: readonly ChangedFile[]): TaskView {
+    const entry = this.entry(taskId, 'recordChanges');
+    const ok =
+      Array.isArray(files) &&
+      files.every((f) => isPlainObject(f) && typeof f.path === 'string' && ['created', 'modified', 'deleted'].includes(f.kind as string) && typeof f.at === 'number');
+    if (!ok) throw new ValidationError('recordChanges', ['files: must be a list of { path, kind: created|modified|deleted, at }']);
+    if (entry.task.value !== 'running') throw new TaskStateError(taskId, entry.task.value, 'running', LEGAL_TRANSITIONS[entry.task.value], 'changes are recorded while a task runs');
+    this.scheduler.send(entry, { type: 'RECORD_CHANGES', at: this.clock.now(), files: files.map((f) => ({ path: f.path, kind: f.kind, at: f.at })) });
+    return this.view(entry);
+  }
+
+  /** Lets the breakpoint rules see facts gathered outside the scheduler (the workspace monitor's). */
+  raiseFromFacts(facts: Record<string, JsonValue> & { project: { id: string } }): BreakpointView[] {
+    this.assertOpen('raiseFromFacts');
+    return this.breakpointManager.raiseFromFacts(facts as never);
+  }
+
+  /** Tells listeners what changed in the workspace (the monitor calls this). */
+  emitWorkspaceChanged(events: readonly WorkspaceEvent[]): void {
+    if (events.length) this.emitter.emit({ type: 'workspace.changed', events: [...events], at: this.clock.now() });
   }
 
   /** True while a breakpoint is open: any, one waiting for a person, or one that will resolve itself. */

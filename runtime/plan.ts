@@ -61,6 +61,10 @@ const taskSchema = z.strictObject({
   decision: z.string().min(1).optional(),
   /** An attempt running longer than this raises `time_threshold_exceeded` (stopped and retried). */
   timeThreshold: duration.optional(),
+  /** With `run --watch`: globs (relative to the watched root) whose changes run this task again. */
+  onChange: z.array(z.string().min(1)).optional(),
+  /** With `run --watch`: the task waits for a first matching change before it runs. */
+  waitForChange: z.boolean().optional(),
 });
 
 const defaultsSchema = z.strictObject({
@@ -94,6 +98,10 @@ const ruleSchema = z.strictObject({
 
 const planSchema = z.strictObject({
   name: z.string().optional(),
+  /** For `run --watch`: what to watch (relative to the plan file), what to ignore, what is protected. */
+  watch: z
+    .strictObject({ root: z.string().optional(), ignore: z.array(z.string()).optional(), protected: z.array(z.string()).optional() })
+    .optional(),
   breakpoints: z
     .strictObject({
       rules: z.array(ruleSchema).optional(),
@@ -131,6 +139,8 @@ export interface PlanTaskMetadata {
 
 export interface Plan {
   name: string;
+  /** Where `run --watch` watches (absolute), and how. */
+  watch: { root: string; ignore: string[]; protected: string[] };
   tasks: TaskSpec[];
   breakpoints: { rules: RuleDefinition[]; disable: string[] };
   concurrency: { global: number; perProject: Record<string, number>; defaultPerProject: number | null };
@@ -240,6 +250,11 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     if (t.milestone) metadata.milestone = true;
     if (t.decision) metadata.decision = t.decision;
     if (t.timeThreshold !== undefined) metadata.timeThresholdMs = parseDuration(t.timeThreshold);
+    if (t.onChange?.length) metadata.onChange = t.onChange;
+    if (t.waitForChange) {
+      metadata.waitForChange = true;
+      if (!t.onChange?.length) problems.push(`${path}.waitForChange: needs onChange globs to say which changes it waits for`);
+    }
     const spec: TaskSpec = {
       id: t.id,
       projectId,
@@ -276,6 +291,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     name: plan.name ?? file,
     tasks: specs,
     breakpoints: { rules, disable: plan.breakpoints?.disable ?? [] },
+    watch: { root: resolve(baseDir, plan.watch?.root ?? '.'), ignore: plan.watch?.ignore ?? [], protected: plan.watch?.protected ?? [] },
     concurrency: {
       global: typeof c === 'number' ? c : (c?.global ?? 4),
       perProject,

@@ -34,6 +34,8 @@ export interface RunnerOptions {
    * paused), keep waiting this long (ms) for one before ending with `waiting`. Default 0.
    */
   waitForPersonMs?: number;
+  /** Keep running when there is nothing to do (watch mode: changes bring new work) until `stop()`. */
+  keepAlive?: boolean;
 }
 
 /** How a run ended. */
@@ -82,6 +84,7 @@ export class Runner {
       defaultPerProject: options.defaultPerProject ?? null,
       killGraceMs: options.killGraceMs ?? 2000,
       waitForPersonMs: options.waitForPersonMs ?? 0,
+      keepAlive: options.keepAlive ?? false,
       onLog: options.onLog,
     };
   }
@@ -104,9 +107,11 @@ export class Runner {
     });
     // A resolved project breakpoint resumes a project without any task changing state.
     const offResolutions = this.overseer.on('breakpoint.resolved', () => this.schedulePump());
+    const offChanges = this.overseer.on('workspace.changed', () => this.schedulePump());
     this.unsubscribe = () => {
       offTransitions();
       offResolutions();
+      offChanges();
     };
     this.schedulePump();
     return outcome;
@@ -250,7 +255,7 @@ export class Runner {
     const stopped = this.stopping !== null;
     const readyToHandOut = counts.ready > 0 && this.overseer.getReadyTasks().some((t) => !this.overseer.isPaused(t.projectId));
     const canProgress = !this.overseer.closed && (readyToHandOut || counts.retrying > 0 || this.overseer.hasOpenBreakpoints('auto'));
-    if (canProgress && !stopped) {
+    if ((canProgress || this.options.keepAlive) && !stopped) {
       this.endPersonWait();
       return;
     }

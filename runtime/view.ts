@@ -1,5 +1,5 @@
 /** The read-only view of a task that the API hands out. */
-import type { BlockedReason, DependencyFailurePolicy, TaskContext, TaskError, TaskState, TransitionRecord } from '../machines/task.js';
+import type { BlockedReason, ChangedFile, DependencyFailurePolicy, TaskContext, TaskError, TaskState, TransitionRecord } from '../machines/task.js';
 import type { JsonValue } from './json.js';
 import type { BoostReason } from './priority.js';
 import type { PriorityChange, TaskEntry } from './scheduler.js';
@@ -32,6 +32,8 @@ export interface TaskView {
   /** Every transition with its time, oldest first. */
   readonly history: readonly TransitionRecord[];
   readonly metadata: JsonValue | null;
+  /** Files the work changed while it ran (seen by the workspace watcher), oldest first. */
+  readonly changedFiles: readonly ChangedFile[];
 }
 
 /**
@@ -86,6 +88,7 @@ class TaskSnapshotView implements TaskView {
   get blockedReason() { return this.c.blockedReason; }
   get history() { return this.c.history; }
   get metadata() { return this.c.metadata; }
+  get changedFiles(): readonly ChangedFile[] { return this.c.changedFiles ?? []; }
 
   toJSON(): TaskView {
     const plain = {} as Record<string, unknown>;
@@ -97,7 +100,7 @@ class TaskSnapshotView implements TaskView {
 const VIEW_KEYS: readonly (keyof TaskView)[] = [
   'id', 'projectId', 'title', 'state', 'priority', 'effectivePriority', 'boosts', 'priorityChanges',
   'dependencies', 'dependents', 'onDependencyFailure', 'deadline', 'deadlineMissed', 'attempts', 'retries',
-  'maxRetries', 'retryAt', 'lastError', 'result', 'blockedReason', 'history', 'metadata',
+  'maxRetries', 'retryAt', 'lastError', 'result', 'blockedReason', 'history', 'metadata', 'changedFiles',
 ];
 
 export function toView(entry: TaskEntry, now: number): TaskView {

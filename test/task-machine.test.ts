@@ -28,6 +28,7 @@ const EVENTS: TaskEvent[] = [
   { type: 'FAIL', at: 4, error: { message: 'x', retryable: true, at: 4 } },
   { type: 'BLOCK', at: 5, reason: 'paused' },
   { type: 'UNBLOCK', at: 6 },
+  { type: 'RECORD_CHANGES', at: 10, files: [{ path: 'src/a.ts', kind: 'modified', at: 10 }] },
   { type: 'RETRY', at: 7, retryAt: 100, manual: false },
   { type: 'RETRY_DUE', at: 8 },
   { type: 'CANCEL', at: 9, reason: 'stop' },
@@ -46,8 +47,12 @@ const SPEC: Record<TaskState, readonly TaskState[]> = {
 };
 const ALL_STATES = ['pending', 'ready', 'running', 'blocked', 'completed', 'failed', 'cancelled', 'retrying'];
 const FINAL_STATES: TaskState[] = ['completed', 'cancelled'];
-// The one specified self-transition: BLOCK while blocked replaces the reason (section 6).
-const SELF_LOOPS = [{ state: 'blocked', event: 'BLOCK' }];
+// The specified self-transitions: BLOCK while blocked replaces the reason (section 6), and
+// RECORD_CHANGES while running notes the files the work changed.
+const SELF_LOOPS = [
+  { state: 'blocked', event: 'BLOCK' },
+  { state: 'running', event: 'RECORD_CHANGES' },
+];
 
 const specEdges = Object.entries(SPEC).flatMap(([from, tos]) => tos.map((to) => `${from} → ${to}`)).sort();
 const tableEdges = (t: Record<string, readonly string[]>) =>
@@ -174,9 +179,9 @@ const illegalPairs = TASK_STATES.flatMap((state) =>
   TASK_EVENT_TYPES.filter((type) => !legalTypes.get(state)?.has(type)).map((type) => ({ state, type })));
 
 describe('illegal (state, event) pairs', () => {
-  it('count equals what the table implies (each edge has one event type, plus the BLOCK self-loop)', () => {
+  it('count equals what the table implies (each edge has one event type, plus the two self-loops)', () => {
     expect(illegalPairs).toHaveLength(TASK_STATES.length * TASK_EVENT_TYPES.length - specEdges.length - SELF_LOOPS.length);
-    expect(illegalPairs).toHaveLength(55);
+    expect(illegalPairs).toHaveLength(8 * 10 - 16 - 2);
     const refusedInTraversal = Object.values(adjacency).flatMap((a) =>
       transitionsOf(a).filter((t) => t.state === a.state).map((t) => ({ state: a.state.value, type: t.event.type })));
     expect(refusedInTraversal).toEqual(expect.arrayContaining(illegalPairs));
@@ -247,6 +252,7 @@ function expectedChanges(c: TaskContext, e: TaskEvent, from: TaskState): Partial
     case 'RETRY': return { retries: c.retries + 1, retryAt: e.retryAt };
     case 'RETRY_DUE': return { retryAt: null };
     case 'CANCEL': return from === 'retrying' ? { retryAt: null } : {};
+    case 'RECORD_CHANGES': return { changedFiles: [...(c.changedFiles ?? []), ...e.files] };
   }
 }
 

@@ -1,0 +1,149 @@
+/**
+ * The workspace monitor: file changes become runtime events.
+ *
+ *   watcher (actors/watcher.ts) → change detector (typed events) → here:
+ *   - attribution: changes seen while a task runs are recorded on it (`changedFiles`), when
+ *     they fall under its working directory (all running tasks, for work without one);
+ *   - triggers: a task with `metadata.onChange` globs runs again when matching files change
+ *     (a new task `<id>@<n>`, since a finished task is final), and one that waits for a change
+ *     (`blockedReason: waiting_for_change`) is released;
+ *   - breakpoints: the rules see `event == "workspace.changed"` with the changes
+ *     (`changes.protected`, `changes.tests`, `changes.burst`, …);
+ *   - a `workspace.changed` event for people and programs.
+ */
+import { isAbsolute, relative, resolve } from 'node:path';
+import { watchWorkspace, type WorkspaceWatcher } from '../actors/watcher.js';
+import type { ChangedFile } from '../machines/task.js';
+import { ChangeDetector, matchesAny, type ChangeDetectorConfig, type RawChange, type WorkspaceEvent } from './change-detector.js';
+import type { JsonValue } from './json.js';
+import type { Overseer } from './overseer.js';
+import { isPlainObject } from './validate.js';
+import type { TaskView } from './view.js';
+
+export interface WorkspaceOptions extends ChangeDetectorConfig {
+  /** The directory to watch. */
+  root: string;
+  /** Globs relative to the root to ignore (besides .git, node_modules and the store's files). */
+  ignore?: string[];
+  debounceMs?: number;
+  onError?: (error: Error) => void;
+}
+
+const KIND: Record<string, ChangedFile['kind'] | undefined> = { add: 'created', change: 'modified', unlink: 'deleted' };
+export const WAITING_FOR_CHANGE = 'waiting_for_change';
+
+export class WorkspaceMonitor {
+  private readonly watcher: WorkspaceWatcher;
+  private readonly detector: ChangeDetector;
+  readonly root: string;
+
+  constructor(
+    private readonly overseer: Overseer,
+    private readonly options: WorkspaceOptions,
+  ) {
+    this.root = resolve(options.root);
+    this.detector = new ChangeDetector(options);
+    this.watcher = watchWorkspace(this.root, {
+      ...(options.ignore ? { ignore: options.ignore } : {}),
+      ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
+      onChanges: (changes) => this.onChanges(changes),
+      onError: (error) => options.onError?.(error),
+      now: () => overseer.clock.now(),
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.watcher.ready();
+  }
+
+  close(): Promise<void> {
+    return this.watcher.close();
+  }
+
+  /** One batch of changes: attribute, trigger, let the rules see it, tell the listeners. */
+  onChanges(changes: RawChange[]): void {
+    if (this.overseer.closed) return;
+    const events = this.detector.push(changes);
+    const attributed = this.attribute(changes);
+    this.trigger(changes);
+    this.raise(events, changes, attributed);
+    this.overseer.emitWorkspaceChanged(events);
+  }
+
+  private attribute(changes: RawChange[]): TaskView[] {
+    const files = changes.filter((c) => KIND[c.kind]).map((c) => ({ path: c.path, kind: KIND[c.kind]!, at: c.at }));
+    if (files.length === 0) return [];
+    const touched: TaskView[] = [];
+    for (const task of this.overseer.getTasks({ state: 'running' })) {
+      const within = this.workdirOf(task);
+      const mine = within === null ? files : files.filter((f) => within === '' || f.path === within || f.path.startsWith(`${within}/`));
+      if (mine.length === 0) continue;
+      this.overseer.recordChanges(task.id, mine);
+      touched.push(task);
+    }
+    return touched;
+  }
+
+  /** The task's working directory relative to the root ('' for the root or above it), or null when it has none. */
+  private workdirOf(task: TaskView): string | null {
+    const executor = isPlainObject(task.metadata) ? task.metadata.executor : undefined;
+    const cwd = isPlainObject(executor) && typeof executor.cwd === 'string' ? executor.cwd : null;
+    if (cwd === null) return null;
+    const rel = relative(this.root, resolve(cwd)).split('\\').join('/');
+    return rel.startsWith('..') || isAbsolute(rel) ? '' : rel;
+  }
+
+  private trigger(changes: RawChange[]): void {
+    const paths = changes.map((c) => c.path);
+    const latest = new Map<string, TaskView>();
+    for (const task of this.overseer.getTasks()) {
+      const meta = isPlainObject(task.metadata) ? task.metadata : {};
+      const globs = Array.isArray(meta.onChange) ? meta.onChange.filter((g): g is string => typeof g === 'string') : [];
+      if (globs.length === 0 || !paths.some((p) => matchesAny(p, globs))) continue;
+      const base = typeof meta.rerunOf === 'string' ? meta.rerunOf : task.id;
+      latest.set(base, task); // tasks come oldest first: the last one seen is the latest run
+    }
+    for (const [base, task] of latest) {
+      if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) this.overseer.unblockTask(task.id);
+      else if (['completed', 'failed', 'cancelled'].includes(task.state)) this.rerun(base, task);
+    }
+  }
+
+  private rerun(base: string, task: TaskView): void {
+    let n = 2;
+    while (this.overseer.getTaskStatus(`${base}@${n}`)) n++;
+    const meta = isPlainObject(task.metadata) ? task.metadata : {};
+    this.overseer.scheduleTask({
+      id: `${base}@${n}`,
+      projectId: task.projectId,
+      title: task.title,
+      priority: task.priority,
+      dependencies: [...task.dependencies],
+      maxRetries: task.maxRetries,
+      onDependencyFailure: task.onDependencyFailure,
+      metadata: { ...meta, rerunOf: base, waitForChange: false },
+    });
+  }
+
+  private raise(events: WorkspaceEvent[], changes: RawChange[], attributed: TaskView[]): void {
+    const of = (type: WorkspaceEvent['type']) => events.find((e) => e.type === type)?.paths ?? [];
+    const task = attributed.length === 1 ? attributed[0]! : null;
+    const facts: Record<string, JsonValue> & { project: { id: string } } = {
+      event: 'workspace.changed',
+      project: { id: task?.projectId ?? 'default' },
+      changes: {
+        paths: changes.map((c) => c.path),
+        created: of('file.created'),
+        modified: of('file.modified'),
+        deleted: of('file.deleted'),
+        tests: of('test.changed'),
+        config: of('config.changed'),
+        dependencies: of('dependencies.changed'),
+        protected: of('protected.touched'),
+        burst: events.some((e) => e.type === 'burst'),
+      },
+    };
+    if (task) facts.task = { id: task.id, title: task.title, state: task.state, attempts: task.attempts };
+    this.overseer.raiseFromFacts(facts);
+  }
+}

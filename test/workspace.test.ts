@@ -1,0 +1,144 @@
+/**
+ * Workspace changes become runtime events: real temporary directories, real file-system
+ * events (no mocked chokidar), through the public API and the CLI.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createOverseer, type Overseer } from '../runtime/index.js';
+import { WorkspaceMonitor } from '../runtime/workspace.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-ws-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function monitor(overseer: Overseer, root: string, protectedPaths: string[] = []): Promise<WorkspaceMonitor> {
+  const m = new WorkspaceMonitor(overseer, { root, protectedPaths, debounceMs: 50 });
+  cleanups.push(() => m.close());
+  await m.ready();
+  return m;
+}
+
+const shell = (cwd: string) => ({ executor: { type: 'shell', command: 'true', cwd } });
+
+describe('attribution', () => {
+  it('records changes under a running task’s working directory on that task, and only there', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'api'));
+    mkdirSync(join(root, 'web'));
+    const o = createOverseer();
+    o.scheduleTasks([
+      { id: 'api', projectId: 'p', metadata: shell(join(root, 'api')) },
+      { id: 'web', projectId: 'p', metadata: shell(join(root, 'web')) },
+    ]);
+    o.getNextTask();
+    o.getNextTask();
+    await monitor(o, root);
+    writeFileSync(join(root, 'api', 'server.js'), 'x');
+    await until('the change on api', () => changed(o, 'api').length > 0);
+    expect(changed(o, 'api')).toEqual([expect.objectContaining({ path: 'api/server.js', kind: 'created' })]);
+    expect(changed(o, 'web')).toEqual([]);
+  });
+});
+
+const changed = (o: Overseer, id: string) => o.getTaskStatus(id)!.changedFiles;
+
+describe('triggers', () => {
+  it('runs a task again when matching files change, and releases one waiting for a change', async () => {
+    const root = workspace();
+    const o = createOverseer();
+    o.scheduleTasks([
+      { id: 'test', metadata: { ...shell(root), onChange: ['src/**'] } },
+      { id: 'lint', metadata: { ...shell(root), onChange: ['src/**/*.js'], waitForChange: true } },
+    ]);
+    o.blockTask('lint', 'waiting_for_change');
+    o.getNextTask();
+    o.markComplete('test');
+    await monitor(o, root);
+    mkdirSync(join(root, 'src'));
+    writeFileSync(join(root, 'README.md'), 'not a trigger');
+    writeFileSync(join(root, 'src', 'a.js'), 'x');
+    // The new directory and its file may arrive in separate batches: wait for both effects.
+    await until('a re-run of test and lint released', () => o.getTaskStatus('test@2') !== null && o.getTaskStatus('lint')!.state === 'ready');
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'ready', metadata: { rerunOf: 'test' } });
+    expect(o.getTaskStatus('lint')!.state).toBe('ready');
+    // The re-run is the latest: it runs again only after it finished.
+    writeFileSync(join(root, 'src', 'b.js'), 'y');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(o.getTaskStatus('test@3')).toBeNull();
+  });
+});
+
+describe('breakpoint rules see the changes', () => {
+  it('a protected path touched raises architecture_decision', async () => {
+    const root = workspace();
+    const o = createOverseer();
+    o.scheduleTask({ id: 'a', metadata: shell(root) });
+    await monitor(o, root, ['infra/**']);
+    mkdirSync(join(root, 'infra'));
+    writeFileSync(join(root, 'infra', 'db.tf'), 'x');
+    await until('the breakpoint', () => o.getPendingBreakpoints().length > 0);
+    const [bp] = o.getPendingBreakpoints();
+    expect(bp).toMatchObject({ type: 'architecture_decision' });
+    // The directory may be seen before its file: either way the protected path is named.
+    expect((bp!.data as { changes: { protected: string[] } }).changes.protected[0]).toMatch(/^infra/);
+    expect(o.getNextTask()).toBeNull();
+  });
+});
+
+describe('shutdown', () => {
+  it('closing the monitor leaves no watcher or timer behind', async () => {
+    const root = workspace();
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'FSEventWrap' || r === 'Timeout').length;
+    const o = createOverseer();
+    const m = new WorkspaceMonitor(o, { root });
+    await m.ready();
+    writeFileSync(join(root, 'x.txt'), 'x');
+    await m.close();
+    const after = process.getActiveResourcesInfo().filter((r) => r === 'FSEventWrap' || r === 'Timeout').length;
+    expect(after).toBeLessThanOrEqual(before);
+  });
+
+  it('`overseer run --watch` re-runs on a change and exits by itself after Ctrl-C', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'src'));
+    writeFileSync(
+      join(root, 'plan.yaml'),
+      ['tasks:', '  - id: build', '    command: "true"', '    onChange: ["src/**"]', ''].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', 'run', join(root, 'plan.yaml'), '--store', join(root, '.overseer/s.json'), '--watch'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await until('the first build', () => out.includes('build running → completed'), 15_000);
+    writeFileSync(join(root, 'src', 'main.js'), 'x');
+    await until('the re-run', () => out.includes('build@2 running → completed'), 15_000);
+    child.kill('SIGINT');
+    // Exiting at all means nothing (watcher, timer) kept the process alive.
+    expect(await exited).toBe(0);
+  }, 30_000);
+});
