@@ -51,6 +51,8 @@ export interface TransitionRecord {
   to: TaskState;
   at: number;
   reason?: string;
+  /** For a failure: its kind (`exit`, `timeout`, `quality`, …), so budgets can tell them apart. */
+  kind?: string;
 }
 
 /** What a task is, as given when it was scheduled; it does not change afterwards. */
@@ -172,6 +174,7 @@ function historyWith(context: TaskContext, event: TaskEvent, edge: Edge): Transi
   const record: TransitionRecord = { from: edge.from, to: edge.to, at: event.at };
   const reason = reasonOf(event);
   if (reason !== undefined) record.reason = reason;
+  if (event.type === 'FAIL' && event.error.kind !== undefined) record.kind = event.error.kind;
   // Frozen: views hand these out without copying.
   return Object.freeze([...context.history, Object.freeze(record)]) as TransitionRecord[];
 }

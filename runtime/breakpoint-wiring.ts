@@ -11,6 +11,7 @@ import type { BreakpointPorts } from './breakpoints.js';
 import type { Clock } from './clock.js';
 import type { Emitter } from './events.js';
 import type { Scheduler, TaskEntry } from './scheduler.js';
+import { deepFreeze } from './json.js';
 
 export interface WiringNeeds {
   scheduler: Scheduler;
@@ -57,7 +58,7 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
         scheduler.block(e, clock.now(), 'breakpoint', breakpointId);
       }
     },
-    releaseTask(taskId, breakpointId, action: ResolutionAction, note, stillOpen) {
+    releaseTask(taskId, breakpointId, action: ResolutionAction, note, stillOpen, pendingResult) {
       const e = entry(taskId);
       if (!e) return;
       const at = clock.now();
@@ -68,6 +69,13 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
       }
       if (action === 'cancel') return cancelOpen(e, note ? `cancelled at a breakpoint: ${note}` : 'cancelled at a breakpoint');
       if (e.task.value === 'failed') return scheduler.retry(e, at, 0, true);
+      if (action === 'continue' && pendingResult !== undefined && heldBy(e, breakpointId) && e.unmet === 0) {
+        // The escalated result was accepted: the task completes with it.
+        scheduler.unblock(e, at);
+        scheduler.start(e, at);
+        scheduler.complete(e, { type: 'COMPLETE', at, result: deepFreeze(structuredClone(pendingResult)) });
+        return;
+      }
       if (action === 'skip') {
         // Skipping counts as done: dependents go on without it (refusal() checked it can).
         if (e.task.value === 'blocked') scheduler.unblock(e, at);

@@ -44,7 +44,7 @@ export interface BreakpointPorts {
   refusal(taskId: string, action: ResolutionAction): string | null;
   /** Pauses or releases the work a breakpoint concerns; `stillOpen` is another open breakpoint of the task. */
   pauseTask(taskId: string, breakpointId: string): void;
-  releaseTask(taskId: string, breakpointId: string, action: ResolutionAction, note: string | null, stillOpen: string | null): void;
+  releaseTask(taskId: string, breakpointId: string, action: ResolutionAction, note: string | null, stillOpen: string | null, pendingResult?: JsonValue): void;
   pauseProject(projectId: string, breakpointId: string): void;
   releaseProject(projectId: string, breakpointId: string, action: ResolutionAction): void;
 }
@@ -406,7 +406,9 @@ export class BreakpointManager {
     this.ports.cancelTimer(RESOLVE_KEY + id);
     this.ports.cancelTimer(EXPIRE_KEY + id);
     try {
-      if (context.taskId) this.ports.releaseTask(context.taskId, id, action, note, this.openIdFor(context.projectId, context.taskId));
+      // An escalated result waits in the breakpoint's data: approving it completes the task with it.
+      const pending = isPlainObject(context.data) && context.data.pendingResult !== undefined ? context.data.pendingResult : undefined;
+      if (context.taskId) this.ports.releaseTask(context.taskId, id, action, note, this.openIdFor(context.projectId, context.taskId), pending);
       else this.ports.releaseProject(context.projectId, id, action);
     } catch (error) {
       // The work moved on meanwhile (cancelled, completed): the decision stands, on record.

@@ -57,6 +57,16 @@ export interface WorkspaceChangedEvent {
   at: number;
 }
 
+export interface TaskDecisionEvent {
+  type: 'task.decision';
+  taskId: string;
+  action: 'proceed' | 'checkpoint' | 'retry' | 'clarify' | 'escalate';
+  confidence: number;
+  explanation: string;
+  qualityScore: number;
+  at: number;
+}
+
 export interface OverseerEventMap {
   'task.transition': TaskTransitionEvent;
   'task.priority': TaskPriorityEvent;
@@ -65,6 +75,7 @@ export interface OverseerEventMap {
   'breakpoint.triggered': BreakpointEventPayload & { type: 'breakpoint.triggered' };
   'breakpoint.resolved': BreakpointEventPayload & { type: 'breakpoint.resolved' };
   'workspace.changed': WorkspaceChangedEvent;
+  'task.decision': TaskDecisionEvent;
 }
 export type OverseerEventType = keyof OverseerEventMap;
 export type OverseerEvent = OverseerEventMap[OverseerEventType];
@@ -76,6 +87,7 @@ export const OVERSEER_EVENT_TYPES: readonly OverseerEventType[] = [
   'breakpoint.triggered',
   'breakpoint.resolved',
   'workspace.changed',
+  'task.decision',
 ];
 
 type Handler<E> = (event: E) => void;

@@ -5,6 +5,7 @@ import type { TaskState } from '../machines/task.js';
 import type { Store, StoreWarning } from '../store/types.js';
 import type { RetryPolicy } from './backoff.js';
 import type { Clock } from './clock.js';
+import type { QualityControllerOptions } from './quality/controller.js';
 import { describe, isPlainObject } from './validate.js';
 
 
@@ -29,6 +30,8 @@ export interface OverseerOptions {
   executors?: Record<string, Executor>;
   /** Breakpoints: how long non-urgent notifications are batched, and the default time threshold of an attempt. */
   breakpoints?: { notifyBatchMs?: number; timeThresholdMs?: number };
+  /** Options of the quality controller (stage weights, test timeout, an LLM stage…). */
+  quality?: Omit<QualityControllerOptions, 'history' | 'onRecord' | 'now'>;
   /** Journal records between automatic compactions into the snapshot. Default 100,000. */
   compactEvery?: number;
   /** Where errors thrown by event listeners are reported. Default: console.error. */
@@ -53,7 +56,7 @@ export interface RecoveryReport {
   warnings: StoreWarning[];
 }
 
-const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors', 'breakpoints']);
+const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors', 'breakpoints', 'quality']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
 
 export function failureProblem(error: unknown): string | null {

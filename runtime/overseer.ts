@@ -17,6 +17,10 @@ import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type 
 import { systemClock, type Clock } from './clock.js';
 import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
 import { Durability } from './durability.js';
+import { createDecisionEngine, explainDecision, type Decision, type DecisionEngine, type DecisionState } from './decision.js';
+import { Judge } from './judge.js';
+import { createQualityController, type QualityController } from './quality/controller.js';
+import type { QualityResult } from './quality/types.js';
 import type { BreakpointPriority } from '../machines/breakpoint.js';
 import type { JournalEntry } from '../store/types.js';
 import type { RuleDefinition } from './breakpoint-rules.js';
@@ -47,6 +51,12 @@ export class Overseer {
   readonly recovery: RecoveryReport | null = null;
   private readonly scheduler: Scheduler;
   private readonly breakpointManager: BreakpointManager;
+  /** Scores results in stages (syntax, requirements, quality, testing); its history is stored. */
+  readonly quality: QualityController;
+  /** Chooses what follows a result, and explains it; its learned weights are stored. */
+  readonly decisions: DecisionEngine;
+  private readonly judge: Judge;
+  private decisionsLearned = false;
   private readonly triggers: BreakpointTriggers;
   private readonly emitter: Emitter;
   private readonly durability: Durability | null;
@@ -76,6 +86,8 @@ export class Overseer {
               breakpoints: b.breakpoints,
               rules: b.rules,
               disabledBreakpointTypes: b.disabledTypes,
+              qualityHistory: this.quality.history(),
+              decisionState: this.decisionsLearned ? this.decisions.state() : null,
             };
           },
         })
@@ -123,6 +135,15 @@ export class Overseer {
     // An unobserved actor error is rethrown in a timer and kills the process; report it instead.
     this.supervisor.subscribe({ error: (error) => this.onError(error, 'the supervisor actor') });
     this.supervisor.start();
+    this.quality = createQualityController({
+      ...(opened ? { history: opened.restored.qualityHistory } : {}),
+      ...(options.quality ?? {}),
+      now: () => this.clock.now(),
+      onRecord: (r) => this.durability?.journal({ k: 'quality', r }),
+    });
+    this.decisionsLearned = opened?.restored.decisionState != null;
+    this.decisions = createDecisionEngine({ now: () => this.clock.now(), ...(opened?.restored.decisionState ? { history: opened.restored.decisionState } : {}) });
+    this.judge = new Judge(this, this.quality, this.decisions);
     if (opened) {
       const { breakpoints, rules, disabledBreakpointTypes } = opened.restored;
       this.breakpointManager.load({ breakpoints, rules, disabledTypes: disabledBreakpointTypes });
@@ -245,7 +266,13 @@ export class Overseer {
   private failEntry(entry: TaskEntry, error: FailureInput): void {
     const failure = classifyFailure(error);
     const context = entry.task.context;
-    const allowed = shouldRetry(failure, context.retries, context.maxRetries);
+    // Two budgets: poor results (kind quality) and everything else never use up each other's retries.
+    const qualityUsed = context.history.filter((h) => h.to === 'failed' && h.kind === 'quality').length;
+    const meta = context.metadata as { quality?: { maxRetries?: number } } | null;
+    const allowed =
+      failure.kind === 'quality'
+        ? shouldRetry(failure, qualityUsed, meta?.quality?.maxRetries ?? context.maxRetries)
+        : shouldRetry(failure, context.retries - qualityUsed, context.maxRetries);
     const at = this.clock.now();
     // An interrupted attempt (the process stopped under it) was not the work's fault: no backoff.
     // A rate limit's retry-after is a floor under the backoff.
@@ -477,6 +504,30 @@ export class Overseer {
   /** Tells listeners what changed in the workspace (the monitor calls this). */
   emitWorkspaceChanged(events: readonly WorkspaceEvent[]): void {
     if (events.length) this.emitter.emit({ type: 'workspace.changed', events: [...events], at: this.clock.now() });
+  }
+
+  /** Judges a succeeded attempt of a task with `metadata.quality` (the runner calls this). */
+  judgeAttempt(task: TaskView, output: JsonValue | void, signal: AbortSignal): Promise<void> {
+    return this.judge.judge(task, output, signal);
+  }
+
+  /** Records a decision about a task's result: emitted as `task.decision`. */
+  recordDecision(taskId: string, decision: Decision, validation: QualityResult): void {
+    this.emitter.emit({
+      type: 'task.decision',
+      taskId,
+      action: decision.action,
+      confidence: decision.confidence,
+      explanation: explainDecision(decision),
+      qualityScore: validation.score,
+      at: this.clock.now(),
+    });
+  }
+
+  /** Stores the decision engine's learned weights. */
+  recordDecisionWeights(state: DecisionState): void {
+    this.decisionsLearned = true;
+    this.durability?.journal({ k: 'weights', state });
   }
 
   /** True while a breakpoint is open: any, one waiting for a person, or one that will resolve itself. */

@@ -12,6 +12,8 @@ import { supervisorMachine } from '../machines/supervisor.js';
 import { StoreCorruptError } from '../store/errors.js';
 import type { JournalRecord, StoreContents, StoreImage, StoredBreakpoint, StoredSupervisor, StoredTask } from '../store/types.js';
 import type { RuleDefinition } from './breakpoint-rules.js';
+import type { QualityRecord } from './quality/types.js';
+import type { DecisionState } from './decision.js';
 import { SCHEMA_VERSION } from '../store/types.js';
 import { effectivePriority } from './priority.js';
 import { BreakpointHost, type TaskHost } from './task-host.js';
@@ -22,6 +24,8 @@ export interface ReplayResult {
   breakpoints: StoredBreakpoint[];
   rules: RuleDefinition[];
   disabledBreakpointTypes: string[];
+  qualityHistory: QualityRecord[];
+  decisionState: DecisionState | null;
   replayed: number;
 }
 
@@ -37,6 +41,8 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
   const rules = [...(contents.image?.rules ?? [])];
   const disabled = new Set(contents.image?.disabledBreakpointTypes ?? []);
   const bpHost = new BreakpointHost();
+  const qualityHistory = [...(contents.image?.qualityHistory ?? [])];
+  let decisionState = contents.image?.decisionState ?? null;
 
   const corrupt = (record: JournalRecord, what: string) =>
     new StoreCorruptError(
@@ -107,6 +113,12 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
         if (record.enabled) disabled.delete(record.type);
         else disabled.add(record.type);
         break;
+      case 'quality':
+        qualityHistory.push(record.r);
+        break;
+      case 'weights':
+        decisionState = record.state;
+        break;
       default:
         throw corrupt(record, `unknown record kind ${JSON.stringify((record as { k: unknown }).k)}`);
     }
@@ -117,11 +129,15 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
     breakpoints: [...breakpoints.values()],
     rules,
     disabledBreakpointTypes: [...disabled],
+    qualityHistory,
+    decisionState,
     replayed: contents.journal.length,
   };
 }
 
 export interface ImageParts {
+  qualityHistory: QualityRecord[];
+  decisionState: DecisionState | null;
   tasks: StoredTask[];
   supervisor: StoredSupervisor;
   breakpoints: StoredBreakpoint[];

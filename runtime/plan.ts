@@ -32,6 +32,13 @@ const stringMap = z.record(z.string(), z.string());
 const policy = z.enum(['block', 'cancel', 'ignore']);
 const executorType = z.enum(['shell', 'agent', 'function']);
 
+const qualityConfig = z.strictObject({
+  acceptanceCriteria: z.array(z.string().min(1)).optional(),
+  testCommand: z.string().min(1).optional(),
+  gate: z.strictObject({ minScore: z.number().min(0).max(1), maxErrors: z.number().int().min(0).optional() }).optional(),
+  maxRetries: z.number().int().min(0).max(100).optional(),
+});
+
 const agentConfig = z.strictObject({
   command: z.string().min(1),
   args: z.array(z.string()).optional(),
@@ -61,6 +68,8 @@ const taskSchema = z.strictObject({
   decision: z.string().min(1).optional(),
   /** An attempt running longer than this raises `time_threshold_exceeded` (stopped and retried). */
   timeThreshold: duration.optional(),
+  /** Check the work's result before the task completes (see runtime/judge.ts). */
+  quality: qualityConfig.optional(),
   /** With `run --watch`: globs (relative to the watched root) whose changes run this task again. */
   onChange: z.array(z.string().min(1)).optional(),
   /** With `run --watch`: the task waits for a first matching change before it runs. */
@@ -69,6 +78,7 @@ const taskSchema = z.strictObject({
 
 const defaultsSchema = z.strictObject({
   executor: executorType.optional(),
+  quality: qualityConfig.optional(),
   cwd: z.string().optional(),
   env: stringMap.optional(),
   agent: agentConfig.optional(),
@@ -251,6 +261,8 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     if (t.decision) metadata.decision = t.decision;
     if (t.timeThreshold !== undefined) metadata.timeThresholdMs = parseDuration(t.timeThreshold);
     if (t.onChange?.length) metadata.onChange = t.onChange;
+    const quality = t.quality ?? d.quality;
+    if (quality) metadata.quality = quality;
     if (t.waitForChange) {
       metadata.waitForChange = true;
       if (!t.onChange?.length) problems.push(`${path}.waitForChange: needs onChange globs to say which changes it waits for`);

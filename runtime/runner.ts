@@ -15,6 +15,7 @@ import type { JsonValue } from './json.js';
 import type { Overseer, StateCounts } from './overseer.js';
 import type { ExecutorSpec, PlanTaskMetadata } from './plan.js';
 import type { TaskView } from './view.js';
+import { qualityConfigOf } from './judge.js';
 
 export interface RunnerOptions {
   /** Function executors, by the name plans use (`executor: function`, `function: name`). */
@@ -54,6 +55,8 @@ interface Attempt {
   abortedFor: 'timeout' | 'cancelled' | 'paused' | 'stopped' | null;
   timer: unknown;
   done: Promise<void>;
+  /** The judge already decided what follows this attempt. */
+  judged?: boolean;
 }
 
 class TimeoutError extends Error {
@@ -178,6 +181,11 @@ export class Runner {
       try {
         const executor = this.executorFor(task, metadata?.executor);
         result = await executor(task, context);
+        // With quality checks, the result is judged before anything is decided.
+        if (qualityConfigOf(task) && !attempt.abortedFor) {
+          await this.overseer.judgeAttempt(this.overseer.getTaskStatus(task.id) ?? task, result, controller.signal);
+          attempt.judged = true;
+        }
       } catch (error) {
         failure = error;
       }
@@ -227,8 +235,8 @@ export class Runner {
     if (this.attempts.get(task.id) === attempt) this.attempts.delete(task.id);
     this.stopping_.delete(attempt);
     const current = this.overseer.closed ? null : this.overseer.getTaskStatus(task.id);
-    // The task moved on while the work ran (cancelled, paused): its late outcome is ignored.
-    if (current?.state === 'running' && current.attempts === task.attempts) {
+    // The task moved on while the work ran (cancelled, paused, judged): its late outcome is ignored.
+    if (current?.state === 'running' && current.attempts === task.attempts && !attempt.judged) {
       if (attempt.abortedFor === 'timeout') {
         this.overseer.markFailed(task.id, { message: (attempt.controller.signal.reason as Error).message, kind: 'timeout', retryable: true });
       } else if (attempt.abortedFor === 'stopped') {

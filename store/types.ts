@@ -9,6 +9,8 @@ import type { TaskContext, TaskEvent, TaskInput, TaskState } from '../machines/t
 import type { SupervisorContext, SupervisorEvent } from '../machines/supervisor.js';
 import type { BreakpointContext, BreakpointEvent, BreakpointInput, BreakpointState } from '../machines/breakpoint.js';
 import type { RuleDefinition } from '../runtime/breakpoint-rules.js';
+import type { QualityRecord } from '../runtime/quality/types.js';
+import type { DecisionState } from '../runtime/decision.js';
 import type { BoostReason } from '../runtime/priority.js';
 
 /** The schema this build writes. Older images and journals are migrated on open; newer ones are refused. */
@@ -57,6 +59,10 @@ export interface StoreImage {
   rules?: RuleDefinition[];
   /** Breakpoint types switched off. */
   disabledBreakpointTypes?: string[];
+  /** The quality controller's records (newest last). */
+  qualityHistory?: QualityRecord[];
+  /** The decision engine's learned weights and their log. */
+  decisionState?: DecisionState | null;
 }
 
 /** One journal line. `s` is a sequence number, strictly increasing. */
@@ -70,7 +76,9 @@ export type JournalRecord =
   | { s: number; k: 'bp'; input: BreakpointInput }
   | { s: number; k: 'bpev'; b: string; e: BreakpointEvent }
   | { s: number; k: 'rule'; rule: RuleDefinition }
-  | { s: number; k: 'bptype'; type: string; enabled: boolean };
+  | { s: number; k: 'bptype'; type: string; enabled: boolean }
+  | { s: number; k: 'quality'; r: QualityRecord }
+  | { s: number; k: 'weights'; state: DecisionState };
 
 /** A record before the store numbers it. */
 export type JournalEntry = JournalRecord extends infer R ? (R extends { s: number } ? Omit<R, 's'> : never) : never;

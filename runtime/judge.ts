@@ -1,0 +1,139 @@
+/**
+ * After an attempt's work succeeds: quality → decision → what happens to the task.
+ *
+ *   proceed     the task completes; its result keeps the output, the quality and the decision
+ *   checkpoint  the same, then everything is flushed and a milestone_completion breakpoint
+ *               holds the project for a review
+ *   retry       the attempt fails (kind `quality`) with the follow-up as feedback
+ *   clarify     the same, asking the work to clarify (a new attempt with the follow-up prompt)
+ *   escalate    a breakpoint asks a person; approving it completes the task with this result
+ *
+ * Quality retries have their own budget (`quality.maxRetries`, default the task's
+ * maxRetries) apart from infrastructure failures: a timeout never uses one up, and a poor
+ * result never uses up a retry meant for crashes. Every decision is emitted as
+ * `task.decision` and kept in the task's result or error.
+ */
+import type { JsonValue } from './json.js';
+import type { Overseer } from './overseer.js';
+import type { QualityController } from './quality/controller.js';
+import type { QualityResult } from './quality/types.js';
+import type { Decision, DecisionEngine } from './decision.js';
+import { assessConfidence, determineFollowUp, explainDecision, shouldTriggerBreakpoint } from './decision.js';
+import { isPlainObject } from './validate.js';
+import type { TaskView } from './view.js';
+
+export interface QualityConfig {
+  /** Criteria the requirements stage checks (see runtime/quality/requirements.ts). */
+  acceptanceCriteria?: string[];
+  /** A command the testing stage runs in the task's working directory. */
+  testCommand?: string;
+  /** The gate: the overall score must reach `minScore` (0..1), with at most `maxErrors` error-level issues. */
+  gate?: { minScore: number; maxErrors?: number };
+  /** Attempts that may be spent on poor results. Default: the task's maxRetries. */
+  maxRetries?: number;
+}
+
+export function qualityConfigOf(task: TaskView): QualityConfig | null {
+  const meta = isPlainObject(task.metadata) ? task.metadata : null;
+  return meta && isPlainObject(meta.quality) ? (meta.quality as QualityConfig) : null;
+}
+
+/** Attempts a task has spent on poor results (failures of kind `quality`). */
+export function qualityRetriesUsed(task: Pick<TaskView, 'history'>): number {
+  return task.history.filter((h) => h.to === 'failed' && h.kind === 'quality').length;
+}
+
+export class Judge {
+  private readonly lastDecision = new Map<string, Decision>();
+
+  constructor(
+    private readonly overseer: Overseer,
+    private readonly quality: QualityController,
+    private readonly decisions: DecisionEngine,
+  ) {}
+
+  async judge(task: TaskView, output: JsonValue | void, signal: AbortSignal): Promise<void> {
+    const config = qualityConfigOf(task) ?? {};
+    const response = responseOf(output);
+    const executor = isPlainObject(task.metadata) && isPlainObject(task.metadata.executor) ? task.metadata.executor : {};
+    const workdir = typeof executor.cwd === 'string' ? executor.cwd : process.cwd();
+    const validation = await this.quality.validateOutput(
+      { response, changedFiles: [...task.changedFiles], workdir },
+      { id: task.id, projectId: task.projectId, title: task.title, ...(config.acceptanceCriteria ? { acceptanceCriteria: config.acceptanceCriteria } : {}), ...(config.testCommand ? { testCommand: config.testCommand } : {}) },
+      { signal },
+    );
+    const current = this.overseer.getTaskStatus(task.id);
+    if (current?.state !== 'running' || current.attempts !== task.attempts) return; // moved on meanwhile
+    const used = qualityRetriesUsed(current);
+    const maxRetries = config.maxRetries ?? current.maxRetries;
+    const confidence = assessConfidence(response, validation);
+    const decision = this.decisions.decideNextAction({
+      validation,
+      confidence,
+      attempt: used + 1,
+      maxAttempts: maxRetries + 1,
+      breakpointsOpen: this.overseer.getPendingBreakpoints(task.projectId).length,
+      milestone: isPlainObject(task.metadata) && task.metadata.milestone === true,
+    });
+    const gate = config.gate;
+    const gateFailed = gate !== undefined && (validation.score < gate.minScore || errorsOf(validation) > (gate.maxErrors ?? Infinity));
+    this.learn(task.id, decision);
+    this.overseer.recordDecision(task.id, decision, validation);
+    const summary = { action: decision.action, confidence: decision.confidence, explanation: explainDecision(decision) };
+    const quality = qualitySummary(validation);
+
+    if ((decision.action === 'proceed' || decision.action === 'checkpoint') && !gateFailed) {
+      this.overseer.markComplete(task.id, { output: (output ?? null) as JsonValue, quality, decision: summary });
+      if (decision.action === 'checkpoint') {
+        await this.overseer.flush();
+        this.overseer.triggerBreakpoint('milestone_completion', { taskId: task.id, decision: summary });
+      }
+      return;
+    }
+    if (decision.action === 'escalate') {
+      const suggestion = shouldTriggerBreakpoint({ validation, confidence, attempt: used + 1, maxAttempts: maxRetries + 1 });
+      this.overseer.triggerBreakpoint(suggestion.type ?? 'confidence_too_low', {
+        taskId: task.id,
+        reason: suggestion.reason || summary.explanation,
+        pendingResult: { output: (output ?? null) as JsonValue, quality, decision: summary },
+      });
+      return;
+    }
+    // retry, clarify, or a result that did not pass its gate.
+    const followUp = determineFollowUp(response, validation);
+    const why = gateFailed && (decision.action === 'proceed' || decision.action === 'checkpoint')
+      ? `the quality gate was not met: score ${validation.score.toFixed(2)} < ${gate!.minScore}`
+      : summary.explanation;
+    this.overseer.markFailed(task.id, { message: `${why}\n${followUp}`, kind: 'quality', retryable: true });
+  }
+
+  /** The previous decision of the task is judged by how this attempt went. */
+  private learn(taskId: string, decision: Decision): void {
+    const previous = this.lastDecision.get(taskId);
+    if (previous) {
+      const changes = this.decisions.learnFromOutcome(previous, { success: decision.action === 'proceed' || decision.action === 'checkpoint' });
+      if (changes.length) this.overseer.recordDecisionWeights(this.decisions.state());
+    }
+    this.lastDecision.set(taskId, decision);
+  }
+}
+
+function responseOf(output: JsonValue | void): string {
+  if (typeof output === 'string') return output;
+  if (isPlainObject(output)) {
+    for (const key of ['response', 'stdout']) if (typeof output[key] === 'string') return output[key] as string;
+  }
+  return output === undefined ? '' : JSON.stringify(output);
+}
+
+function errorsOf(v: QualityResult): number {
+  return v.issues.filter((i) => i.severity === 'error').length;
+}
+
+function qualitySummary(v: QualityResult): JsonValue {
+  return {
+    score: Math.round(v.score * 1000) / 1000,
+    stages: Object.fromEntries(v.stages.map((s) => [s.name, s.score === null ? null : Math.round(s.score * 1000) / 1000])),
+    issues: v.issues.slice(0, 20).map((i) => `${i.severity}: ${i.file ? `${i.file}${i.line ? `:${i.line}` : ''}: ` : ''}${i.message}`),
+  } as JsonValue;
+}

@@ -1,0 +1,97 @@
+/**
+ * Result → quality → decision → what follows, end to end: an agent-like script first
+ * produces a wrong result, gets the quality findings as feedback, and passes on retry.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/quality/', import.meta.url));
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function workdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-judge-'));
+  dirs.push(dir);
+  cpSync(FIXTURE, dir, { recursive: true });
+  return dir;
+}
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('judging results', () => {
+  it('a wrong result fails quality, goes back with feedback, and passes on retry (CLI, agent executor)', async () => {
+    const dir = workdir();
+    writeFileSync(
+      join(dir, 'plan.yaml'),
+      [
+        'name: quality loop',
+        'defaults:',
+        '  retryDelay: 10ms',
+        'tasks:',
+        '  - id: implement-mean',
+        '    executor: agent',
+        '    prompt: "Implement mean(xs) in src/mean.js."',
+        `    agent: { command: ${JSON.stringify(process.execPath)}, args: [coding-agent.mjs] }`,
+        '    quality:',
+        '      acceptanceCriteria: ["contains:src/mean.js:export function mean"]',
+        '      testCommand: node --test mean.test.mjs',
+        '      gate: { minScore: 0.8 }',
+        '      maxRetries: 2',
+        '',
+      ].join('\n'),
+    );
+    const store = join(dir, '.overseer', 's.json');
+    const result = await run(['run', join(dir, 'plan.yaml'), '--store', store, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const events = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; action?: string });
+    expect(events.filter((e) => e.type === 'task.decision').map((e) => e.action)).toEqual(['retry', 'proceed']);
+
+    const o = createOverseer({ store: jsonFileStore(store) });
+    try {
+      const t = o.getTaskStatus('implement-mean') as TaskView;
+      expect(t).toMatchObject({ state: 'completed', attempts: 2 });
+      // The first attempt failed as a quality failure, naming what was wrong…
+      const failure = t.history.find((h) => h.to === 'failed')!;
+      expect(failure.kind).toBe('quality');
+      expect(failure.reason).toMatch(/test/i);
+      // …and the result keeps the output, the quality and the decision.
+      expect(t.result).toMatchObject({ output: { response: expect.stringContaining('Fixed mean()') }, decision: { action: 'proceed' } });
+      expect((t.result as { quality: { score: number } }).quality.score).toBeGreaterThanOrEqual(0.8);
+      // The quality history is in the store.
+      expect(o.quality.history().map((r) => r.taskId)).toEqual(['implement-mean', 'implement-mean']);
+    } finally {
+      await o.close();
+    }
+  }, 60_000);
+
+  it('quality retries and infrastructure retries do not use up each other', () => {
+    const clock = new SimulatedClock();
+    const o = createOverseer({ clock, retry: { baseDelayMs: 1 } });
+    o.scheduleTask({ id: 't', maxRetries: 1, metadata: { quality: { maxRetries: 1 } } });
+    const cycle = (error: { message: string; kind: string }) => {
+      o.getNextTask();
+      const v = o.markFailed('t', { ...error, retryable: true });
+      clock.increment(10);
+      return v.state;
+    };
+    expect(cycle({ message: 'poor result', kind: 'quality' })).toBe('retrying'); // 1 of 1 quality retries
+    expect(cycle({ message: 'timed out', kind: 'timeout' })).toBe('retrying'); // 1 of 1 other retries
+    expect(cycle({ message: 'timed out again', kind: 'timeout' })).toBe('failed');
+  });
+});
