@@ -20,7 +20,7 @@ import { Durability } from './durability.js';
 import { createDecisionEngine, explainDecision, type Decision, type DecisionEngine, type DecisionState } from './decision.js';
 import { Judge } from './judge.js';
 import { createQualityController, type QualityController } from './quality/controller.js';
-import type { QualityResult } from './quality/types.js';
+import type { CrossValidation, QualityOutput, QualityResult, Validator } from './quality/types.js';
 import type { BreakpointPriority } from '../machines/breakpoint.js';
 import type { JournalEntry } from '../store/types.js';
 import type { RuleDefinition } from './breakpoint-rules.js';
@@ -509,6 +509,26 @@ export class Overseer {
   /** Judges a succeeded attempt of a task with `metadata.quality` (the runner calls this). */
   judgeAttempt(task: TaskView, output: JsonValue | void, signal: AbortSignal): Promise<void> {
     return this.judge.judge(task, output, signal);
+  }
+
+  /**
+   * Has several validators judge a task's output and compares them; when they disagree
+   * (`conflicting`), the rules see it (`validation.disagreement`) and `conflicting_solutions`
+   * pauses the task.
+   */
+  async crossValidate(taskId: string, output: QualityOutput, validators: ReadonlyArray<Validator | string>): Promise<CrossValidation> {
+    const task = this.entry(taskId, 'crossValidate');
+    const { projectId, title } = task.task.context;
+    const comparison = await this.quality.crossValidate(output, validators, { task: { id: taskId, projectId, title } });
+    if (!this.closed) {
+      this.breakpointManager.raiseFromFacts({
+        event: 'validation.compared',
+        project: { id: projectId },
+        task: { id: taskId, title, state: task.task.value },
+        validation: { disagreement: comparison.disagreement, agreement: comparison.agreement, conflicting: comparison.conflicting },
+      });
+    }
+    return comparison;
   }
 
   /** Records a decision about a task's result: emitted as `task.decision`. */

@@ -95,3 +95,21 @@ describe('judging results', () => {
     expect(cycle({ message: 'timed out again', kind: 'timeout' })).toBe('failed');
   });
 });
+
+describe('cross-validation', () => {
+  it('validators that disagree raise conflicting_solutions on the task', async () => {
+    const dir = workdir();
+    const o = createOverseer({ clock: new SimulatedClock() });
+    o.scheduleTask({ id: 'sol' });
+    o.getNextTask();
+    const optimist = { name: 'optimist', weight: 1, validate: async () => ({ score: 1, issues: [] }) };
+    const pessimist = { name: 'pessimist', weight: 1, validate: async () => ({ score: 0, issues: [] }) };
+    const agreeing = await o.crossValidate('sol', { workdir: dir, response: 'x' }, [optimist, { ...optimist, name: 'also' }]);
+    expect(agreeing.conflicting).toBe(false);
+    expect(o.getPendingBreakpoints()).toEqual([]);
+    const split = await o.crossValidate('sol', { workdir: dir, response: 'x' }, [optimist, pessimist]);
+    expect(split.conflicting).toBe(true);
+    expect(o.getPendingBreakpoints()).toMatchObject([{ type: 'conflicting_solutions', taskId: 'sol' }]);
+    expect(o.getTaskStatus('sol')!.state).toBe('blocked');
+  });
+});
