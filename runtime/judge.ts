@@ -40,7 +40,7 @@ export function qualityConfigOf(task: TaskView): QualityConfig | null {
 
 /** Attempts a task has spent on poor results (failures of kind `quality`). */
 export function qualityRetriesUsed(task: Pick<TaskView, 'history'>): number {
-  return task.history.filter((h) => h.to === 'failed' && h.kind === 'quality').length;
+  return task.history.filter((h) => h.to === 'failed' && (h.kind === 'quality' || h.kind === 'quality_gate')).length;
 }
 
 export class Judge {
@@ -104,7 +104,9 @@ export class Judge {
     const why = gateFailed && (decision.action === 'proceed' || decision.action === 'checkpoint')
       ? `the quality gate was not met: score ${validation.score.toFixed(2)} < ${gate!.minScore}`
       : summary.explanation;
-    this.overseer.markFailed(task.id, { message: `${why}\n${followUp}`, kind: 'quality', retryable: true });
+    // A result that did not pass its gate fails as `quality_gate`: when no retry is left, every
+    // dependent is blocked, whatever its own failure policy.
+    this.overseer.markFailed(task.id, { message: `${why}\n${followUp}`, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
   }
 
   /** The previous decision of the task is judged by how this attempt went. */

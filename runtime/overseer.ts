@@ -267,10 +267,11 @@ export class Overseer {
     const failure = classifyFailure(error);
     const context = entry.task.context;
     // Two budgets: poor results (kind quality) and everything else never use up each other's retries.
-    const qualityUsed = context.history.filter((h) => h.to === 'failed' && h.kind === 'quality').length;
+    const isQuality = (kind: string | undefined) => kind === 'quality' || kind === 'quality_gate';
+    const qualityUsed = context.history.filter((h) => h.to === 'failed' && isQuality(h.kind)).length;
     const meta = context.metadata as { quality?: { maxRetries?: number } } | null;
     const allowed =
-      failure.kind === 'quality'
+      isQuality(failure.kind)
         ? shouldRetry(failure, qualityUsed, meta?.quality?.maxRetries ?? context.maxRetries)
         : shouldRetry(failure, context.retries - qualityUsed, context.maxRetries);
     const at = this.clock.now();

@@ -366,7 +366,9 @@ export class Scheduler {
   private onDependencyDead(entry: TaskEntry, dep: TaskEntry, at: number): void {
     const state = entry.task.value;
     if (state === 'completed' || state === 'cancelled' || state === 'failed') return;
-    switch (entry.task.context.onDependencyFailure) {
+    // A result that failed its quality gate blocks every dependent, whatever its policy.
+    const policy = dep.task.context.lastError?.kind === 'quality_gate' && dep.task.value === 'failed' ? 'block' : entry.task.context.onDependencyFailure;
+    switch (policy) {
       case 'ignore':
         if (entry.ignored?.has(dep.id)) return; // failed again after a retry: already counted
         (entry.ignored ??= new Set()).add(dep.id);
