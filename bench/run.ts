@@ -1,106 +1,137 @@
 /**
- * `npm run bench`: W1 at 10,000 and 100,000 tasks for each contender, every run in a
- * fresh process, medians of RUNS runs. Prints a markdown table and writes it to
- * docs/benchmarks.md with the machine, Node version and date.
+ * `npm run bench` / `npm run bench:peers` (adds BullMQ on a local Redis it starts itself).
+ * Every measurement runs in a fresh process; W1 figures are medians of BENCH_RUNS runs.
+ * Prints a markdown report and writes it to docs/benchmarks.md.
+ *
+ *   BENCH_RUNS=3  BENCH_SIZES=10000,100000  BENCH_PROFILE=1 (0: no CPU profiles)
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { profileChild } from './profile.js';
+import { hasRedisServer, startRedis, type Redis } from './redis.js';
+import { render, type Measured, type W1Row } from './report.js';
+import { median } from './stats.js';
 import type { W1Result } from './w1-child.js';
 
+const PEERS = process.argv.includes('--peers');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SIZES = (process.env.BENCH_SIZES ?? '10000,100000').split(',').map(Number);
-const CONTENDERS = ['plain', 'overseer', 'overseer+memoryStore', 'overseer+jsonFileStore'];
-const child = fileURLToPath(new URL('./w1-child.js', import.meta.url));
+const LARGEST = Math.max(...SIZES);
+const PROFILE = process.env.BENCH_PROFILE !== '0';
+const began = Date.now();
 
-function once(contender: string, n: number, env: Record<string, string> = {}): W1Result & { store?: string } {
-  const out = execFileSync(process.execPath, ['--expose-gc', child, contender, String(n)], {
+const log = (line: string) => process.stderr.write(`[${Math.round((Date.now() - began) / 1000)} s] ${line}\n`);
+
+function child<T>(script: string, args: (string | number)[], env: Record<string, string> = {}): T {
+  const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(new URL(`./${script}`, import.meta.url)), ...args.map(String)], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
     maxBuffer: 64 * 2 ** 20,
   });
-  return JSON.parse(out.trim().split('\n').pop()!) as W1Result & { store?: string };
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
-function restoreOnce(path: string): { restoreMs: number; tasks: number } {
-  const out = execFileSync(process.execPath, ['--expose-gc', child, 'restore', path], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop()!) as { restoreMs: number; tasks: number };
+/** The medians of one contender's runs at one size. */
+function w1Row(n: number, contender: string, rs: W1Result[]): W1Row {
+  const med = (f: (r: W1Result) => number | undefined) => (f(rs[0]!) !== undefined ? median(rs.map((r) => f(r)!)) : undefined);
+  const { journalBytes, journalRecords, snapshotBytes } = rs[0]!; // the same in every run
+  return {
+    n,
+    contender,
+    ms: med((r) => r.ms)!,
+    tps: med((r) => r.tasksPerSecond)!,
+    heap: med((r) => r.heapBytesPerTask)!,
+    rss: med((r) => r.peakRssMB)!,
+    flushMs: med((r) => r.flushMs),
+    closeMs: med((r) => r.closeMs),
+    redisBytes: med((r) => r.redisBytesPerTask),
+    journalBytes,
+    journalRecords,
+    snapshotBytes,
+  };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
+/** Restores the store a file-store run kept, closed and as a crash leaves it; then deletes it. */
+function restoreFigures(n: number, kept: W1Result, profiles: Measured['profiles']): Measured['restores'][number] {
+  const restore = (path: string) => Array.from({ length: RUNS }, () => child<{ restoreMs: number; replayed: number }>('persist.js', ['restore', path]));
+  const closed = restore(kept.store!);
+  const crash = restore(kept.crashStore!);
+  log(`restore n=${n}: closed ${JSON.stringify(closed)}, crash ${JSON.stringify(crash)}`);
+  if (n === LARGEST && PROFILE) {
+    profiles.push({
+      title: `Restore after a crash, ${n.toLocaleString('en-US')} tasks: snapshot + ${crash[0]!.replayed.toLocaleString('en-US')} journal records (the whole child process, close included)`,
+      command: 'node dist/bench/profile.js persist.js restore <a store copied before close>',
+      summary: profileChild('persist.js', ['restore', kept.crashStore!]),
+    });
+  }
+  rmSync(dirname(kept.store!), { recursive: true, force: true });
+  return { n, closedMs: median(closed.map((r) => r.restoreMs)), crashMs: median(crash.map((r) => r.restoreMs)), replayed: crash[0]!.replayed };
+}
 
-const rows: string[] = [];
-type Row = { tps: number; heap: number; rss: number; ms: number; flushMs?: number; closeMs?: number; snapshotBytes?: number };
-const results: Record<string, Record<number, Row>> = {};
-for (const n of SIZES) {
-  for (const contender of CONTENDERS) {
-    const runs = Array.from({ length: RUNS }, () => once(contender, n));
-    (results[contender] ??= {})[n] = {
-      tps: median(runs.map((r) => r.tasksPerSecond)),
-      heap: median(runs.map((r) => r.heapBytesPerTask)),
-      rss: median(runs.map((r) => r.peakRssMB)),
-      ms: median(runs.map((r) => r.ms)),
-      ...(runs[0]!.flushMs !== undefined ? { flushMs: median(runs.map((r) => r.flushMs!)) } : {}),
-      ...(runs[0]!.closeMs !== undefined ? { closeMs: median(runs.map((r) => r.closeMs!)) } : {}),
-      ...(runs[0]!.snapshotBytes !== undefined ? { snapshotBytes: runs[0]!.snapshotBytes } : {}),
-    };
-    process.stderr.write(`W1 n=${n} ${contender}: ${JSON.stringify(results[contender]![n])}\n`);
+async function measure(redis: Redis | null, bullmqNote: string): Promise<Measured> {
+  const contenders = ['plain', 'overseer', 'overseer+memoryStore', 'overseer+jsonFileStore', 'p-queue', ...(redis ? ['bullmq'] : [])];
+  const env: Record<string, string> = redis ? { REDIS_PORT: String(redis.port) } : {};
+  const w1: W1Row[] = [];
+  const restores: Measured['restores'] = [];
+  const restoreProfiles: Measured['profiles'] = [];
+  for (const n of SIZES) {
+    const runs = new Map<string, W1Result[]>(contenders.map((c) => [c, []]));
+    // Runs interleaved, so a slow stretch of the machine hits every contender alike.
+    for (let r = 0; r < RUNS; r++) {
+      for (const c of contenders) {
+        const keep = c === 'overseer+jsonFileStore' && r === 0; // its store is restored below
+        const result = child<W1Result>('w1-child.js', [c, n], keep ? { ...env, KEEP_STORE: '1' } : env);
+        runs.get(c)!.push(result);
+        log(`W1 n=${n} run ${r + 1}/${RUNS} ${c}: ${result.tasksPerSecond} tasks/s, ${result.heapBytesPerTask} B/task`);
+      }
+    }
+    for (const [contender, rs] of runs) w1.push(w1Row(n, contender, rs));
+    restores.push(restoreFigures(n, runs.get('overseer+jsonFileStore')![0]!, restoreProfiles));
+  }
+  const commit = child<Measured['commit']>('persist.js', ['commit']);
+  log(`group commit: ${JSON.stringify(commit)}`);
+  const latency = child<Measured['latency']>('micro.js', ['latency', LARGEST]);
+  log(`dependency latency: ${JSON.stringify(latency)}`);
+  const graph = child<Measured['graph']>('micro.js', ['graph', LARGEST]);
+  log(`graph: ${JSON.stringify(graph)}`);
+  const next = child<Measured['next']>('micro.js', ['next', LARGEST]);
+  log(`getNextTask: ${JSON.stringify(next)}`);
+  const profiles: Measured['profiles'] = [];
+  if (PROFILE) {
+    for (const [title, script, args] of [
+      [`W1, overseer+jsonFileStore, ${LARGEST.toLocaleString('en-US')} tasks (the whole child process)`, 'w1-child.js', ['overseer+jsonFileStore', String(LARGEST)]],
+      [`detectDeadlock and resolveDependencies, ${LARGEST.toLocaleString('en-US')} tasks (the graph micro benchmark, setup included)`, 'micro.js', ['graph', String(LARGEST)]],
+    ] as const) {
+      profiles.push({ title, command: `node dist/bench/profile.js ${script} ${args.join(' ')}`, summary: profileChild(script, [...args]) });
+      log(`profiled ${script} ${args.join(' ')}`);
+    }
+  }
+  profiles.push(...restoreProfiles);
+  return { runs: RUNS, peers: PEERS, bullmqNote, w1, restores, commit, latency, graph, next, profiles, seconds: 0 };
+}
+
+let redis: Redis | null = null;
+let bullmqNote = '';
+if (!PEERS) bullmqNote = 'BullMQ was not run: `npm run bench:peers` runs it on a local Redis.';
+else if (!hasRedisServer()) bullmqNote = 'BullMQ was skipped: `redis-server` is not on PATH (install Redis, e.g. `apt-get install redis-server`, and run `npm run bench:peers` again).';
+if (bullmqNote) log(bullmqNote);
+if (PEERS && !bullmqNote) {
+  redis = await startRedis();
+  log(`redis-server started on 127.0.0.1:${redis.port}`);
+}
+let measured: Measured;
+try {
+  measured = await measure(redis, bullmqNote);
+} finally {
+  if (redis) {
+    await redis.stop();
+    log('redis-server stopped');
   }
 }
-for (const n of SIZES) {
-  const plain = results.plain![n]!;
-  for (const contender of CONTENDERS) {
-    const r = results[contender]![n]!;
-    rows.push(
-      `| W1 | ${n.toLocaleString('en-US')} | ${contender} | ${r.ms.toLocaleString('en-US')} | ${r.tps.toLocaleString('en-US')} | ${(r.tps / plain.tps).toFixed(3)} | ${r.heap.toLocaleString('en-US')} | ${r.rss} |`,
-    );
-  }
-}
-
-// Persistence: a W1 store written once per size, then restored in fresh processes.
-const persistence: string[] = [];
-for (const n of SIZES) {
-  const written = once('overseer+jsonFileStore', n, { KEEP_STORE: '1' });
-  const restores = Array.from({ length: RUNS }, () => restoreOnce(written.store!));
-  rmSync(dirname(written.store!), { recursive: true, force: true });
-  const file = results['overseer+jsonFileStore']![n]!;
-  const mem = results['overseer+memoryStore']![n]!;
-  persistence.push(
-    `| ${n.toLocaleString('en-US')} | ${(file.ms / mem.ms).toFixed(2)}× | ${file.flushMs} | ${file.closeMs?.toLocaleString('en-US')} | ${(file.snapshotBytes! / 2 ** 20).toFixed(1)} MB (${Math.round(file.snapshotBytes! / n)} B/task) | ${median(restores.map((r) => r.restoreMs)).toLocaleString('en-US')} |`,
-  );
-  process.stderr.write(`restore n=${n}: ${JSON.stringify(restores)}\n`);
-}
-
-const header = [
-  '# Benchmarks',
-  '',
-  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
-  `Each figure is the median of ${RUNS} runs, each run in a fresh process (\`npm run bench\`).`,
-  '',
-  'W1: N tasks over 10 projects, priority 1..10, 0–3 dependencies on earlier tasks of the same project, no-op work,',
-  'concurrency 64 (the oldest in-flight task completes next). Overseer runs every transition (ready, running, completed)',
-  'through the XState task machine and emits a `task.transition` event for each; `plain` is a bare heap',
-  'scheduler with dependency counting and nothing else: the limit. Heap bytes per task = retained heap after the run ÷ N.',
-  '',
-  '| workload | tasks | contender | ms | tasks/s | ratio to plain | heap bytes/task | peak RSS MB |',
-  '|---|---:|---|---:|---:|---:|---:|---:|',
-];
-const persistenceHeader = [
-  '',
-  '## Persistence (jsonFileStore)',
-  '',
-  'File store vs memory store: W1 wall time ratio (both include the journal; the file store also writes and fsyncs it).',
-  'Flush: time for the final `flush()` after the run (everything durable). Close: final compaction into the snapshot.',
-  'Restore: `createOverseer({ store })` on the closed store in a fresh process (read, parse, rebuild indexes, re-arm timers).',
-  '',
-  '| tasks | file ÷ memory store | flush ms | close (compaction) ms | snapshot size | restore ms |',
-  '|---:|---:|---:|---:|---:|---:|',
-];
-const table = [...header, ...rows, ...persistenceHeader, ...persistence, ''].join('\n');
-console.log(table);
-writeFileSync(new URL('../../docs/benchmarks.md', import.meta.url), table);
+measured.seconds = Math.round((Date.now() - began) / 1000);
+const markdown = render(measured);
+console.log(markdown);
+writeFileSync(new URL('../../docs/benchmarks.md', import.meta.url), markdown);
+log(`wrote docs/benchmarks.md (${measured.seconds} s in all)`);

@@ -1,148 +1,159 @@
 /**
- * One W1 run of one contender, in its own process (so heap figures are its own).
+ * One W1 run of one contender, in its own process (so heap and RSS figures are its own).
  * Prints one JSON line. Usage: node --expose-gc dist/bench/w1-child.js <contender> <n> [seed]
+ *
+ * Every contender gets the same work: N tasks, each a no-op that completes on the next turn
+ * of the event loop (`setImmediate`, as work that does any I/O would: timers and I/O callbacks
+ * such as the file store's group commit and compaction get their turn), CONCURRENCY in flight.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverseer, jsonFileStore, memoryStore, type Store } from '../runtime/index.js';
 import { PlainScheduler } from './baseline.js';
-import { w1, type W1Task } from './workload.js';
-
-const CONCURRENCY = 64;
+import { Meter, report } from './stats.js';
+import { CONCURRENCY, w1, type W1Task } from './workload.js';
 
 export interface W1Result {
   contender: string;
   n: number;
   ms: number;
   tasksPerSecond: number;
+  /** Peak retained heap (after a full GC) above the start, ÷ N. */
   heapBytesPerTask: number;
   peakRssMB: number;
-  transitions: number;
-  /** Store contenders: time to make everything durable after the run, and to close (final compaction). */
+  /** File store: the final `flush()`, the journal before close, `close()` (final compaction), the snapshot. */
   flushMs?: number;
+  journalBytes?: number;
+  journalRecords?: number;
   closeMs?: number;
   snapshotBytes?: number;
+  /** BullMQ: Redis `used_memory` after the run (jobs are kept, as Overseer keeps tasks) ÷ N. */
+  redisBytesPerTask?: number;
+  /** KEEP_STORE=1: the closed store, and a copy taken before close (what a crash leaves). */
+  store?: string;
+  crashStore?: string;
 }
 
-interface Contender {
-  schedule(task: W1Task): void;
+export type Extras = Omit<Partial<W1Result>, 'contender' | 'n' | 'ms' | 'tasksPerSecond' | 'heapBytesPerTask' | 'peakRssMB'>;
+/** Runs W1 (timed) and returns what else it measured. Setup happens before, untimed. */
+export type Run = (tasks: W1Task[], meter: Meter) => Promise<Extras>;
+
+/** A scheduler the harness drives itself, once every task is added. */
+interface Driven {
   next(): string | null;
   complete(id: string): void;
-  transitions(): number;
-  flush?(): Promise<void>;
-  close?(): Promise<void>;
-  snapshotBytes?(): number;
 }
 
-function overseer(store?: Store): Contender {
-  const o = createOverseer(store ? { store } : {});
-  let transitions = 0;
-  o.on('task.transition', () => transitions++);
-  return {
-    schedule: (task) => void o.scheduleTask(task),
-    next: () => o.getNextTask()?.id ?? null,
-    complete: (id) => void o.markComplete(id),
-    transitions: () => transitions,
-    flush: () => o.flush(),
-    close: () => o.close(),
-  };
+/** Keeps CONCURRENCY no-op tasks in flight; each completes on the next turn of the event loop, the oldest first. */
+function drive(c: Driven, n: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let running = 0;
+    let done = 0;
+    const finish = (id: string) => {
+      c.complete(id);
+      running--;
+      if (++done === n) resolve();
+      else fill();
+    };
+    const fill = () => {
+      while (running < CONCURRENCY) {
+        const id = c.next();
+        if (id === null) break;
+        running++;
+        setImmediate(() => finish(id));
+      }
+      if (running === 0) reject(new Error(`stuck after ${done} tasks`));
+    };
+    fill();
+  });
 }
 
-let storeDir: string | null = null;
-function fileStorePath(): string {
-  storeDir ??= mkdtempSync(join(tmpdir(), 'overseer-bench-'));
-  return join(storeDir, 'state.json');
-}
-
-function plain(): Contender {
+const plain = async (): Promise<Run> => async (tasks, meter) => {
   const s = new PlainScheduler();
-  return { schedule: (t) => s.add(t), next: () => s.next(), complete: (id) => s.complete(id), transitions: () => 0 };
-}
-
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-
-/** Schedules every task, then keeps CONCURRENCY tasks in flight, completing the oldest first; then makes it durable. */
-export async function runW1(name: string, make: () => Contender, tasks: W1Task[]): Promise<W1Result> {
-  gc();
-  const heapBefore = process.memoryUsage().heapUsed;
-  const start = performance.now();
-  const c = make();
-  for (const task of tasks) c.schedule(task);
-  const inFlight: string[] = [];
-  let head = 0;
-  let done = 0;
-  while (done < tasks.length) {
-    while (inFlight.length - head < CONCURRENCY) {
-      const id = c.next();
-      if (id === null) break;
-      inFlight.push(id);
-    }
-    if (head === inFlight.length) throw new Error(`stuck after ${done} tasks`);
-    c.complete(inFlight[head++]!);
-    done++;
-  }
-  let flushMs: number | undefined;
-  if (c.flush) {
-    const t = performance.now();
-    await c.flush();
-    flushMs = Math.round(performance.now() - t);
-  }
-  const ms = performance.now() - start;
-  gc();
-  const heapAfter = process.memoryUsage().heapUsed;
-  const result: W1Result = {
-    contender: name,
-    n: tasks.length,
-    ms: Math.round(ms),
-    tasksPerSecond: Math.round(tasks.length / (ms / 1000)),
-    heapBytesPerTask: Math.round((heapAfter - heapBefore) / tasks.length),
-    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-    transitions: c.transitions(),
-  };
-  // Keep the contender alive until measured, so its state counts as retained heap.
-  if (c.next() !== null) throw new Error('a task was left');
-  if (flushMs !== undefined) result.flushMs = flushMs;
-  if (c.close) {
-    const t = performance.now();
-    await c.close();
-    result.closeMs = Math.round(performance.now() - t);
-  }
-  if (storeDir) result.snapshotBytes = statSync(fileStorePath()).size;
-  return result;
-}
-
-const CONTENDERS: Record<string, () => Contender> = {
-  plain,
-  overseer: () => overseer(),
-  'overseer+memoryStore': () => overseer(memoryStore()),
-  'overseer+jsonFileStore': () => overseer(jsonFileStore(fileStorePath())),
+  for (const t of tasks) s.add(t);
+  meter.sample();
+  await drive({ next: () => s.next(), complete: (id) => s.complete(id) }, tasks.length);
+  meter.stop();
+  meter.sample();
+  if (s.next() !== null) throw new Error('a task was left');
+  return {};
 };
 
-/** Restore: a W1 store of n tasks written once, then reopened in this fresh process. */
-async function restore(path: string): Promise<{ restoreMs: number; tasks: number }> {
-  const start = performance.now();
-  const o = createOverseer({ store: jsonFileStore(path) });
-  const restoreMs = Math.round(performance.now() - start);
-  const tasks = o.getCounts().total;
-  await o.close();
-  return { restoreMs, tasks };
+function overseer(kind: 'none' | 'memory' | 'file'): () => Promise<Run> {
+  return async () => async (tasks, meter) => {
+    const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'overseer-bench-')) : null;
+    const path = dir ? join(dir, 'state.json') : '';
+    const store: Store | undefined = kind === 'memory' ? memoryStore() : dir ? jsonFileStore(path) : undefined;
+    const o = createOverseer(store ? { store } : {});
+    let transitions = 0;
+    o.on('task.transition', () => transitions++); // an embedding service listens
+    for (const t of tasks) o.scheduleTask(t);
+    meter.sample();
+    await drive({ next: () => o.getNextTask()?.id ?? null, complete: (id) => void o.markComplete(id) }, tasks.length);
+    const t = performance.now();
+    await o.flush();
+    const extras: Extras = { flushMs: Math.round(performance.now() - t) };
+    meter.stop();
+    meter.sample(); // the runtime is still alive: everything it keeps counts
+    if (o.getCounts().completed !== tasks.length || transitions < 3 * tasks.length) throw new Error('not every task completed');
+    if (dir) {
+      extras.journalBytes = statSync(`${path}.journal`).size;
+      extras.journalRecords = store!.journalLength;
+      if (process.env.KEEP_STORE) extras.crashStore = copyStore(path, join(dir, 'crash'));
+    }
+    const c = performance.now();
+    await o.close();
+    extras.closeMs = Math.round(performance.now() - c);
+    if (dir) {
+      extras.snapshotBytes = statSync(path).size;
+      if (process.env.KEEP_STORE) extras.store = path;
+      else rmSync(dir, { recursive: true, force: true });
+    }
+    return extras;
+  };
+}
+
+/** Copies a flushed, still open store: what a killed process leaves behind. */
+function copyStore(path: string, dir: string): string {
+  mkdirSync(dir);
+  const to = join(dir, 'state.json');
+  if (existsSync(path)) copyFileSync(path, to);
+  copyFileSync(`${path}.journal`, `${to}.journal`);
+  return to;
+}
+
+export const CONTENDERS: Record<string, () => Promise<Run>> = {
+  plain,
+  overseer: overseer('none'),
+  'overseer+memoryStore': overseer('memory'),
+  'overseer+jsonFileStore': overseer('file'),
+  'p-queue': async () => (await import('./peers.js')).pQueue(),
+  bullmq: async () => (await import('./peers.js')).bullmq(Number(process.env.REDIS_PORT)),
+};
+
+export async function runW1(name: string, n: number, seed = 1): Promise<W1Result> {
+  const prepare = CONTENDERS[name];
+  if (!prepare) throw new Error(`unknown contender ${name} (known: ${Object.keys(CONTENDERS).join(', ')})`);
+  const tasks = w1(n, seed);
+  const run = await prepare();
+  const meter = new Meter();
+  const extras = await run(tasks, meter);
+  meter.stop();
+  const ms = meter.elapsed();
+  return {
+    contender: name,
+    n,
+    ms: Math.round(ms),
+    tasksPerSecond: Math.round(n / (ms / 1000)),
+    heapBytesPerTask: Math.round(meter.peakHeap / n),
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    ...extras,
+  };
 }
 
 if (process.argv[1]?.endsWith('w1-child.js')) {
   const [name = 'overseer', n = '10000', seed = '1'] = process.argv.slice(2);
-  if (name === 'restore') {
-    console.log(JSON.stringify(await restore(n)));
-  } else {
-    const make = CONTENDERS[name];
-    if (!make) throw new Error(`unknown contender ${name}`);
-    const tasks = w1(Number(n), Number(seed));
-    const result = await runW1(name, make, tasks);
-    if (storeDir && process.env.KEEP_STORE) {
-      console.log(JSON.stringify({ ...result, store: fileStorePath() }));
-    } else {
-      if (storeDir) rmSync(storeDir, { recursive: true, force: true });
-      console.log(JSON.stringify(result));
-    }
-  }
+  report(await runW1(name, Number(n), Number(seed)));
+  process.exit(0); // a peer's sockets or timers must not keep the process
 }

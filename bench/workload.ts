@@ -3,6 +3,9 @@
  * dependencies on earlier tasks of the same project, no-op work. Seeded, so every
  * run and every contender sees the same tasks.
  */
+/** Tasks in flight at once, for every contender. */
+export const CONCURRENCY = 64;
+
 export interface W1Task {
   id: string;
   projectId: string;

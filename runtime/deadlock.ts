@@ -77,10 +77,20 @@ export function analyzeDeadlock(
     const verdict = verdictOf(entry);
     if (verdict.stuck) stuck.push({ id: entry.id, state, reason: verdict.reason, cause: verdict.cause });
   }
-  const cycle = findCycle(
-    open.map((e) => e.id),
-    (id) => tasks.get(id)?.task.context.dependencies ?? [],
-  );
+  // Insertion order is a topological order, so a cycle needs a task that depends on one added
+  // after it. That is one integer comparison per edge; the path is looked for only then.
+  let suspicious = false;
+  for (const entry of open) {
+    for (const dep of entry.task.context.dependencies) {
+      if ((tasks.get(dep)?.seq ?? -1) >= entry.seq) suspicious = true;
+    }
+  }
+  const cycle = suspicious
+    ? findCycle(
+        open.map((e) => e.id),
+        (id) => tasks.get(id)?.task.context.dependencies ?? [],
+      )
+    : null;
   if (!cycle && stuck.length === 0) return null;
   stuck.sort((a, b) => tasks.get(a.id)!.seq - tasks.get(b.id)!.seq);
   return { projectId, cycle, stuck };

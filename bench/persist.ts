@@ -1,0 +1,63 @@
+/**
+ * Persistence figures of `jsonFileStore`, each in this fresh process. Prints one JSON line.
+ *   node --expose-gc dist/bench/persist.js commit          group-commit latency: `flush()` after a burst
+ *   node --expose-gc dist/bench/persist.js restore <path>  `createOverseer({ store })` on a written store
+ */
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createOverseer, jsonFileStore } from '../runtime/index.js';
+import { median, report } from './stats.js';
+
+const BURSTS = 20;
+
+/** Bursts of `size` tasks, each scheduled, started and completed; then the time `flush()` takes to make them durable. */
+async function commit() {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-commit-'));
+  const store = jsonFileStore(join(dir, 'state.json'));
+  const o = createOverseer({ store });
+  let id = 0;
+  const burst = async (size: number) => {
+    const before = store.seq;
+    for (let i = 0; i < size; i++) {
+      o.scheduleTask({ id: `t${id++}` });
+      o.markComplete(o.getNextTask()!.id);
+    }
+    const t = performance.now();
+    await o.flush();
+    return { ms: performance.now() - t, records: store.seq - before };
+  };
+  const measure = async (size: number) => {
+    await burst(size); // warm-up
+    const runs = [];
+    for (let i = 0; i < BURSTS; i++) runs.push(await burst(size));
+    const ms = runs.map((r) => r.ms);
+    return { tasks: size, records: runs[0]!.records, medianMs: Math.round(median(ms) * 100) / 100, maxMs: Math.round(Math.max(...ms) * 100) / 100 };
+  };
+  const result = { bursts: BURSTS, small: await measure(1), large: await measure(1_000) };
+  await o.close();
+  rmSync(dir, { recursive: true, force: true });
+  return result;
+}
+
+/** Restores a copy of the store at `path` (closing writes a snapshot: the original stays as it is for the next run). */
+async function restore(path: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-restore-'));
+  const copy = join(dir, 'state.json');
+  for (const suffix of ['', '.journal']) if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
+  const start = performance.now();
+  const o = createOverseer({ store: jsonFileStore(copy) });
+  const restoreMs = Math.round(performance.now() - start);
+  const tasks = o.getCounts().total;
+  const replayed = o.recovery?.replayed ?? 0;
+  await o.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { restoreMs, tasks, replayed };
+}
+
+if (process.argv[1]?.endsWith('persist.js')) {
+  const [what = 'commit', path = ''] = process.argv.slice(2);
+  if (what === 'commit') report(await commit());
+  else if (what === 'restore') report(await restore(path));
+  else throw new Error(`unknown persistence benchmark ${what} (known: commit, restore)`);
+}
