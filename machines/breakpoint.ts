@@ -39,7 +39,8 @@ export interface AuditEntry {
   note?: string;
 }
 
-export interface BreakpointContext {
+/** What a breakpoint is about, as raised; it does not change afterwards. */
+export interface BreakpointDefinition {
   id: string;
   type: string;
   priority: BreakpointPriority;
@@ -49,26 +50,22 @@ export interface BreakpointContext {
   message: string;
   /** The facts that triggered it. */
   data: JsonValue;
+  /** When an unanswered breakpoint expires (epoch ms), or null for never. */
+  expiresAt: number | null;
+}
+
+export interface BreakpointContext extends BreakpointDefinition {
   createdAt: number;
   /** When an auto-resolving breakpoint resolves itself (epoch ms), or null. */
   autoResolveAt: number | null;
   /** The action an auto-resolution takes. */
   autoAction: ResolutionAction | null;
-  /** When an unanswered breakpoint expires (epoch ms), or null for never. */
-  expiresAt: number | null;
   resolution: Resolution | null;
   audit: AuditEntry[];
 }
 
-export interface BreakpointInput {
-  id: string;
-  type: string;
-  priority: BreakpointPriority;
-  projectId: string;
-  taskId: string | null;
-  message: string;
-  data: JsonValue;
-  expiresAt: number | null;
+/** The machine's input: the definition and the time it was raised. */
+export interface BreakpointInput extends BreakpointDefinition {
   at: number;
 }
 

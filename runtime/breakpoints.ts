@@ -8,7 +8,7 @@
  * after a wait. Every change goes through the breakpoint machine, is journaled, and is
  * kept in the breakpoint's audit trail.
  */
-import { isOpenBreakpoint, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
+import { isOpenBreakpoint, type BreakpointDefinition, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
 import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
 import { checkRule, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
@@ -18,13 +18,7 @@ import { BreakpointHost, type PersistedBreakpoint } from './task-host.js';
 import { describe, idProblems, isPlainObject } from './validate.js';
 import { breakpointView, type BreakpointView } from './breakpoint-view.js';
 
-export interface BreakpointNotification {
-  id: string;
-  type: string;
-  priority: BreakpointPriority;
-  projectId: string;
-  taskId: string | null;
-  message: string;
+export interface BreakpointNotification extends Pick<BreakpointDefinition, 'id' | 'type' | 'priority' | 'projectId' | 'taskId' | 'message'> {
   at: number;
 }
 
