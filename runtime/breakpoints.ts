@@ -130,7 +130,7 @@ export class BreakpointManager {
       const taskId = rule.scope === 'task' ? (facts.task?.id ?? null) : null;
       const projectId = facts.project.id;
       if (this.openFor(rule.type, projectId, taskId)) continue;
-      raised.push(this.trigger(rule, projectId, taskId, facts as JsonValue));
+      raised.push(this.trigger(rule, projectId, taskId, facts as JsonValue, facts.task?.id ?? null));
     }
     return raised;
   }
@@ -159,7 +159,8 @@ export class BreakpointManager {
     return this.trigger(rule!, projectId, rule!.scope === 'task' ? taskId : null, deepFreeze(structuredClone(context)) as JsonValue);
   }
 
-  private trigger(rule: Rule, projectId: string, about: string | null, data: JsonValue): BreakpointView {
+  /** `about` is the task to pause (task scope); `concerning` names the task a project breakpoint is about. */
+  private trigger(rule: Rule, projectId: string, about: string | null, data: JsonValue, concerning: string | null = about): BreakpointView {
     const at = this.ports.clock.now();
     // A finished task cannot be paused; what it concerns now is what comes after it: the project.
     const state = about === null ? null : this.ports.taskInfo(about)?.state;
@@ -171,7 +172,7 @@ export class BreakpointManager {
       priority: rule.priority,
       projectId,
       taskId,
-      message: (rule.message ?? `${rule.type}: ${rule.condition}`) + (about !== null && taskId === null ? ` (after task "${about}")` : ''),
+      message: (rule.message ?? `${rule.type}: ${rule.condition}`) + (taskId === null && (about ?? concerning) !== null ? ` (after task "${about ?? concerning}")` : ''),
       data,
       expiresAt: rule.expiresAfterMs === null ? null : at + rule.expiresAfterMs,
       at,

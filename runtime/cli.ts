@@ -61,6 +61,39 @@ function openStore(path: string, io: Io): Overseer {
   }
 }
 
+/** Reads a plan; with --json, an invalid plan is also reported as JSON on stdout before exiting 2. */
+function planFor(file: string, json: boolean | undefined, io: Io, finished: boolean): Plan {
+  try {
+    return loadPlan(file);
+  } catch (error) {
+    if (json && error instanceof PlanError) {
+      const problems = { valid: false, file, problems: error.problems };
+      io.out.write(`${JSON.stringify(finished ? { type: 'run.finished', status: 'invalid', exitCode: EXIT.badInput, ...problems } : problems)}\n`);
+    }
+    throw error;
+  }
+}
+
+/** Commands about an existing store refuse a path that holds none, creating nothing. */
+function requireStore(path: string): void {
+  const full = resolve(path);
+  if (!existsSync(full) && !existsSync(`${full}.journal`)) {
+    throw new BadInput(`no store at ${path}: start one with \`overseer run <plan> --store ${path}\``);
+  }
+}
+
+/** Tasks whose stored definition differs from the plan's keep the stored one: say so. */
+function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
+  const drifted = plan.tasks.filter((t) => {
+    const stored = overseer.getTaskStatus(t.id);
+    const executor = (m: unknown) => JSON.stringify((m as { executor?: unknown } | null)?.executor ?? null);
+    return stored !== null && (executor(stored.metadata) !== executor(t.metadata) || stored.priority !== (t.priority ?? 5));
+  });
+  if (drifted.length) {
+    io.err.write(`overseer: ${drifted.map((t) => t.id).join(', ')} changed in the plan since the store took them; the store's version is kept (use --fresh to start over)\n`);
+  }
+}
+
 /** `--fresh`: removes a store's files, under its lock, so no running process loses them. */
 function discardStore(path: string): void {
   if (!existsSync(path) && !existsSync(`${path}.journal`)) return;
@@ -99,7 +132,7 @@ async function execute(
   overseer: Overseer,
   store: string,
   title: string,
-  options: RunnerOptions & { json?: boolean; drain?: boolean; onStop?: () => Promise<void> | undefined },
+  options: RunnerOptions & { json?: boolean; drain?: boolean; onStart?: () => void; onStop?: () => Promise<void> | undefined },
   io: Io,
 ): Promise<number> {
   const tty = !options.json && (io.out as NodeJS.WriteStream).isTTY === true;
@@ -108,6 +141,7 @@ async function execute(
     : tty
       ? liveReporter(overseer, io.out as NodeJS.WriteStream, title)
       : plainReporter(overseer, io.out);
+  options.onStart?.();
   const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);
   let interrupts = 0;
@@ -135,6 +169,7 @@ async function execute(
 
 /** cancel / retry / approve / reject: through the running process when one holds the store, else directly. */
 async function control(command: ControlCommand['command'], target: string, store: string, extra: Pick<ControlCommand, 'note' | 'action' | 'by'>, io: Io): Promise<number> {
+  requireStore(store);
   const path = resolve(store);
   const c = { command, target, ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) } as Omit<ControlCommand, 'id'>;
   let overseer: Overseer;
@@ -143,14 +178,14 @@ async function control(command: ControlCommand['command'], target: string, store
   } catch (error) {
     if (!(error instanceof StoreLockedError)) throw new BadInput((error as Error).message);
     const answer = await sendCommand(path, c);
-    (answer.ok ? io.out : io.err).write(`${answer.message}\n`);
+    (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
     return answer.ok ? EXIT.ok : EXIT.failed;
   }
   try {
     const exists = command === 'approve' || command === 'reject' ? overseer.getBreakpoint(target) : overseer.getTaskStatus(target);
     if (!exists) throw new BadInput(`unknown ${command === 'approve' || command === 'reject' ? 'breakpoint' : 'task'} "${target}" in ${store}`);
     const answer = applyCommand(overseer, c);
-    (answer.ok ? io.out : io.err).write(`${answer.message}\n`);
+    (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
     return answer.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await overseer.close();
@@ -206,11 +241,11 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal, else 0)', duration)
     .option('--watch [dir]', 'keep running and react to file changes (default: the plan’s watch.root, else its directory)')
     .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number; watch?: string | boolean }) => {
-      const plan = loadPlan(planFile);
+      const plan = planFor(planFile, o.json, io, true);
       if (o.fresh) discardStore(resolve(o.store));
       const overseer = openStore(o.store, io);
+      noteDrift(overseer, plan, io);
       const missing = plan.tasks.filter((t) => overseer.getTaskStatus(t.id) === null);
-      if (missing.length) overseer.scheduleTasks(missing);
       // The plan's breakpoint rules, unless the store already has them (a resumed plan).
       const known = overseer.listBreakpointRules();
       for (const rule of plan.breakpoints.rules) {
@@ -226,6 +261,10 @@ function program(io: Io, done: (code: number) => void): Command {
           {
             keepAlive: monitor !== null,
             onStop: () => monitor?.close(),
+            // Scheduled once the reporter listens, so every task's first transition is shown.
+            onStart: () => {
+              if (missing.length) overseer.scheduleTasks(missing);
+            },
             concurrency: o.concurrency ?? plan.concurrency.global,
             perProject: plan.concurrency.perProject,
             defaultPerProject: plan.concurrency.defaultPerProject,
@@ -247,6 +286,7 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--drain', 'on Ctrl-C, let running tasks finish')
     .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3', duration)
     .action(async (o: { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
+      requireStore(o.store);
       const overseer = openStore(o.store, io);
       if (overseer.getCounts().total === 0) {
         await overseer.close();
@@ -262,6 +302,7 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--store <path>', 'the JSON store', DEFAULT_STORE)
     .option('--json', 'machine-readable output')
     .action((o: { store: string; json?: boolean }) => {
+      requireStore(o.store);
       const s = storeStatus(resolve(o.store));
       if (o.json) io.out.write(`${JSON.stringify(s)}\n`);
       else {
@@ -315,11 +356,18 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--all', 'include resolved ones')
     .option('--json', 'machine-readable output')
     .action((o: { store: string; all?: boolean; json?: boolean }) => {
+      requireStore(o.store);
       const s = storeStatus(resolve(o.store));
       const list = o.all ? s.breakpoints : s.breakpoints.filter((b) => ['triggered', 'awaiting', 'autoResolving'].includes(b.state));
       if (o.json) io.out.write(`${JSON.stringify(list)}\n`);
       else if (list.length === 0) io.out.write('no pending breakpoints\n');
-      else for (const b of list) io.out.write(`${b.id}  ${b.state.padEnd(13)} ${b.priority.padEnd(6)} ${b.type}  ${b.taskId ?? `project ${b.projectId}`}: ${b.message}\n`);
+      else {
+        for (const b of list) {
+          const r = b.resolution;
+          const decided = r ? ` — ${r.action} by ${r.by}${r.note ? `: ${r.note}` : ''}` : '';
+          io.out.write(`${b.id}  ${b.state.padEnd(13)} ${b.priority.padEnd(6)} ${b.type}  ${b.taskId ?? `project ${b.projectId}`}: ${b.message}${decided}\n`);
+        }
+      }
       done(EXIT.ok);
     });
 
@@ -328,15 +376,16 @@ function program(io: Io, done: (code: number) => void): Command {
     .description('check a plan without running it')
     .option('--json', 'machine-readable output')
     .action((planFile: string, o: { json?: boolean }) => {
-      const plan = loadPlan(planFile);
+      const plan = planFor(planFile, o.json, io, false);
       const projects = new Set(plan.tasks.map((t) => t.projectId)).size;
-      io.out.write(o.json ? `${JSON.stringify({ valid: true, tasks: plan.tasks.length, projects })}\n` : `${planFile}: valid, ${plan.tasks.length} tasks in ${projects} project(s)\n`);
+      const n = plan.tasks.length;
+      io.out.write(o.json ? `${JSON.stringify({ valid: true, tasks: n, projects })}\n` : `${planFile}: valid, ${n} task${n === 1 ? '' : 's'} in ${projects} project${projects === 1 ? '' : 's'}\n`);
       done(EXIT.ok);
     });
 
   cli
     .command('graph [plan]')
-    .description('a machine (--machine) or a plan as Mermaid, DOT or JSON; with --store, tasks are coloured by state')
+    .description('a machine (--machine task|breakpoint|supervisor; the task machine by default) as Mermaid, DOT or JSON, or a plan as Mermaid or DOT; with --store, tasks are coloured by state')
     .option('--machine <name>', 'task, breakpoint or supervisor')
     .option('--format <format>', 'mermaid, dot or json', 'mermaid')
     .option('--store <path>', 'colour the plan’s tasks by their state in this store')

@@ -246,6 +246,17 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   const cycle = findCycle([...depsById.keys()], (id) => depsById.get(id) ?? []);
   if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
 
+  // Tasks whose shape failed still get the checks that do not need the rest of them.
+  for (const { task, raw, path } of entries) {
+    if (task || !isPlainObject(raw)) continue;
+    if (typeof raw.deadline === 'string') {
+      const deadline = parseDeadline(raw.deadline, `${path}.deadline`);
+      if (typeof deadline === 'string') problems.push(deadline);
+    }
+    const type = raw.executor ?? d.executor ?? (raw.prompt !== undefined ? 'agent' : raw.function !== undefined ? 'function' : 'shell');
+    if (type === 'shell' && raw.command === undefined) problems.push(`${path}.command: a shell task needs a command`);
+  }
+
   const specs: TaskSpec[] = [];
   for (const { task: t, path, projectId } of entries) {
     if (!t) continue;

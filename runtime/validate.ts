@@ -94,6 +94,12 @@ export function parseDeadline(value: unknown, path: string): number | string {
     if (!iso.test(value) || Number.isNaN(ms)) {
       return `${path}: malformed deadline ${describe(value)} (use ISO-8601, e.g. "2026-12-01T17:00:00Z")`;
     }
+    // Date.parse rolls impossible days over (Feb 30 → Mar 2): the calendar date must survive the trip.
+    const [y, m, d] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const check = new Date(Date.UTC(y, m - 1, d));
+    if (check.getUTCFullYear() !== y || check.getUTCMonth() !== m - 1 || check.getUTCDate() !== d) {
+      return `${path}: malformed deadline ${describe(value)} (there is no such day)`;
+    }
     return ms;
   }
   return `${path}: malformed deadline ${describe(value)} (use an ISO-8601 string, epoch ms or a Date)`;

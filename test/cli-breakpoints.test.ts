@@ -157,7 +157,7 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
 describe('breakpoint rules in plans', { timeout: 60_000 }, () => {
   it('a plan with its own rule validates, and a run stores the rule and the switched-off type', async () => {
     const plan = join(PLANS, 'rules.plan.yaml');
-    expect(await overseer('validate', plan)).toMatchObject({ code: 0, stdout: `${plan}: valid, 1 tasks in 1 project(s)\n` });
+    expect(await overseer('validate', plan)).toMatchObject({ code: 0, stdout: `${plan}: valid, 1 task in 1 project\n` });
     const store = tempStore();
     expect((await overseer('run', plan, '--store', store, '--wait', '0s')).code).toBe(0);
     const o = createOverseer({ store: jsonFileStore(store) });

@@ -1,0 +1,73 @@
+/** What a new user ran into: machine-readable errors, mistyped stores, plan drift, complete output. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createOverseer } from '../runtime/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'overseer-usability-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const overseer = (...args: string[]) => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+
+function plan(name: string, lines: string[]): string {
+  const file = join(dir, name);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+describe('the CLI for a new user', () => {
+  it('with --json, an invalid plan is reported as JSON too (validate, and run’s run.finished)', () => {
+    const bad = plan('bad.yaml', ['tasks:', '  - id: a', '    priority: 99', '    deadline: "2026-02-30T00:00:00Z"']);
+    const v = overseer('validate', bad, '--json');
+    expect(v.code).toBe(2);
+    const report = JSON.parse(v.stdout) as { valid: boolean; problems: string[] };
+    expect(report.valid).toBe(false);
+    // Every problem, the ones of a task whose shape failed too, and an impossible date.
+    expect(report.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^tasks\[0\]\.priority/),
+        'tasks[0].command: a shell task needs a command',
+        expect.stringMatching(/^tasks\[0\]\.deadline: malformed deadline .*no such day/),
+      ]),
+    );
+    const r = overseer('run', bad, '--store', join(dir, 'never.json'), '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'run.finished', status: 'invalid', exitCode: 2 });
+  });
+
+  it('a mistyped store path is refused with exit 2 and nothing is created', () => {
+    const before = readdirSync(dir);
+    for (const args of [['status'], ['resume'], ['breakpoints'], ['cancel', 'x']]) {
+      const r = overseer(...args, '--store', join(dir, 'typo.json'));
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain('no store at');
+    }
+    expect(readdirSync(dir)).toEqual(before);
+  });
+
+  it('shows every task’s first transition, and says when the plan changed under a stored task', () => {
+    const store = join(dir, 'drift.json');
+    const first = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "exit 1"', '    retries: 0']);
+    const run1 = overseer('run', first, '--store', store);
+    expect(run1.code).toBe(1);
+    expect(run1.stdout).toContain('root pending → ready');
+    const changed = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "true"', '    retries: 0']);
+    const run2 = overseer('run', changed, '--store', store);
+    expect(run2.stderr).toContain('root changed in the plan since the store took them');
+    expect(existsSync(store)).toBe(true);
+  });
+
+  it('views are plain data: they print, spread and compare like objects', () => {
+    const o = createOverseer();
+    const view = o.scheduleTask({ id: 'a', title: 'A' });
+    expect(Object.keys(view)).toContain('title');
+    expect({ ...view }).toMatchObject({ id: 'a', title: 'A', state: 'ready', retryAt: null });
+  });
+});
