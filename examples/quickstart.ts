@@ -2,7 +2,7 @@
  * The embedded API in one file: schedule a small build pipeline with dependencies,
  * run each step as a real child process, and let Overseer order, retry and report.
  *
- *   npm start            (builds, then runs this file)
+ *   npm run build && node dist/examples/quickstart.js
  *
  * One step is flaky on purpose: it fails on its first attempt and passes on retry.
  */
