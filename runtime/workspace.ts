@@ -39,7 +39,7 @@ export class WorkspaceMonitor {
 
   constructor(
     private readonly overseer: Overseer,
-    private readonly options: WorkspaceOptions,
+    options: WorkspaceOptions,
   ) {
     this.root = resolve(options.root);
     this.detector = new ChangeDetector(options);
