@@ -41,7 +41,7 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
     emit: (event) => n.emitter.emit({ ...event, at: clock.now() }),
     taskInfo(taskId) {
       const e = entry(taskId);
-      return e ? { projectId: e.task.context.projectId, state: e.task.value } : null;
+      return e ? { projectId: e.task.context.projectId, state: e.task.value, maxRetries: e.task.context.maxRetries } : null;
     },
     refusal(taskId, action) {
       const e = entry(taskId);

@@ -33,7 +33,7 @@ export interface BreakpointPorts {
   onError(error: unknown, source: string): void;
   emit(event: { type: 'breakpoint.triggered' | 'breakpoint.resolved'; breakpoint: BreakpointView }): void;
   /** The task's project and state, or null when there is no such task. */
-  taskInfo(taskId: string): { projectId: string; state: string } | null;
+  taskInfo(taskId: string): { projectId: string; state: string; maxRetries: number } | null;
   /** Why `action` cannot be applied to the task now, or null when it can. */
   refusal(taskId: string, action: ResolutionAction): string | null;
   /** Pauses or releases the work a breakpoint concerns; `stillOpen` is another open breakpoint of the task. */
@@ -181,7 +181,9 @@ export class BreakpointManager {
     this.breakpoints.set(id, this.host.create(input));
     if (taskId) this.ports.pauseTask(taskId, id);
     else this.ports.pauseProject(projectId, id);
-    if (rule.autoResolve) {
+    // Auto-resolution retries the work; once a task has used up its retries that way, a person decides.
+    const autoUsedUp = rule.autoResolve !== null && taskId !== null && this.countFor(rule.type, taskId) > (this.ports.taskInfo(taskId)?.maxRetries ?? Infinity);
+    if (rule.autoResolve && !autoUsedUp) {
       const from = rule.autoResolve.afterFrom ? readPath(data, rule.autoResolve.afterFrom) : undefined;
       const wait = typeof from === 'number' && from >= 0 ? from : (rule.autoResolve.afterMs ?? 0);
       this.send(id, { type: 'AUTO_RESOLVE', at, resolveAt: at + wait, action: rule.autoResolve.action });
@@ -365,6 +367,13 @@ export class BreakpointManager {
       if (type === null || b.context.type === type) return true;
     }
     return false;
+  }
+
+  /** How many breakpoints of `type` this task has had (the one being raised included). */
+  private countFor(type: string, taskId: string): number {
+    let n = 0;
+    for (const b of this.breakpoints.values()) if (b.context.type === type && b.context.taskId === taskId) n++;
+    return n;
   }
 
   /** The id of an open breakpoint that pauses this task, or null. */

@@ -25,6 +25,7 @@ import { OverseerError } from './errors.js';
 import { createOverseer, type Overseer } from './overseer.js';
 import { loadPlan, parseDuration, PlanError, type Plan } from './plan.js';
 import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
+import { formatVerifyReport, verifyPlan } from './verify.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
 
@@ -381,6 +382,24 @@ function program(io: Io, done: (code: number) => void): Command {
       const n = plan.tasks.length;
       io.out.write(o.json ? `${JSON.stringify({ valid: true, tasks: n, projects })}\n` : `${planFile}: valid, ${n} task${n === 1 ? '' : 's'} in ${projects} project${projects === 1 ? '' : 's'}\n`);
       done(EXIT.ok);
+    });
+
+  cli
+    .command('verify <plan>')
+    .description('static checks, then a dry run on a simulated clock with stub executors: order, retries, deadline misses, breakpoints, invariants')
+    .option('--seed <n>', 'seed of the random failures', (v) => Number.parseInt(v, 10), 1)
+    .option('--fail-rate <rate>', 'chance that an attempt fails, 0..1', (v) => {
+      const r = Number(v);
+      if (!(r >= 0 && r <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
+      return r;
+    }, 0)
+    .option('--runs <n>', 'dry runs, with seeds seed, seed+1, …', positiveInt, 1)
+    .option('--json', 'machine-readable output')
+    .action((planFile: string, o: { seed: number; failRate: number; runs: number; json?: boolean }) => {
+      const plan = planFor(planFile, o.json, io, false);
+      const report = verifyPlan(plan, { seed: o.seed, failRate: o.failRate, runs: o.runs });
+      io.out.write(o.json ? `${JSON.stringify(report)}\n` : `${formatVerifyReport(report)}\n`);
+      done(report.ok ? EXIT.ok : EXIT.failed);
     });
 
   cli

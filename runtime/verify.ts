@@ -29,7 +29,7 @@ export interface VerifyOptions {
   runs?: number;
   /** Where the simulated clock starts (epoch ms), so plan deadlines mean what they say. Default: now. */
   startAt?: number;
-  /** Loop turns before a run is declared unsettled (a plan that retries forever). Default 10,000. */
+  /** Loop turns before a run is declared unsettled (a plan that retries forever). Default: 200 + 8 per allowed attempt. */
   maxSteps?: number;
 }
 
@@ -136,6 +136,8 @@ export interface Model {
 }
 
 const TERMINAL: readonly TaskState[] = ['completed', 'failed', 'cancelled'];
+/** Enough to see the pattern; the first one and its trace are what matter. */
+const MAX_VIOLATIONS = 50;
 
 export function modelOf(plan: Plan): Model {
   const tasks = plan.tasks.map((t): ModelTask => {
@@ -179,7 +181,8 @@ export class InvariantChecker {
         const excused = task!.onDependencyFailure === 'ignore' && (s === 'failed' || s === 'cancelled');
         if (s !== 'completed' && !excused) this.violate(t, `"${t.taskId}" started while its dependency "${d}" was ${s ?? 'unscheduled'}`);
       }
-      if (task && starts > task.maxAttempts) this.violate(t, `"${t.taskId}" started ${starts} times, more than maxRetries + 1 = ${task.maxAttempts}`);
+      // Once per task: a runaway retry loop would otherwise repeat it on every start.
+      if (task && starts === task.maxAttempts + 1) this.violate(t, `"${t.taskId}" started ${starts} times, more than maxRetries + 1 = ${task.maxAttempts}`);
     }
     // Concurrency can only be exceeded by a start, but checking every transition costs nothing.
     this.checked += 1;
@@ -202,6 +205,7 @@ export class InvariantChecker {
   }
 
   private violate(t: Transition | null, message: string): void {
+    if (this.violations.length >= MAX_VIOLATIONS) return;
     this.violations.push(t ? `at +${t.at}ms: ${message}` : `at the end: ${message}`);
     this.firstTrace ??= [...this.trace];
   }
@@ -268,11 +272,7 @@ function dryRun(plan: Plan, seed: number, o: Required<VerifyOptions>): RunReport
     // Breakpoints that resolve themselves are left to their timers, as in a real run.
     for (const b of overseer.getPendingBreakpoints()) {
       if (b.autoResolveAt !== null || refused.has(b.id)) continue;
-      try {
-        overseer.resolveBreakpoint(b.id, { by: 'verify' });
-      } catch {
-        refused.add(b.id);
-      }
+      try { overseer.resolveBreakpoint(b.id, { by: 'verify' }); } catch { refused.add(b.id); } // refused: it stays open
     }
   };
   const live = (id: string, a: Attempt) => {
@@ -296,18 +296,13 @@ function dryRun(plan: Plan, seed: number, o: Required<VerifyOptions>): RunReport
     }
   };
 
-  let unsettled = false;
-  for (let step = 0; ; step++) {
-    if (step >= o.maxSteps) {
-      unsettled = true;
-      break;
-    }
+  let step = 0;
+  for (; step < o.maxSteps; step++) {
     approve();
     // An attempt whose task moved on (stopped by a breakpoint) no longer holds a slot.
     for (const [id, a] of running) if (!live(id, a)) running.delete(id);
     fill();
-    const tasks = overseer.getTasks();
-    if (running.size === 0 && tasks.every((t) => TERMINAL.includes(t.state))) break;
+    if (running.size === 0 && overseer.getTasks().every((t) => TERMINAL.includes(t.state))) break;
     const next = Math.min(...[...running.values()].map((a) => a.endAt), ...due.values());
     if (!Number.isFinite(next)) break; // nothing running, nothing due: nothing can progress
     sim.set(Math.max(next, clock.now()));
@@ -321,6 +316,7 @@ function dryRun(plan: Plan, seed: number, o: Required<VerifyOptions>): RunReport
     }
   }
 
+  const unsettled = step >= o.maxSteps;
   for (const p of overseer.getProjects()) {
     for (const s of overseer.detectDeadlock(p)?.stuck ?? []) report.stuck.push({ id: s.id, state: s.state, reason: s.reason });
   }
@@ -347,7 +343,8 @@ export function verifyPlan(plan: Plan, options: VerifyOptions = {}): VerifyRepor
     durationMs: options.durationMs ?? 1000,
     runs: Math.max(1, Math.floor(options.runs ?? 1)),
     startAt: options.startAt ?? Date.now(),
-    maxSteps: options.maxSteps ?? 10_000,
+    // Each attempt takes a few turns (start, end, retry timer); a settling plan never needs more.
+    maxSteps: options.maxSteps ?? 200 + 8 * modelOf(plan).tasks.reduce((n, t) => n + t.maxAttempts, 0),
   };
   const report: VerifyReport = { ok: true, static: staticProblems(plan), runs: [] };
   for (let i = 0; i < o.runs; i++) {
@@ -368,11 +365,17 @@ export function formatVerifyReport(report: VerifyReport): string {
   report.runs.forEach((r, i) => {
     const counts = Object.entries(r.counts).filter(([k, n]) => k !== 'total' && n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
     out.push(`run ${i + 1} (seed ${r.seed}): ${r.counts.total} tasks (${counts || 'none'}), ${r.simulatedMs} ms simulated, ${r.invariantsChecked} invariant checks, ${r.violations.length} violation(s)`);
-    out.push(`  order: ${r.order.map((s) => `${s.id}${s.attempt > 1 ? `#${s.attempt}` : ''}@${s.at}ms`).join(' ') || 'nothing started'}`);
+    const more = r.order.length > 40 ? ` … and ${r.order.length - 40} more` : '';
+    out.push(`  order: ${r.order.slice(0, 40).map((s) => `${s.id}${s.attempt > 1 ? `#${s.attempt}` : ''}@${s.at}ms`).join(' ') || 'nothing started'}${more}`);
     const retries = Object.entries(r.retries);
     if (retries.length) out.push(`  retries: ${retries.map(([id, n]) => `${id} ×${n}`).join(', ')}`);
     if (r.deadlineMisses.length) out.push(`  deadline misses: ${r.deadlineMisses.join(', ')}`);
-    for (const b of r.breakpoints) out.push(`  breakpoint: ${b.type} (${b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`}) at ${b.at}ms`);
+    const raised = new Map<string, number>();
+    for (const b of r.breakpoints) {
+      const key = `${b.type} (${b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`})`;
+      raised.set(key, (raised.get(key) ?? 0) + 1);
+    }
+    if (raised.size) out.push(`  breakpoints: ${[...raised].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ')}`);
     for (const s of r.stuck) out.push(`  stuck: ${s.id} (${s.state}): ${s.reason}`);
     for (const v of r.violations) out.push(`  VIOLATION ${v}`);
   });

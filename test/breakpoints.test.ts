@@ -487,6 +487,22 @@ describe.each(backends)('restart (%s)', (_name, makeBackend) => {
   });
 });
 
+describe('auto-resolution has a budget', () => {
+  it('time_threshold_exceeded stops retrying by itself once the task used up its retries: a person decides', () => {
+    const clock = new SimulatedClock();
+    const o = createOverseer({ clock });
+    o.scheduleTask({ id: 'spin', maxRetries: 1, metadata: { timeThresholdMs: 500 } });
+    for (let trip = 1; trip <= 2; trip++) {
+      o.getNextTask();
+      clock.increment(500);
+      if (trip === 1) expect(o.getTaskStatus('spin')!.state).toBe('ready'); // stopped, retried by itself
+    }
+    const [last] = o.getPendingBreakpoints();
+    expect(last).toMatchObject({ type: 'time_threshold_exceeded', state: 'awaiting', taskId: 'spin' });
+    expect(o.getTaskStatus('spin')!.state).toBe('blocked');
+  });
+});
+
 // Regressions: bugs found while writing these tests, fixed since; the comments say what went wrong.
 describe('regressions', () => {
   it('a breakpoint raised when its task has completed holds the work after it', () => {
