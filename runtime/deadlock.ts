@@ -28,70 +28,46 @@ export interface DeadlockReport {
   stuck: StuckTask[];
 }
 
-type Verdict = { stuck: false } | { stuck: true; cause: string; reason: string };
 
-export function analyzeDeadlock(
-  tasks: ReadonlyMap<string, TaskEntry>,
-  projectTasks: Iterable<TaskEntry>,
-  projectId: string,
-): DeadlockReport | null {
-  const verdicts = new Map<TaskEntry, Verdict>();
-  const verdictOf = (entry: TaskEntry): Verdict => verdicts.get(entry) ?? { stuck: false };
-
+export function analyzeDeadlock(tasks: ReadonlyMap<string, TaskEntry>, projectId: string): DeadlockReport | null {
+  // Only stuck tasks get a verdict; one pass in insertion order (a topological order) decides
+  // each task from its dependencies' verdicts, across projects, since dependencies may cross them.
+  const verdicts = new Map<TaskEntry, { cause: string; reason: string }>();
+  const stuck: StuckTask[] = [];
+  // A cycle needs a task that depends on one added after it: one integer comparison per edge.
+  let suspicious = false;
   for (const entry of tasks.values()) {
     const state = entry.task.value;
     if (state !== 'pending' && state !== 'blocked') continue;
     const context = entry.task.context;
+    let verdict: { cause: string; reason: string } | undefined;
     for (const depId of context.dependencies) {
       const dep = tasks.get(depId);
       if (!dep) continue;
+      if (dep.seq >= entry.seq) suspicious = true;
+      if (verdict) continue;
       const depState = dep.task.value;
       if (depState === 'completed') continue;
       if (depState === 'failed' || depState === 'cancelled') {
         if (context.onDependencyFailure === 'ignore' || entry.ignored?.has(depId)) continue;
-        verdicts.set(entry, {
-          stuck: true,
-          cause: depId,
-          reason: `dependency "${depId}" ${depState === 'failed' ? 'failed' : 'was cancelled'}`,
-        });
-        break;
+        verdict = { cause: depId, reason: `dependency "${depId}" ${depState === 'failed' ? 'failed' : 'was cancelled'}` };
+        continue;
       }
-      const depVerdict = verdictOf(dep);
-      if (depVerdict.stuck) {
-        verdicts.set(entry, {
-          stuck: true,
-          cause: depVerdict.cause,
-          reason: `waits on "${depId}", which can never run (root cause: "${depVerdict.cause}")`,
-        });
-        break;
-      }
+      const depVerdict = verdicts.get(dep);
+      if (depVerdict) verdict = { cause: depVerdict.cause, reason: `waits on "${depId}", which can never run (root cause: "${depVerdict.cause}")` };
     }
+    if (!verdict) continue;
+    verdicts.set(entry, verdict);
+    if (context.projectId === projectId) stuck.push({ id: entry.id, state, reason: verdict.reason, cause: verdict.cause });
   }
-
-  const open: TaskEntry[] = [];
-  const stuck: StuckTask[] = [];
-  for (const entry of projectTasks) {
-    const state = entry.task.value;
-    if (state === 'completed' || state === 'cancelled') continue;
-    open.push(entry);
-    const verdict = verdictOf(entry);
-    if (verdict.stuck) stuck.push({ id: entry.id, state, reason: verdict.reason, cause: verdict.cause });
+  let cycle: string[] | null = null;
+  if (suspicious) {
+    const open = [...tasks.values()].filter((e) => e.task.context.projectId === projectId && e.task.value !== 'completed' && e.task.value !== 'cancelled');
+    cycle = findCycle(
+      open.map((e) => e.id),
+      (id) => tasks.get(id)?.task.context.dependencies ?? [],
+    );
   }
-  // Insertion order is a topological order, so a cycle needs a task that depends on one added
-  // after it. That is one integer comparison per edge; the path is looked for only then.
-  let suspicious = false;
-  for (const entry of open) {
-    for (const dep of entry.task.context.dependencies) {
-      if ((tasks.get(dep)?.seq ?? -1) >= entry.seq) suspicious = true;
-    }
-  }
-  const cycle = suspicious
-    ? findCycle(
-        open.map((e) => e.id),
-        (id) => tasks.get(id)?.task.context.dependencies ?? [],
-      )
-    : null;
   if (!cycle && stuck.length === 0) return null;
-  stuck.sort((a, b) => tasks.get(a.id)!.seq - tasks.get(b.id)!.seq);
   return { projectId, cycle, stuck };
 }

@@ -374,13 +374,8 @@ export class OverseerCore {
    */
   detectDeadlock(projectId = 'default'): DeadlockReport | null {
     this.assertId(projectId, 'detectDeadlock', 'projectId');
-    const project = this.scheduler.projects.get(projectId);
-    if (!project) return null;
-    const report = analyzeDeadlock(
-      this.scheduler.tasks,
-      TASK_STATES.flatMap((s) => [...project.byState[s]]),
-      projectId,
-    );
+    if (!this.scheduler.projects.has(projectId)) return null;
+    const report = analyzeDeadlock(this.scheduler.tasks, projectId);
     if (report) {
       const at = this.clock.now();
       if (!this.closed) {
