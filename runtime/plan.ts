@@ -12,7 +12,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import type { TaskSpec } from './validate.js';
 import { findCycle } from './graph.js';
-import { idProblems, isPlainObject, parseDeadline } from './validate.js';
+import { describe, idProblems, isPlainObject, parseDeadline } from './validate.js';
 import { checkRule, DEFAULT_BREAKPOINT_TYPES, type RuleDefinition } from './breakpoint-rules.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
@@ -171,8 +171,27 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): stri
   return issues.flatMap((issue) => {
     const at = [prefix, pathOf(issue.path)].filter(Boolean).join(prefix && issue.path.length && typeof issue.path[0] !== 'number' ? '.' : '');
     if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${at ? `${at}.` : ''}${k}: unknown field`);
-    return [`${at || '(top level)'}: ${issue.message}`];
+    return [`${at || '(top level)'}: ${issueMessage(issue)}`];
   });
+}
+
+/** zod's issues in the words the API uses (`must be at most 10, got 99`). */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
+  switch (issue.code) {
+    case 'too_big':
+      return `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}${got}`;
+    case 'too_small':
+      return issue.origin === 'string' || issue.origin === 'array'
+        ? `must not be empty${got}`
+        : `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}${got}`;
+    case 'invalid_type':
+      return issue.expected === 'int' ? `must be a whole number${got}` : `must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}${got}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
+    default:
+      return issue.message;
+  }
 }
 
 function pathOf(path: readonly PropertyKey[]): string {
@@ -200,7 +219,7 @@ export function loadPlan(file: string): Plan {
 /** Checks a parsed plan; `baseDir` resolves relative `cwd`s. */
 export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   const problems: string[] = [];
-  const top = planTopSchema.safeParse(raw);
+  const top = planTopSchema.safeParse(raw, { reportInput: true });
   if (!top.success) problems.push(...formatIssues(top.error.issues, ''));
   const rawPlan = isPlainObject(raw) ? raw : {};
   const d = (top.success ? top.data.defaults : defaultsSchema.safeParse(rawPlan.defaults).data) ?? {};
@@ -212,7 +231,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     if (!Array.isArray(list)) return;
     list.forEach((t, i) => {
       const tpath = `${path}[${i}]`;
-      const parsed = taskSchema.safeParse(t);
+      const parsed = taskSchema.safeParse(t, { reportInput: true });
       if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, tpath));
       const obj = isPlainObject(t) ? t : {};
       const deps = Array.isArray(obj.dependsOn) ? obj.dependsOn.filter((x): x is string => typeof x === 'string') : [];
