@@ -13,17 +13,9 @@ export interface W1Task {
   dependencies: string[];
 }
 
-/** mulberry32: small, fast, good enough for workloads. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../runtime/random.js';
+
+export { prng };
 
 export function w1(n: number, seed = 1, projects = 10): W1Task[] {
   const random = prng(seed);

@@ -21,7 +21,7 @@ import { Durability } from './durability.js';
 import { ClosedError, UnknownTaskError, ValidationError } from './errors.js';
 import { Emitter, OVERSEER_EVENT_TYPES, schedulerHooks, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
 import { topologicalOrder } from './graph.js';
-import { Judge } from './judge.js';
+import { Judge, qualityRetriesUsed } from './judge.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
 import { failureProblem, optionProblems, type OverseerOptions, type RecoveryReport, type StateCounts } from './options.js';
 import type { Overseer } from './overseer.js';
@@ -259,11 +259,11 @@ export class OverseerCore {
     const failure = classifyFailure(error);
     const context = entry.task.context;
     // Two budgets: poor results (kind quality) and everything else never use up each other's retries.
-    const isQuality = (kind: string | undefined) => kind === 'quality' || kind === 'quality_gate';
-    const qualityUsed = context.history.filter((h) => h.to === 'failed' && isQuality(h.kind)).length;
+    const isQuality = failure.kind === 'quality' || failure.kind === 'quality_gate';
+    const qualityUsed = qualityRetriesUsed(context);
     const meta = context.metadata as { quality?: { maxRetries?: number } } | null;
     const allowed =
-      isQuality(failure.kind)
+      isQuality
         ? shouldRetry(failure, qualityUsed, meta?.quality?.maxRetries ?? context.maxRetries)
         : shouldRetry(failure, context.retries - qualityUsed, context.maxRetries);
     const at = this.clock.now();

@@ -14,8 +14,10 @@ import type { TaskState } from '../machines/task.js';
 import { DEFAULT_RETRY_POLICY } from './backoff.js';
 import { checkRule, DEFAULT_BREAKPOINT_TYPES } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
+import type { TaskTransitionEvent } from './events.js';
 import { findCycle } from './graph.js';
 import type { StateCounts } from './options.js';
+import { prng } from './random.js';
 import { createOverseer } from './overseer.js';
 import type { Plan } from './plan.js';
 
@@ -111,15 +113,8 @@ export function staticProblems(plan: Plan): string[] {
 
 // ---- invariants -------------------------------------------------------------------
 
-export interface Transition {
-  taskId: string;
-  projectId: string;
-  from: TaskState | null;
-  to: TaskState;
-  /** ms since the run began. */
-  at: number;
-  event: string;
-}
+/** A task transition as the checker sees it: the runtime's event, with `at` in ms since the run began. */
+export type Transition = Omit<TaskTransitionEvent, 'type' | 'reason'>;
 
 export interface ModelTask {
   id: string;
@@ -212,18 +207,6 @@ export class InvariantChecker {
 }
 
 // ---- the dry run ------------------------------------------------------------------
-
-/** mulberry32, as in bench/workload.ts; copied because the published package leaves out bench/. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Attempt { endAt: number; attempt: number; fail: boolean; timeoutMs: number | null }
 
