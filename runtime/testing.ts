@@ -8,6 +8,7 @@
  * - `drive()`: runs a runtime to the end with a decision per attempt (complete or fail), on the clock.
  * - `machinePaths()`: the shortest path to every state of a machine (task, breakpoint, or yours).
  * - `verifyPlan()`: the dry run behind `overseer verify`.
+ * - `rulePaths()`: model-based path tests of your own breakpoint rules.
  *
  * fast-check is a peer dependency of this entry point only; the main entry does not load it.
  */
@@ -20,6 +21,7 @@ import type { TaskView } from './view.js';
 
 export { SimulatedClock };
 export { verifyPlan, formatVerifyReport } from './verify.js';
+export { rulePaths, type RuleFacts, type RulePath, type RulePathOptions, type RuleStep } from './testing-rules.js';
 
 export interface TaskSpecsOptions {
   /** At most this many tasks (default 30). */
