@@ -269,6 +269,16 @@ export class BreakpointManager {
     return { triggered: list.length, byType, resolved, autoResolved, rejected, expired, pending, averageResolutionMs: decided ? Math.round(decidedMs / decided) : null };
   }
 
+  /** The breakpoint actor's state at rest (for inspection), or undefined. */
+  atRest(id: string): PersistedBreakpoint | undefined {
+    return this.breakpoints.get(id);
+  }
+
+  /** Every breakpoint actor at rest, oldest first (for inspection). */
+  allAtRest(): IterableIterator<PersistedBreakpoint> {
+    return this.breakpoints.values();
+  }
+
   getBreakpoint(id: string): BreakpointView | null {
     const b = this.breakpoints.get(id);
     return b ? breakpointView(b) : null;

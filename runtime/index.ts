@@ -81,3 +81,7 @@ export type { RuleDefinition } from './breakpoint-rules.js';
 export { DEFAULT_BREAKPOINT_TYPES } from './breakpoint-rules.js';
 export type { BreakpointNotification, NotificationCallback } from './breakpoints.js';
 export type { ChangedFile } from '../machines/task.js';
+export { INSPECTED_MACHINES, taskActorId, breakpointActorId, SUPERVISOR_ACTOR_ID } from './inspection.js';
+export type { InspectionRecord, InspectionListener, InspectedMachine, ActorRecord, EventRecord, SnapshotRecord, ActorState } from './inspection.js';
+export { traceTo, readTrace, replayTrace, TraceError, TRACE_VERSION } from './trace.js';
+export type { TraceHeader, TraceFile, ReplayResult as TraceReplayResult, TraceWriter } from './trace.js';

@@ -18,6 +18,8 @@ import { systemClock, type Clock } from './clock.js';
 import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
 import { createDecisionEngine, type DecisionEngine } from './decision.js';
 import { Durability } from './durability.js';
+import { InspectionHub } from './inspection.js';
+import { inspectionPorts } from './inspection-ports.js';
 import { ClosedError, UnknownTaskError, ValidationError } from './errors.js';
 import { Emitter, OVERSEER_EVENT_TYPES, schedulerHooks, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
 import { topologicalOrder } from './graph.js';
@@ -51,6 +53,8 @@ export class OverseerCore {
   protected decisionsLearned = false;
   protected readonly triggers: BreakpointTriggers;
   protected readonly emitter: Emitter;
+  /** Inspection records of every actor (`overseer.inspect`); nothing is built while nobody listens. */
+  protected readonly inspection: InspectionHub;
   protected readonly durability: Durability | null;
   protected readonly executors: Record<string, Executor>;
   protected readonly onError: (error: unknown, source: string) => void;
@@ -66,6 +70,10 @@ export class OverseerCore {
       options.onListenerError ?? ((error, type) => console.error(`overseer: a "${type}" listener threw`, error));
     this.onError = options.onError ?? ((error, source) => console.error(`overseer: ${source} failed`, error));
     this.emitter = new Emitter(onListenerError);
+    this.inspection = new InspectionHub(
+      inspectionPorts(this.clock, () => this.scheduler, () => this.breakpointManager, () => this.supervisor),
+      (error) => onListenerError(error, 'inspect'),
+    );
     this.durability = options.store
       ? new Durability(options.store, {
           compactEvery: options.compactEvery ?? 100_000,
@@ -85,7 +93,8 @@ export class OverseerCore {
         })
       : null;
     const durability = this.durability;
-    const journal = durability ? (entry: JournalEntry) => durability.journal(entry) : null;
+    // Tapped: what the journal records (each machine's input and accepted events) is also what inspection shows.
+    const journal = this.inspection.tap(durability ? (entry: JournalEntry) => durability.journal(entry) : null);
     this.scheduler = new Scheduler(
       this.clock,
       schedulerHooks(this.emitter, journal, {
@@ -122,7 +131,7 @@ export class OverseerCore {
       systemId: 'supervisor',
       clock: this.clock,
       ...(opened ? { snapshot: supervisorMachine.resolveState(opened.restored.supervisor) } : {}),
-      ...(options.inspect ? { inspect: options.inspect } : {}),
+      inspect: this.inspection.observer(options.inspect),
     });
     // An unobserved actor error is rethrown in a timer and kills the process; report it instead.
     this.supervisor.subscribe({ error: (error) => this.onError(error, 'the supervisor actor') });

@@ -16,6 +16,7 @@ import type { WorkspaceEvent } from './change-detector.js';
 import { explainDecision, type Decision, type DecisionState } from './decision.js';
 import { TaskStateError, ValidationError } from './errors.js';
 import type { JsonValue } from './json.js';
+import type { InspectionListener } from './inspection.js';
 import type { OverseerOptions } from './options.js';
 import { OverseerCore } from './overseer-core.js';
 import type { CrossValidation, QualityOutput, QualityResult, Validator } from './quality/types.js';
@@ -172,6 +173,16 @@ export class Overseer extends OverseerCore {
   recordDecisionWeights(state: DecisionState): void {
     this.decisionsLearned = true;
     this.durability?.journal({ k: 'weights', state });
+  }
+
+  /**
+   * Inspection records of every actor — tasks, breakpoints, the supervisor — in XState's
+   * vocabulary (`@xstate.actor`, `@xstate.event`, `@xstate.snapshot`); what the inspector
+   * and `--trace` are made of. First an `@xstate.actor` record with the present snapshot of
+   * each actor (unless `{ current: false }`), then every change. Returns the unsubscribe function.
+   */
+  inspect(listener: InspectionListener, options: { current?: boolean } = {}): () => void {
+    return this.inspection.subscribe(listener, options);
   }
 
   /** True while a breakpoint is open: any, one waiting for a person, or one that will resolve itself. */
