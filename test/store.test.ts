@@ -300,6 +300,9 @@ describe('restoreBackup', () => {
     second.scheduleTask({ id: 'd' });
     await second.close(); // compaction 2: the first snapshot becomes the backup
     const backup = readFileSync(`${path}.bak`);
+    // The backup is the old snapshot file itself (linked, not copied), never the new one.
+    expect(statSync(`${path}.bak`).ino).not.toBe(statSync(path).ino);
+    expect(backup.equals(readFileSync(path))).toBe(false);
 
     writeFileSync(path, '{"schemaVersion":2,"se');
     const error = thrown(() => open(path), StoreCorruptError);
