@@ -4,63 +4,24 @@
  * person would — a run that stops for a person (exit 3), `breakpoints`, `approve` / `reject`
  * (directly on the store, or through the inbox of a run that holds it) and `resume`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore } from '../runtime/index.js';
 import { storeStatus } from '../runtime/status.js';
+import { cleanUpClis, ROOT, runCli as overseer, startCli, tempDir, until } from './helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PLANS = join(ROOT, 'test/fixtures/bp');
-const CLI = ['--import', 'tsx', 'runtime/cli.ts'];
 
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-afterEach(() => {
-  // A hung run must not outlive its test; each child is ended by its own pid.
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+// A hung run must not outlive its test.
+afterEach(() => cleanUpClis(0));
 
-interface Run {
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<number | null>;
+/** A started CLI: its output so far, and its exit code once it ends. */
+function start(args: string[]) {
+  const run = startCli(args);
+  return { stdout: run.stdout, stderr: run.stderr, exited: run.exited.then((e) => e.code) };
 }
 
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  child.stderr!.on('data', (d: Buffer) => (err += d));
-  return { stdout: () => out, stderr: () => err, exited: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
-}
-
-async function overseer(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = start(args);
-  const code = await run.exited;
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
-}
-
-/** Polls (bounded) until `probe` is truthy: a hang fails the test instead of stalling it. */
-async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function tempStore(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'overseer-cli-bp-'));
-  dirs.push(dir);
-  return join(dir, 'state.json');
-}
+const tempStore = () => join(tempDir('overseer-cli-bp-'), 'state.json');
 
 // What the store says afterwards, read in-process (read-only, like `overseer status`): fewer
 // child processes keep these tests well inside their timeout on a busy machine.

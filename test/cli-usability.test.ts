@@ -1,20 +1,15 @@
 /** What a new user ran into: machine-readable errors, mistyped stores, plan drift, complete output. */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOverseer } from '../runtime/index.js';
+import { runCliSync } from './helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'overseer-usability-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const overseer = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
+const overseer = (...args: string[]) => runCliSync(args);
 
 function plan(name: string, lines: string[]): string {
   const file = join(dir, name);

@@ -4,65 +4,16 @@
  * checks what users rely on — exit codes, output, the store afterwards, and that no
  * process a task started outlives a cancel, a timeout or Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
 import type { StoreStatus } from '../runtime/status.js';
+import { cleanUpClis, ROOT, runCli as overseer, startCli as start, tempDir, until } from './helpers/cli.js';
 import { alive } from './helpers/processes.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'test/fixtures/cli');
-// The shim works around the BUG tested at the end of this file (the CLI cannot find package.json when run
-// from source); it does nothing once that is fixed.
-const CLI = ['--import', 'tsx', 'runtime/cli.ts'];
-
-interface Run {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children: ChildProcess[] = [];
 const taskPids: number[] = [];
-const dirs: string[] = [];
-
-/** Starts `overseer <args>` from the repository root, stdout not a terminal (plain output). */
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  child.stderr!.on('data', (d: Buffer) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-/** Runs `overseer <args>` to its end. */
-async function overseer(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = start(args);
-  const { code } = await run.exited;
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
-}
-
-/** Polls until `probe` returns something truthy (bounded: a hang fails the test, it does not stall it). */
-async function until<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 
 /** The pids a task wrote (`echo $! $$ > file`), once the whole line is there; remembered for cleanup. */
 function pidsIn(file: string): number[] | null {
@@ -71,12 +22,6 @@ function pidsIn(file: string): number[] | null {
   const pids = text.trim().split(' ').map(Number);
   taskPids.push(...pids);
   return pids;
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'overseer-cli-'));
-  dirs.push(dir);
-  return dir;
 }
 
 /** Copies a plan fixture into `dir`: its tasks run there (cwd defaults to the plan's directory). */
@@ -98,17 +43,10 @@ async function tasksIn(store: string): Promise<TaskView[]> {
 }
 
 afterEach(async () => {
-  // A CLI still running gets Ctrl-C (so it stops its tasks), then SIGKILL; then any task
+  // CLIs still running get Ctrl-C (so they stop their tasks), then SIGKILL; then any task
   // process that survived. All of them are processes these tests started.
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGINT');
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 4000))]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  await cleanUpClis();
   for (const pid of taskPids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('overseer run: the example plan', () => {
@@ -329,11 +267,8 @@ describe('bad input exits 2', () => {
 
 // Regression: the version was read from a path right only for dist/, so the CLI died when run from source.
 it('runs from source and prints the package version', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', '--version'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  const code = await new Promise((r) => child.on('close', r));
-  expect(code).toBe(0);
+  const run = start(['--version']);
+  expect((await run.exited).code).toBe(0);
+  const out = run.stdout();
   expect(out.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
 });
