@@ -12,59 +12,15 @@ import type { TaskContext, TaskEvent, TaskInput, TaskState } from '../machines/t
 import { deepFreeze } from './json.js';
 import { LEGAL_TRANSITIONS } from '../machines/task.js';
 import { TaskStateError } from './errors.js';
-import { IndexedHeap, type HeapItem } from './heap.js';
+import { IndexedHeap } from './heap.js';
 import { deadlineBoostAt, effectivePriority, type BoostReason } from './priority.js';
-import { TaskHost, type PersistedTask } from './task-host.js';
+import { TaskHost } from './task-host.js';
 import type { Clock } from './clock.js';
+import type { PriorityChange, SchedulerHooks, TaskEntry, TransitionNotice } from './task-entry.js';
 import { TimerQueue } from './timers.js';
 import type { StoredTask } from '../store/types.js';
 
-export interface PriorityChange {
-  from: number;
-  to: number;
-  reasons: BoostReason[];
-  at: number;
-}
-
-export interface TaskEntry extends HeapItem {
-  readonly id: string;
-  /** Scheduling order: "oldest first among equals". */
-  readonly seq: number;
-  /** The task actor's state value and context. */
-  task: PersistedTask;
-  /** Tasks that list this one as a dependency. */
-  readonly dependents: TaskEntry[];
-  /** Dependencies not yet satisfied (completed, or failed under an `ignore` policy). */
-  unmet: number;
-  /** Failed dependencies this task chose to ignore; a later completion must not count twice. */
-  ignored: Set<string> | null;
-  effective: number;
-  boosts: BoostReason[];
-  priorityChanges: PriorityChange[] | null;
-}
-
-export interface TransitionNotice {
-  entry: TaskEntry;
-  from: TaskState | null;
-  to: TaskState;
-  at: number;
-  event: TaskEvent['type'] | 'SCHEDULE';
-  reason?: string;
-}
-
-export interface SchedulerHooks {
-  /** A task is being added (before any of its transitions). */
-  onAdd(input: TaskInput): void;
-  /** The task machine accepted `event`; called before any consequence for other tasks. */
-  onEvent(entry: TaskEntry, event: TaskEvent): void;
-  /** A dependency was marked ignored (`true`) or its ignore was used up by a completion (`false`). */
-  onIgnore(entry: TaskEntry, dependencyId: string, ignored: boolean): void;
-  onTransition(notice: TransitionNotice): void;
-  onPriority(entry: TaskEntry, change: PriorityChange): void;
-  onDeadlineMissed(entry: TaskEntry, at: number): void;
-  /** A timer the runtime scheduled under its own key came due. */
-  onTimer?(key: string): void;
-}
+export type { PriorityChange, SchedulerHooks, TaskEntry, TransitionNotice } from './task-entry.js';
 
 interface Project {
   readonly id: string;
