@@ -27,3 +27,41 @@ export function breakpointView(b: PersistedBreakpoint): BreakpointView {
   const { id, type, priority, projectId, taskId, message, data, createdAt, autoResolveAt, autoAction, expiresAt, resolution, audit } = b.context;
   return { id, type, state: b.value, priority, projectId, taskId, message, data, createdAt, autoResolveAt, autoAction, expiresAt, resolution, audit };
 }
+
+export interface BreakpointStats {
+  triggered: number;
+  byType: Record<string, number>;
+  resolved: number;
+  autoResolved: number;
+  rejected: number;
+  expired: number;
+  pending: number;
+  /** Mean time from trigger to decision (a person's or auto), or null when none is decided. */
+  averageResolutionMs: number | null;
+}
+
+/** Counts of breakpoints by outcome and type, and how long decisions took. */
+export function breakpointStats(list: readonly PersistedBreakpoint[]): BreakpointStats {
+  const byType: Record<string, number> = {};
+  let resolved = 0;
+  let autoResolved = 0;
+  let rejected = 0;
+  let expired = 0;
+  let pending = 0;
+  let decidedMs = 0;
+  let decided = 0;
+  for (const b of list) {
+    byType[b.context.type] = (byType[b.context.type] ?? 0) + 1;
+    const r = b.context.resolution;
+    if (b.value === 'resolved' && r?.auto) autoResolved++;
+    else if (b.value === 'resolved') resolved++;
+    else if (b.value === 'rejected') rejected++;
+    else if (b.value === 'expired') expired++;
+    else pending++;
+    if (r) {
+      decidedMs += r.at - b.context.createdAt;
+      decided++;
+    }
+  }
+  return { triggered: list.length, byType, resolved, autoResolved, rejected, expired, pending, averageResolutionMs: decided ? Math.round(decidedMs / decided) : null };
+}

@@ -16,7 +16,7 @@ import { OverseerError, ValidationError } from './errors.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
 import { BreakpointHost, type PersistedBreakpoint } from './task-host.js';
 import { describe, idProblems, isPlainObject } from './validate.js';
-import { breakpointView, type BreakpointView } from './breakpoint-view.js';
+import { breakpointStats, breakpointView, type BreakpointStats, type BreakpointView } from './breakpoint-view.js';
 
 export interface BreakpointNotification extends Pick<BreakpointDefinition, 'id' | 'type' | 'priority' | 'projectId' | 'taskId' | 'message'> {
   at: number;
@@ -243,30 +243,8 @@ export class BreakpointManager {
     return this.select(projectId).reverse().slice(0, limit).map((b) => breakpointView(b));
   }
 
-  getBreakpointStats(projectId?: string) {
-    const list = this.select(projectId);
-    const byType: Record<string, number> = {};
-    let resolved = 0;
-    let autoResolved = 0;
-    let rejected = 0;
-    let expired = 0;
-    let pending = 0;
-    let decidedMs = 0;
-    let decided = 0;
-    for (const b of list) {
-      byType[b.context.type] = (byType[b.context.type] ?? 0) + 1;
-      const r = b.context.resolution;
-      if (b.value === 'resolved' && r?.auto) autoResolved++;
-      else if (b.value === 'resolved') resolved++;
-      else if (b.value === 'rejected') rejected++;
-      else if (b.value === 'expired') expired++;
-      else pending++;
-      if (r) {
-        decidedMs += r.at - b.context.createdAt;
-        decided++;
-      }
-    }
-    return { triggered: list.length, byType, resolved, autoResolved, rejected, expired, pending, averageResolutionMs: decided ? Math.round(decidedMs / decided) : null };
+  getBreakpointStats(projectId?: string): BreakpointStats {
+    return breakpointStats(this.select(projectId));
   }
 
   /** The breakpoint actor's state at rest (for inspection), or undefined. */

@@ -76,7 +76,7 @@ export type { RawChange, WorkspaceEvent, ChangeDetectorConfig } from './change-d
 export { machineGraph, planGraph, describeMachine } from './graph-export.js';
 export { compileExpression, evaluateExpression, ExpressionError } from './expression.js';
 export { breakpointMachine } from '../machines/breakpoint.js';
-export type { BreakpointView } from './breakpoint-view.js';
+export type { BreakpointStats, BreakpointView } from './breakpoint-view.js';
 export type { RuleDefinition } from './breakpoint-rules.js';
 export { DEFAULT_BREAKPOINT_TYPES } from './breakpoint-rules.js';
 export type { BreakpointNotification, NotificationCallback } from './breakpoints.js';
