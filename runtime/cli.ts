@@ -28,6 +28,7 @@ import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
+import { addRunExtrasOptions, attachRunExtras, registerInspectCommands } from './cli-inspect.js';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, waiting: 3, interrupted: 130 } as const;
 const DEFAULT_STORE = '.overseer/state.json';
@@ -254,6 +255,7 @@ function program(io: Io, done: (code: number) => void): Command {
       }
       for (const type of plan.breakpoints.disable) overseer.disableBreakpointType(type);
       const monitor = o.watch ? await startWatching(overseer, plan, typeof o.watch === 'string' ? resolve(o.watch) : plan.watch.root, resolve(o.store), io) : null;
+      const stopExtras = await attachRunExtras(overseer, o, plan.name, io);
       done(
         await execute(
           overseer,
@@ -274,7 +276,7 @@ function program(io: Io, done: (code: number) => void): Command {
             ...(o.drain ? { drain: true } : {}),
           },
           io,
-        ),
+        ).finally(stopExtras),
       );
     });
 
@@ -294,7 +296,8 @@ function program(io: Io, done: (code: number) => void): Command {
         throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
       }
       const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}) };
-      done(await execute(overseer, resolve(o.store), o.store, options, io));
+      const stopExtras = await attachRunExtras(overseer, o, o.store, io);
+      done(await execute(overseer, resolve(o.store), o.store, options, io).finally(stopExtras));
     });
 
   cli
@@ -440,6 +443,8 @@ function program(io: Io, done: (code: number) => void): Command {
       else for (const s of TASK_STATES) io.out.write(`${s.padEnd(10)} → ${LEGAL_TRANSITIONS[s].join(', ') || '(final)'}\n`);
       done(EXIT.ok);
     });
+  for (const name of ['run', 'resume']) addRunExtrasOptions(cli.commands.find((c) => c.name() === name)!);
+  registerInspectCommands(cli, io, done, DEFAULT_STORE);
   return cli;
 }
 

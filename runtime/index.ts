@@ -85,3 +85,7 @@ export { INSPECTED_MACHINES, taskActorId, breakpointActorId, SUPERVISOR_ACTOR_ID
 export type { InspectionRecord, InspectionListener, InspectedMachine, ActorRecord, EventRecord, SnapshotRecord, ActorState } from './inspection.js';
 export { traceTo, readTrace, replayTrace, TraceError, TRACE_VERSION } from './trace.js';
 export type { TraceHeader, TraceFile, ReplayResult as TraceReplayResult, TraceWriter } from './trace.js';
+export { startInspector } from './inspector/server.js';
+export type { InspectorOptions, InspectorServer } from './inspector/server.js';
+export { liveSource, storeSource, replaySource } from './inspector/sources.js';
+export type { InspectorSource } from './inspector/sources.js';

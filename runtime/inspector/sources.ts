@@ -1,0 +1,116 @@
+/**
+ * Where an inspector's records come from, and where its commands go:
+ *
+ * - live: an Overseer in this process (`overseer run --inspect`, or embedded use); commands
+ *   are applied to it directly and acknowledged once durable.
+ * - store: a store another process may hold (`overseer inspect --store`): read without its
+ *   lock, as `overseer status` does, polled, and turned into snapshot records of what
+ *   changed; commands go through the store's inbox to the run holding it (control.ts), or
+ *   are applied directly when nobody holds it.
+ * - replay: a trace (`overseer replay`): fixed records, no commands, a time slider.
+ */
+import { jsonFileStore, readStoreFile } from '../../store/json-file.js';
+import { StoreLockedError } from '../../store/errors.js';
+import { applyCommand, sendCommand, type ControlAnswer, type ControlCommand } from '../control.js';
+import { breakpointActorId, SUPERVISOR_ACTOR_ID, taskActorId, type InspectedMachine, type InspectionRecord, type InspectionListener } from '../inspection.js';
+import { createOverseer, type Overseer } from '../overseer.js';
+import { replay } from '../persistence.js';
+import { TaskHost } from '../task-host.js';
+
+export type Command = Omit<ControlCommand, 'id'>;
+export type CommandAnswer = Omit<ControlAnswer, 'id'>;
+
+export interface InspectorSource {
+  readonly mode: 'live' | 'store' | 'replay';
+  /** Starts feeding records; returns the stop function. */
+  start(feed: InspectionListener): () => void;
+  /** Applies a command, or null when this source takes none (a replay). */
+  command: ((c: Command) => Promise<CommandAnswer>) | null;
+  /** A replay's records, for the time slider. */
+  readonly records?: readonly InspectionRecord[];
+}
+
+export function liveSource(overseer: Overseer): InspectorSource {
+  return {
+    mode: 'live',
+    start: (feed) => overseer.inspect(feed),
+    async command(c) {
+      const answer = applyCommand(overseer, c);
+      // Durable before it is acknowledged, as for commands through the inbox.
+      if (answer.ok) await overseer.flush();
+      return answer;
+    },
+  };
+}
+
+export function replaySource(records: readonly InspectionRecord[]): InspectorSource {
+  return {
+    mode: 'replay',
+    records,
+    start(feed) {
+      for (const r of records) feed(r);
+      return () => {};
+    },
+    command: null,
+  };
+}
+
+/** Applies a command to a store: through the inbox of the run holding it, or directly when none does. */
+async function storeCommand(path: string, c: Command): Promise<CommandAnswer> {
+  let overseer: Overseer;
+  try {
+    overseer = createOverseer({ store: jsonFileStore(path) });
+  } catch (error) {
+    if (!(error instanceof StoreLockedError)) return { ok: false, message: (error as Error).message };
+    const { id: _, ...answer } = await sendCommand(path, c);
+    return answer;
+  }
+  try {
+    return applyCommand(overseer, c);
+  } finally {
+    await overseer.close();
+  }
+}
+
+interface Seen {
+  value: string;
+  mark: string;
+}
+
+export function storeSource(path: string, intervalMs = 500): InspectorSource {
+  return {
+    mode: 'store',
+    command: (c) => storeCommand(path, c),
+    start(feed) {
+      const seen = new Map<string, Seen>();
+      const poll = () => {
+        let state;
+        try {
+          state = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+        } catch {
+          return; // caught mid-compaction, or not there yet: the next poll reads it
+        }
+        const now = Date.now();
+        const actors: { actorId: string; machine: InspectedMachine; value: string; context: unknown; mark: string; at: number }[] = [];
+        for (const t of state.tasks) {
+          const last = t.context.history[t.context.history.length - 1];
+          actors.push({ actorId: taskActorId(t.context.id), machine: 'task', value: t.value, context: t.context, mark: `${t.context.history.length}:${t.context.attempts}:${t.context.changedFiles?.length ?? 0}`, at: last?.at ?? now });
+        }
+        for (const b of state.breakpoints) actors.push({ actorId: breakpointActorId(b.context.id), machine: 'breakpoint', value: b.value, context: b.context, mark: String(b.context.audit.length), at: b.context.audit[b.context.audit.length - 1]?.at ?? now });
+        actors.push({ actorId: SUPERVISOR_ACTOR_ID, machine: 'supervisor', value: state.supervisor.value, context: state.supervisor.context, mark: JSON.stringify(state.supervisor.context), at: now });
+        for (const a of actors) {
+          const before = seen.get(a.actorId);
+          if (before && before.value === a.value && before.mark === a.mark) continue;
+          seen.set(a.actorId, { value: a.value, mark: a.mark });
+          // A poll sees states, not the events between them: the first sight is an actor record, later ones are snapshots.
+          if (!before) feed({ type: '@xstate.actor', actorId: a.actorId, machine: a.machine, at: a.at, snapshot: { value: a.value, context: a.context } });
+          else feed({ type: '@xstate.snapshot', actorId: a.actorId, machine: a.machine, at: a.at, event: 'store.read', value: a.value, context: a.context });
+        }
+      };
+      poll();
+      const timer = setInterval(poll, intervalMs);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+}

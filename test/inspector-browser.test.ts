@@ -1,0 +1,134 @@
+/**
+ * The inspector page in a real headless Chromium (Debian's, driven by playwright-core): it
+ * loads, shows the right states, follows a task live to completion, resolves a breakpoint
+ * with its Approve button, and shows hostile titles as text without running them. Keeps a
+ * screenshot in docs/inspector.png.
+ *
+ * Skipped, saying so, where no Chromium is installed (.ci/run installs Debian's).
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createOverseer, liveSource, startInspector, type InspectorServer, type Overseer } from '../runtime/index.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM) console.warn(`inspector-browser.test.ts: skipped: no Chromium at ${CHROMIUM} (install Debian's chromium, or set CHROMIUM_PATH)`);
+
+const XSS_IMG = '<img src=x onerror=window.__xss=1>';
+const XSS_SCRIPT = '</script><script>window.__xss=2</script>';
+
+/** Polls a condition until a deadline (no fixed sleeps). */
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
+  let browser: Browser;
+  let overseer: Overseer;
+  let server: InspectorServer;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    overseer = createOverseer();
+    overseer.scheduleTasks([
+      { id: 'fetch', title: XSS_IMG, projectId: 'web' },
+      { id: 'lint', title: XSS_SCRIPT, projectId: 'web' },
+      { id: 'build', title: 'Build the bundle', dependencies: ['fetch'], projectId: 'web' },
+      { id: 'deploy', title: 'Deploy', dependencies: ['build', 'lint'], projectId: 'web' },
+    ]);
+    server = await startInspector(liveSource(overseer), { batchMs: 50, title: 'release <b>plan</b>' });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    await page.goto(server.urlWithToken);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await overseer?.close();
+  });
+
+  const stateOf = (id: string) => page.locator(`tr[data-task="${id}"] td.state`).textContent();
+  const nodeClass = (id: string) => page.locator(`#graph g.node[data-task="${id}"]`).getAttribute('class');
+
+  it('loads and shows each task in its state, in the table and coloured in the plan graph', async () => {
+    await until(async () => (await page.locator('tr[data-task]').count()) === 4, 'the task table');
+    expect(await stateOf('fetch')).toBe('ready');
+    expect(await stateOf('build')).toBe('pending');
+    await until(async () => (await page.locator('#graph g.node').count()) === 4, 'the plan graph');
+    expect(await nodeClass('fetch')).toContain('st-ready');
+    expect(await nodeClass('deploy')).toContain('st-pending');
+    expect(await page.locator('#counts [data-state="ready"]').textContent()).toBe('ready 2');
+    await until(async () => (await page.locator('#chart-task g.node').count()) >= 8, 'the task statechart');
+    expect(await page.locator('#access').textContent()).toBe('can act');
+    // The token left the address bar as soon as the page read it.
+    expect(new URL(page.url()).hash).toBe('');
+  });
+
+  it('shows hostile titles as text and runs none of them', async () => {
+    expect(await page.locator('tr[data-task="fetch"] td.title').textContent()).toBe(XSS_IMG);
+    expect(await page.locator('tr[data-task="lint"] td.title').textContent()).toBe(XSS_SCRIPT);
+    expect(await page.locator('#graph').textContent()).toContain(XSS_IMG);
+    expect(await page.title()).toBe('release <b>plan</b>');
+    expect(await page.locator('#tasks img, #graph img, #detail img, script:not([src])').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  });
+
+  it('follows a task live as it runs and completes', async () => {
+    overseer.getNextTask('web');
+    await until(async () => (await stateOf('fetch')) === 'running', 'fetch running');
+    await page.locator('tr[data-task="fetch"]').click();
+    await until(async () => (await page.locator('#chart-task g.node.current title').textContent()) === 'running', 'the statechart to highlight running');
+    overseer.markComplete('fetch', { note: '<script>window.__xss=3</script>' });
+    await until(async () => (await stateOf('fetch')) === 'completed', 'fetch completed');
+    await until(async () => (await stateOf('build')) === 'ready', 'build ready');
+    await until(async () => (await nodeClass('fetch'))?.includes('st-completed') ?? false, 'the graph node to turn completed');
+    expect(await page.locator('#chart-task g.node.current title').textContent()).toBe('completed');
+    expect(await page.locator('#detail pre.output').textContent()).toBe('{"note":"<script>window.__xss=3</script>"}');
+    expect(await page.locator('#timeline li').first().textContent()).toMatch(/task:build\s+DEPENDENCIES_MET\s+pending → ready/);
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  });
+
+  it('resolves a breakpoint with its Approve button', async () => {
+    overseer.getNextTask('web'); // build (or lint) starts
+    const bp = overseer.triggerBreakpoint('architecture_decision', { taskId: 'build' });
+    const item = page.locator(`#pending li[data-bp="${bp.id}"]`);
+    await until(async () => (await item.count()) === 1, 'the pending breakpoint');
+    expect(await stateOf('build')).toBe('blocked');
+    await item.locator('input.note').fill('<b>ok</b> ship it');
+    await page.screenshot({ path: resolve('docs/inspector.png'), fullPage: true });
+    await item.locator('button.approve').click();
+    await until(() => overseer.getBreakpoint(bp.id)!.state === 'resolved', 'the breakpoint to resolve');
+    expect(overseer.getBreakpoint(bp.id)!.resolution).toMatchObject({ action: 'continue', by: 'inspector', note: '<b>ok</b> ship it' });
+    await until(async () => (await page.locator(`#bp-history li[data-bp="${bp.id}"] .bp-state`).textContent().catch(() => null)) === 'resolved', 'the page to show it resolved');
+    await until(async () => (await stateOf('build')) === 'ready', 'build released');
+    expect(await page.locator(`#bp-history li[data-bp="${bp.id}"]`).textContent()).toContain('<b>ok</b> ship it');
+    expect(errors).toEqual([]);
+  });
+
+  it('is read-only without the token', async () => {
+    const other = await browser.newPage();
+    await other.goto(server.url);
+    await until(async () => (await other.locator('tr[data-task]').count()) === 4, 'the read-only page');
+    expect(await other.locator('#access').textContent()).toBe('read-only');
+    overseer.triggerBreakpoint('architecture_decision', { taskId: 'deploy' });
+    await until(async () => (await other.locator('#pending button.approve').count()) === 1, 'the second breakpoint');
+    expect(await other.locator('#pending button.approve').isDisabled()).toBe(true);
+    await other.close();
+  });
+});
