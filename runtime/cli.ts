@@ -29,6 +29,8 @@ import { formatVerifyReport, verifyPlan } from './verify.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
 import { addRunExtrasOptions, attachRunExtras, registerInspectCommands } from './cli-inspect.js';
+import { addDispatchOptions, addWorkerCommand, openDispatch, type DispatchFlags } from './cli-worker.js';
+import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, waiting: 3, interrupted: 130 } as const;
 const DEFAULT_STORE = '.overseer/state.json';
@@ -47,15 +49,19 @@ function positiveInt(value: string): number {
   return n;
 }
 
-function openStore(path: string, io: Io): Overseer {
+/** With a dispatcher (BullMQ), attempts that were running stay running: the runner re-attaches to them. */
+function openStore(path: string, io: Io, dispatch: BullmqDispatch | null = null): Overseer {
   mkdirSync(dirname(resolve(path)), { recursive: true });
   try {
-    const overseer = createOverseer({ store: jsonFileStore(resolve(path)) });
+    const overseer = createOverseer({ store: jsonFileStore(resolve(path)), ...(dispatch ? { onRestoreRunning: 'keep' as const } : {}) });
     for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
     const interrupted = overseer.recovery?.interrupted ?? [];
     if (interrupted.length) io.err.write(`overseer: ${interrupted.length} interrupted attempt(s) go back through the retry policy: ${interrupted.join(', ')}\n`);
+    const kept = dispatch ? overseer.getTasks({ state: 'running' }).map((t) => t.id) : [];
+    if (kept.length) io.err.write(`overseer: ${kept.length} attempt(s) were running when the supervisor stopped; reconciling them with the queue: ${kept.join(', ')}\n`);
     return overseer;
   } catch (error) {
+    void dispatch?.close();
     if (error instanceof StoreLockedError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
       throw new BadInput(error.message);
     }
@@ -242,10 +248,11 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--fresh', 'start over: discard what the store holds')
     .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal, else 0)', duration)
     .option('--watch [dir]', 'keep running and react to file changes (default: the plan’s watch.root, else its directory)')
-    .action(async (planFile: string, o: { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number; watch?: string | boolean }) => {
+    .action(async (planFile: string, o: DispatchFlags & { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number; watch?: string | boolean }) => {
       const plan = planFor(planFile, o.json, io, true);
       if (o.fresh) discardStore(resolve(o.store));
-      const overseer = openStore(o.store, io);
+      const dispatch = await openDispatch(o, io);
+      const overseer = openStore(o.store, io, dispatch);
       noteDrift(overseer, plan, io);
       const missing = plan.tasks.filter((t) => overseer.getTaskStatus(t.id) === null);
       // The plan's breakpoint rules, unless the store already has them (a resumed plan).
@@ -263,7 +270,11 @@ function program(io: Io, done: (code: number) => void): Command {
           plan.name,
           {
             keepAlive: monitor !== null,
-            onStop: () => monitor?.close(),
+            onStop: async () => {
+              await monitor?.close();
+              await dispatch?.close();
+            },
+            ...(dispatch ? { dispatch } : {}),
             // Scheduled once the reporter listens, so every task's first transition is shown.
             onStart: () => {
               if (missing.length) overseer.scheduleTasks(missing);
@@ -288,14 +299,16 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--json', 'one JSON event per line')
     .option('--drain', 'on Ctrl-C, let running tasks finish')
     .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3', duration)
-    .action(async (o: { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
+    .action(async (o: DispatchFlags & { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
       requireStore(o.store);
-      const overseer = openStore(o.store, io);
+      const dispatch = await openDispatch(o, io);
+      const overseer = openStore(o.store, io, dispatch);
       if (overseer.getCounts().total === 0) {
         await overseer.close();
+        await dispatch?.close();
         throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
       }
-      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}) };
+      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
       const stopExtras = await attachRunExtras(overseer, o, o.store, io);
       done(await execute(overseer, resolve(o.store), o.store, options, io).finally(stopExtras));
     });
@@ -443,6 +456,8 @@ function program(io: Io, done: (code: number) => void): Command {
       else for (const s of TASK_STATES) io.out.write(`${s.padEnd(10)} → ${LEGAL_TRANSITIONS[s].join(', ') || '(final)'}\n`);
       done(EXIT.ok);
     });
+  for (const name of ['run', 'resume']) addDispatchOptions(cli.commands.find((c) => c.name() === name)!);
+  addWorkerCommand(cli, io, done);
   for (const name of ['run', 'resume']) addRunExtrasOptions(cli.commands.find((c) => c.name() === name)!);
   registerInspectCommands(cli, io, done, DEFAULT_STORE);
   return cli;

@@ -38,6 +38,12 @@ export interface OverseerOptions {
   onListenerError?: (error: unknown, eventType: string) => void;
   /** Where background failures (a store compaction that failed) are reported. Default: console.error. */
   onError?: (error: unknown, source: string) => void;
+  /**
+   * What a restore does with attempts that were running when the process stopped: `interrupt`
+   * (default) fails each as interrupted, through the retry policy; `keep` leaves them running, for a
+   * runner whose work runs elsewhere (BullMQ dispatch) to re-attach to them.
+   */
+  onRestoreRunning?: 'interrupt' | 'keep';
 }
 
 export interface StateCounts extends Record<TaskState, number> {
@@ -56,7 +62,7 @@ export interface RecoveryReport {
   warnings: StoreWarning[];
 }
 
-const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors', 'breakpoints', 'quality']);
+const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors', 'breakpoints', 'quality', 'onRestoreRunning']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
 
 export function failureProblem(error: unknown): string | null {
@@ -128,6 +134,9 @@ export function optionProblems(options: unknown): string[] {
         if (key !== 'notifyBatchMs' && key !== 'timeThresholdMs') problems.push(`options.breakpoints.${key}: unknown option (known: notifyBatchMs, timeThresholdMs)`);
         else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push(`options.breakpoints.${key}: must be a number of milliseconds ≥ 0, got ${describe(v)}`);
       }
+  }
+  if (options.onRestoreRunning !== undefined && options.onRestoreRunning !== 'interrupt' && options.onRestoreRunning !== 'keep') {
+    problems.push(`options.onRestoreRunning: must be 'interrupt' or 'keep', got ${describe(options.onRestoreRunning)}`);
   }
   const compactEvery = options.compactEvery;
   if (compactEvery !== undefined && (typeof compactEvery !== 'number' || !Number.isInteger(compactEvery) || compactEvery < 1)) {

@@ -155,7 +155,7 @@ export class OverseerCore {
         store: this.durability!.store.location,
         tasks: opened.restored.tasks.length,
         replayed: opened.restored.replayed,
-        interrupted: this.interruptRunning(),
+        interrupted: options.onRestoreRunning === 'keep' ? [] : this.interruptRunning(),
         warnings: opened.warnings,
       };
     }
@@ -276,10 +276,10 @@ export class OverseerCore {
         ? shouldRetry(failure, qualityUsed, meta?.quality?.maxRetries ?? context.maxRetries)
         : shouldRetry(failure, context.retries - qualityUsed, context.maxRetries);
     const at = this.clock.now();
-    // An interrupted attempt (the process stopped under it) was not the work's fault: no backoff.
+    // An interrupted attempt (the process, or with BullMQ its worker, stopped under it) was not the work's fault: no backoff.
     // A rate limit's retry-after is a floor under the backoff.
     const delayMs =
-      failure.kind === 'interrupted'
+      failure.kind === 'interrupted' || failure.kind === 'worker_lost'
         ? 0
         : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs));
     const { retryAfterMs: _, ...recorded } = failure;

@@ -37,6 +37,21 @@ export interface RunnerOptions {
   waitForPersonMs?: number;
   /** Keep running when there is nothing to do (watch mode: changes bring new work) until `stop()`. */
   keepAlive?: boolean;
+  /**
+   * Run every attempt elsewhere (e.g. `BullmqDispatch`: on workers through BullMQ) instead of with the
+   * local executors. The runner still decides what runs, how many at once, timeouts and cancels. It also
+   * re-attaches, when it starts, to tasks that were running when the supervisor stopped (restore them with
+   * `createOverseer({ onRestoreRunning: 'keep' })`).
+   */
+  dispatch?: AttemptDispatch;
+}
+
+/** Where attempts run when they do not run here. */
+export interface AttemptDispatch {
+  /** Runs one attempt (the executor contract). */
+  run: Executor;
+  /** Waits for an attempt started before the supervisor stopped; fails it as `interrupted` when it was lost. */
+  reattach: Executor;
 }
 
 /** How a run ended. */
@@ -68,7 +83,7 @@ export class Runner {
   private readonly attempts = new Map<string, Attempt>();
   /** Aborted attempts of tasks that moved on, still winding down (their processes stopping). */
   private readonly stopping_ = new Set<Attempt>();
-  private readonly options: Required<Omit<RunnerOptions, 'onLog' | 'defaultPerProject'>> & Pick<RunnerOptions, 'onLog' | 'defaultPerProject'>;
+  private readonly options: Required<Omit<RunnerOptions, 'onLog' | 'defaultPerProject' | 'dispatch'>> & Pick<RunnerOptions, 'onLog' | 'defaultPerProject' | 'dispatch'>;
   private stopping: { drain: boolean } | null = null;
   private pumpQueued = false;
   private finish: ((outcome: RunOutcome) => void) | null = null;
@@ -89,6 +104,7 @@ export class Runner {
       waitForPersonMs: options.waitForPersonMs ?? 0,
       keepAlive: options.keepAlive ?? false,
       onLog: options.onLog,
+      dispatch: options.dispatch,
     };
   }
 
@@ -116,6 +132,10 @@ export class Runner {
       offResolutions();
       offChanges();
     };
+    // Attempts that were running when the supervisor stopped run on elsewhere: wait for them again.
+    if (this.options.dispatch && !this.overseer.closed) {
+      for (const task of this.overseer.getTasks({ state: 'running' })) if (!this.attempts.has(task.id)) this.launch(task, true);
+    }
     this.schedulePump();
     return outcome;
   }
@@ -159,7 +179,7 @@ export class Runner {
     });
   }
 
-  private launch(task: TaskView): void {
+  private launch(task: TaskView, reattach = false): void {
     const controller = new AbortController();
     const metadata = task.metadata as unknown as Partial<PlanTaskMetadata> | null;
     const attempt: Attempt = { task, controller, abortedFor: null, timer: null, done: Promise.resolve() };
@@ -179,7 +199,8 @@ export class Runner {
       let result: JsonValue | void = undefined;
       let failure: unknown = null;
       try {
-        const executor = this.executorFor(task, metadata?.executor);
+        const dispatch = this.options.dispatch;
+        const executor = dispatch ? (reattach ? dispatch.reattach : dispatch.run) : this.executorFor(task, metadata?.executor);
         result = await executor(task, context);
         // With quality checks, the result is judged before anything is decided.
         if (qualityConfigOf(task) && !attempt.abortedFor) {

@@ -1,0 +1,295 @@
+/**
+ * The supervisor's side of the BullMQ dispatch mode: a remote executor. The Runner still
+ * decides everything — what runs, how many at once, timeouts, cancels, retries — and hands
+ * each attempt to `run`, which puts one job on the queue (id `<task>@<attempt>`, the task's
+ * effective priority, `attempts: 1`: Overseer owns retries) and waits for its outcome
+ * through BullMQ's QueueEvents: `completed` (the worker's structured outcome), `failed`,
+ * `stalled` (the worker died: kind `worker_lost`), `progress` (log lines).
+ *
+ * `reattach` is for attempts that were running when the supervisor stopped: a job that
+ * finished meanwhile is applied once, one still waiting or active is waited for, a lost
+ * one fails as `interrupted` (and goes through the retry policy).
+ *
+ * An outcome for an attempt this dispatcher gave up on (its worker was lost, its cancel
+ * was never confirmed) is recorded in `late` and reported, and changes nothing.
+ */
+import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { JsonValue } from '../runtime/json.js';
+import { ValidationError } from '../runtime/errors.js';
+import type { AttemptDispatch } from '../runtime/runner.js';
+import type { TaskView } from '../runtime/view.js';
+import {
+  CANCEL_KEY_TTL_MS, ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, bullmqPriority, cancelChannel, cancelKey,
+  isConnectionError, jobIdFor, loadBullmq, msProblem, parseRedisUrl, queueNameProblem, readyWithin, reconnectDelay, unwrapOutcome,
+  type JobData, type JobOutcome, type RawRedis,
+} from './bullmq-shared.js';
+import { isTimeoutReason } from './process.js';
+import { ExecutionError, type ExecutionContext, type Executor } from './types.js';
+
+export interface BullmqDispatchOptions {
+  /** redis://host:port[/db] (or rediss://). */
+  redis: string;
+  /** The BullMQ queue; one per store. Default `overseer`. */
+  queue?: string;
+  /** How long to wait for Redis when starting before giving up (ms). Default 10,000. */
+  connectTimeoutMs?: number;
+  /** After a cancel or timeout, how long the worker has to confirm the work stopped (ms). Default 15,000. */
+  cancelGraceMs?: number;
+  /** How long finished jobs are kept in Redis, so a restarted supervisor finds their outcomes (ms). Default 7 days. */
+  keepJobsMs?: number;
+  /** Outages, recoveries and late results, one line each. Default: stderr. */
+  report?: (line: string) => void;
+}
+
+/** An outcome that came after the supervisor gave up on its attempt: recorded, ignored. */
+export interface LateOutcome {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  /** Why the supervisor had given up on it. */
+  gaveUp: string;
+  outcome: JobOutcome;
+  at: number;
+}
+
+interface Pending {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  data: JobData;
+  priority: number;
+  log: (line: string) => void;
+  settled: boolean;
+  resolve: (outcome: JobOutcome) => void;
+  /** Set once the runner aborted the attempt: timeout, cancelled, paused, stopped. */
+  cancel: string | null;
+  cancelTimer?: NodeJS.Timeout;
+}
+
+const lost = (message: string, kind = 'interrupted'): JobOutcome => ({ ok: false, error: { message, kind, retryable: true } });
+const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
+
+export class BullmqDispatch implements AttemptDispatch {
+  /** Outcomes that arrived for attempts already given up on, oldest first. */
+  readonly late: LateOutcome[] = [];
+  readonly queueName: string;
+  private readonly pending = new Map<string, Pending>();
+  /** Jobs given up on without their worker's word, and why (bounded). */
+  private readonly gaveUp = new Map<string, { taskId: string; attempt: number; why: string }>();
+  private closed = false;
+
+  private constructor(
+    private readonly queue: Queue,
+    private readonly events: QueueEvents,
+    private readonly client: RawRedis,
+    private readonly reporter: ConnectionReporter,
+    private readonly options: Required<Omit<BullmqDispatchOptions, 'redis' | 'queue' | 'connectTimeoutMs'>>,
+    readonly label: string,
+  ) {
+    this.queueName = queue.name;
+  }
+
+  /** Connects (waiting at most `connectTimeoutMs` for Redis) and listens for outcomes before any job is added. */
+  static async connect(options: BullmqDispatchOptions): Promise<BullmqDispatch> {
+    const problems = [
+      queueNameProblem(options?.queue ?? DEFAULT_QUEUE),
+      msProblem(options?.connectTimeoutMs, 'connectTimeoutMs', 1),
+      msProblem(options?.cancelGraceMs, 'cancelGraceMs'),
+      msProblem(options?.keepJobsMs, 'keepJobsMs', 1000),
+      options?.report !== undefined && typeof options.report !== 'function' ? 'report: must be a function' : null,
+    ].filter((p): p is string => p !== null);
+    if (problems.length) throw new ValidationError('BullmqDispatch.connect', problems);
+    const target = parseRedisUrl(options.redis, 'BullmqDispatch.connect: redis');
+    const report = options.report ?? ((line: string) => void process.stderr.write(`${line}\n`));
+    const { Queue, QueueEvents } = await loadBullmq();
+    const name = options.queue ?? DEFAULT_QUEUE;
+    const reporter = new ConnectionReporter(target.label, report);
+    const queue = new Queue(name, { connection: target.connection });
+    const events = new QueueEvents(name, { connection: target.connection });
+    queue.on('error', (e) => reporter.error(e));
+    events.on('error', (e) => reporter.error(e));
+    const giveUp = () => Promise.allSettled([queue.close(), events.close()]);
+    await readyWithin(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, giveUp);
+    const client = (await queue.client) as unknown as RawRedis;
+    reporter.watch(client);
+    reporter.watch((await events.client) as unknown as RawRedis);
+    const dispatch = new BullmqDispatch(queue, events, client, reporter, {
+      cancelGraceMs: options.cancelGraceMs ?? 15_000,
+      keepJobsMs: options.keepJobsMs ?? 7 * 24 * 3_600_000,
+      report,
+    }, `${target.label} queue "${name}"`);
+    dispatch.listen();
+    return dispatch;
+  }
+
+  /** Runs one attempt on a worker. */
+  readonly run: Executor = (task, ctx) => this.execute(task, ctx, 'run');
+
+  /** Re-attaches to an attempt that was running when the supervisor stopped. */
+  readonly reattach: Executor = (task, ctx) => this.execute(task, ctx, 'reattach');
+
+  /** Attempts waiting for their outcome. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) this.settle(p, lost('the dispatcher was closed while this attempt ran'), 'the dispatcher was closed');
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+  }
+
+  private async execute(task: TaskView, ctx: ExecutionContext, mode: 'run' | 'reattach'): Promise<JsonValue> {
+    if (this.closed) throw new ExecutionError('the BullMQ dispatcher is closed', { kind: 'config', retryable: true });
+    const jobId = jobIdFor(task.id, ctx.attempt);
+    if (this.pending.has(jobId)) throw new ExecutionError(`attempt ${ctx.attempt} of "${task.id}" is already dispatched`, { kind: 'config', retryable: false });
+    let resolve!: (o: JobOutcome) => void;
+    const outcome = new Promise<JobOutcome>((r) => (resolve = r));
+    const data: JobData = {
+      v: 1, taskId: task.id, attempt: ctx.attempt, identity: task.history[0]?.at ?? 0, task,
+      dependencyResults: { ...ctx.dependencyResults }, feedback: [...ctx.feedback],
+    };
+    const p: Pending = { jobId, taskId: task.id, attempt: ctx.attempt, data, priority: bullmqPriority(task.effectivePriority), log: ctx.log, settled: false, resolve, cancel: null };
+    // Registered before the job is added or looked up, so no event about it can be missed.
+    this.pending.set(jobId, p);
+    const onAbort = () => void this.cancel(p, ctx.signal.reason);
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    if (ctx.signal.aborted) onAbort();
+    try {
+      void this.place(p, mode);
+      return unwrapOutcome(await outcome);
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+      clearTimeout(p.cancelTimer);
+      if (this.pending.get(jobId) === p) this.pending.delete(jobId);
+    }
+  }
+
+  /** Finds the attempt's job (a finished one settles it at once) or adds it; retried with backoff while Redis is away. */
+  private async place(p: Pending, mode: 'run' | 'reattach' | 'recheck'): Promise<void> {
+    for (let tries = 1; !p.settled && !this.closed; tries++) {
+      try {
+        const job = (await this.queue.getJob(p.jobId)) as Job | undefined;
+        if (p.settled) return;
+        if (job && (job.data as Partial<JobData>)?.identity === p.data.identity) {
+          const state = await job.getState();
+          if (state === 'completed' || state === 'failed') {
+            // It may have finished after it was read: read it again for its outcome.
+            const done = ((await this.queue.getJob(p.jobId)) as Job | undefined) ?? job;
+            return this.settle(p, state === 'completed' ? (done.returnvalue as JobOutcome) : this.failedOutcome(done.failedReason));
+          }
+          if (p.cancel && WAITING_STATES.has(state)) return void (await this.cancel(p, p.cancel, true));
+          if (state !== 'unknown') return; // waiting or active: its events will tell
+        } else if (job) {
+          // A job of the same id from a run this store started over: not ours.
+          if (mode === 'reattach') return this.settle(p, lost(`lost: job ${p.jobId} in ${this.label} belongs to another run`));
+          await job.remove().catch((error: unknown) => {
+            throw new ExecutionError(`job ${p.jobId} in ${this.label} belongs to another run and is still active (${(error as Error).message}); use another --queue`, { kind: 'config', retryable: false });
+          });
+        } else if (mode === 'reattach') {
+          return this.settle(p, lost(`interrupted: job ${p.jobId} of this attempt is not in ${this.label} (lost while the supervisor was down)`));
+        }
+        if (p.cancel) return this.settle(p, { ok: false, error: { message: `${p.cancel} before it was dispatched`, kind: 'cancelled', retryable: false } });
+        if (mode === 'recheck') p.log(`[overseer] job ${p.jobId} was missing from Redis after the outage: added again`);
+        await this.queue.add('task', p.data, {
+          jobId: p.jobId,
+          priority: p.priority,
+          attempts: 1,
+          removeOnComplete: { age: Math.ceil(this.options.keepJobsMs / 1000) },
+          removeOnFail: { age: Math.ceil(this.options.keepJobsMs / 1000) },
+        });
+        return;
+      } catch (error) {
+        if (error instanceof ExecutionError) return this.settle(p, { ok: false, error: { message: error.message, kind: error.kind, retryable: error.retryable } });
+        if (!isConnectionError(error)) {
+          return this.settle(p, { ok: false, error: { message: `could not queue job ${p.jobId} in ${this.label}: ${(error as Error).message}`, kind: 'dispatch', retryable: true } });
+        }
+        this.reporter.error(error);
+        await new Promise((r) => setTimeout(r, reconnectDelay(tries)));
+      }
+    }
+  }
+
+  private listen(): void {
+    this.events.on('completed', ({ jobId, returnvalue }) => this.outcome(jobId, returnvalue as unknown as JobOutcome));
+    this.events.on('failed', ({ jobId, failedReason }) => this.outcome(jobId, this.failedOutcome(failedReason)));
+    this.events.on('stalled', ({ jobId }) => {
+      const p = this.pending.get(jobId);
+      if (!p) return;
+      this.settle(p, lost(`worker lost: job ${jobId} stalled (its worker stopped renewing the lock: it died or lost Redis)`, 'worker_lost'), 'its worker was lost');
+      // A stalled job goes back to waiting with a deferred failure; remove it so no worker picks it up.
+      void this.queue.remove(jobId).catch(() => {});
+    });
+    this.events.on('removed', ({ jobId }) => {
+      const p = this.pending.get(jobId);
+      if (p && !p.cancel) this.settle(p, lost(`interrupted: job ${jobId} was removed from ${this.label}`), 'its job was removed');
+    });
+    this.events.on('progress', ({ jobId, data }) => {
+      const line = (data as { log?: unknown } | null)?.log;
+      if (typeof line === 'string') this.pending.get(jobId)?.log(line);
+    });
+    // After an outage: events may have been trimmed or Redis may have lost its data; look at every job again.
+    this.reporter.onBack(() => {
+      for (const p of this.pending.values()) void this.place(p, 'recheck');
+    });
+  }
+
+  private outcome(jobId: string, outcome: JobOutcome): void {
+    const p = this.pending.get(jobId);
+    if (p) return this.settle(p, outcome);
+    const gave = this.gaveUp.get(jobId);
+    if (!gave) return; // not one of ours, or already settled by its own outcome
+    this.gaveUp.delete(jobId);
+    const late: LateOutcome = { jobId, taskId: gave.taskId, attempt: gave.attempt, gaveUp: gave.why, outcome, at: Date.now() };
+    this.late.push(late);
+    if (this.late.length > 1000) this.late.shift();
+    const what = outcome?.ok ? 'a result' : `a failure (${outcome?.error?.kind ?? 'failed'})`;
+    this.options.report(`overseer: ignored a late outcome: ${what} for "${gave.taskId}" attempt ${gave.attempt} (job ${jobId}), which the supervisor gave up on: ${gave.why}`);
+  }
+
+  private failedOutcome(reason: string | undefined): JobOutcome {
+    if (/stalled/i.test(reason ?? '')) return lost(`worker lost: ${reason}`, 'worker_lost');
+    return { ok: false, error: { message: `the worker failed the job: ${reason ?? 'no reason given'}`, kind: 'worker', retryable: true } };
+  }
+
+  /** Settles an attempt once. With `gaveUp`, the worker never said how it ended: a later outcome is late. */
+  private settle(p: Pending, outcome: JobOutcome, gaveUp?: string): void {
+    if (p.settled) return;
+    p.settled = true;
+    clearTimeout(p.cancelTimer);
+    if (this.pending.get(p.jobId) === p) this.pending.delete(p.jobId);
+    if (gaveUp) {
+      this.gaveUp.set(p.jobId, { taskId: p.taskId, attempt: p.attempt, why: gaveUp });
+      if (this.gaveUp.size > 10_000) this.gaveUp.delete(this.gaveUp.keys().next().value!);
+    }
+    p.resolve(outcome);
+  }
+
+  /**
+   * The runner aborted the attempt. A job still waiting is removed; an active one is told to
+   * stop (a key its worker checks when it starts the job, and a message on the queue's cancel
+   * channel); the worker's outcome then settles the attempt, or after `cancelGraceMs` we give up.
+   */
+  private async cancel(p: Pending, reason: unknown, again = false): Promise<void> {
+    if (p.settled || (p.cancel && !again)) return;
+    p.cancel = isTimeoutReason(reason) ? 'timeout' : typeof reason === 'string' ? reason : 'cancelled';
+    const notStarted: JobOutcome = { ok: false, error: { message: `${p.cancel}: the job was removed before a worker took it`, kind: p.cancel === 'timeout' ? 'timeout' : 'cancelled', retryable: p.cancel === 'timeout' } };
+    try {
+      const job = (await this.queue.getJob(p.jobId)) as Job | undefined;
+      if (job && WAITING_STATES.has(await job.getState())) {
+        const removed = await job.remove().then(() => true, () => false);
+        if (removed) return this.settle(p, notStarted);
+      }
+      if (p.settled) return;
+      p.cancelTimer ??= setTimeout(
+        () => this.settle(p, { ok: false, error: { message: `${p.cancel}: the worker did not confirm within ${this.options.cancelGraceMs} ms that the work stopped`, kind: 'cancelled', retryable: true } }, `${p.cancel}, unconfirmed by the worker`),
+        this.options.cancelGraceMs,
+      );
+      await this.client.set(cancelKey(this.queueName, p.jobId), p.cancel, 'PX', CANCEL_KEY_TTL_MS);
+      await this.client.publish(cancelChannel(this.queueName), JSON.stringify({ jobId: p.jobId, reason: p.cancel }));
+    } catch (error) {
+      this.reporter.error(error);
+    }
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The worker's side of the BullMQ dispatch mode (`overseer worker`): takes jobs from the
+ * queue, runs each with the same executors as the local mode (shell and agent from the
+ * task's `metadata.executor`, function executors by name), and returns a structured
+ * outcome so a failure keeps its kind, retryability and rate-limit retry-after. Log lines
+ * go back as job progress.
+ *
+ * A worker that dies stops renewing its jobs' locks; with `maxStalledCount: 0` BullMQ's
+ * stalled-job check (run by the other workers) reports the job as stalled, which the
+ * supervisor turns into a `worker_lost` failure for its retry policy. A cancel reaches the
+ * worker as a message on the queue's cancel channel (and a key checked when a job starts)
+ * and aborts the executor's signal, which stops the work's process group.
+ */
+import type { Job, Worker } from 'bullmq';
+import type { JsonValue } from '../runtime/json.js';
+import { ValidationError } from '../runtime/errors.js';
+import type { ExecutorSpec } from '../runtime/plan.js';
+import { agentExecutor } from './agent.js';
+import {
+  ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, cancelChannel, cancelKey, failureOutcome, jobDataProblem, loadBullmq,
+  msProblem, parseRedisUrl, positiveIntProblem, queueNameProblem, readyWithin, type JobData, type JobOutcome, type RawRedis,
+} from './bullmq-shared.js';
+import { shellExecutor } from './shell.js';
+import { ExecutionError, type Executor } from './types.js';
+
+export interface BullmqWorkerOptions {
+  redis: string;
+  /** Default `overseer`. */
+  queue?: string;
+  /** Jobs at once in this worker. Default 1. */
+  concurrency?: number;
+  /** Function executors, by the name tasks give (`executor: function`, `function: name`). */
+  executors?: Record<string, Executor>;
+  /** How long a process may take to stop after SIGTERM before SIGKILL (ms). Default 2000. */
+  killGraceMs?: number;
+  /** BullMQ's job lock (ms): a worker silent for this long counts as dead. Default 30,000. */
+  lockDurationMs?: number;
+  /** How often this worker checks for stalled jobs (ms). Default half the lock duration. */
+  stalledIntervalMs?: number;
+  /** Default 10,000. */
+  connectTimeoutMs?: number;
+  /** Outages and errors, one line each. Default: stderr. */
+  report?: (line: string) => void;
+  /** Each job as it starts and ends. */
+  onJob?: (event: WorkerJobEvent) => void;
+}
+
+export interface WorkerJobEvent {
+  phase: 'started' | 'finished';
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  outcome?: JobOutcome;
+}
+
+export interface BullmqWorker {
+  readonly label: string;
+  /** Jobs running now. */
+  readonly running: number;
+  /** Stops taking jobs. Without `force`, running jobs finish first; with it, they are stopped and reported as interrupted. */
+  close(options?: { force?: boolean }): Promise<void>;
+}
+
+const SHUTDOWN = 'the worker is shutting down';
+
+export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<BullmqWorker> {
+  const problems = [
+    queueNameProblem(options?.queue ?? DEFAULT_QUEUE),
+    positiveIntProblem(options?.concurrency, 'concurrency'),
+    msProblem(options?.killGraceMs, 'killGraceMs'),
+    msProblem(options?.lockDurationMs, 'lockDurationMs', 500),
+    msProblem(options?.stalledIntervalMs, 'stalledIntervalMs', 100),
+    msProblem(options?.connectTimeoutMs, 'connectTimeoutMs', 1),
+    options?.executors !== undefined && (typeof options.executors !== 'object' || options.executors === null) ? 'executors: must be an object of named functions' : null,
+    ...Object.entries(options?.executors ?? {}).map(([name, fn]) => (typeof fn === 'function' ? null : `executors.${name}: must be a function`)),
+  ].filter((p): p is string => p !== null);
+  if (problems.length) throw new ValidationError('startBullmqWorker', problems);
+  const target = parseRedisUrl(options.redis, 'startBullmqWorker: redis');
+  const name = options.queue ?? DEFAULT_QUEUE;
+  const report = options.report ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const reporter = new ConnectionReporter(target.label, report);
+  const executors = options.executors ?? {};
+  const killGraceMs = options.killGraceMs ?? 2000;
+  const lockDuration = options.lockDurationMs ?? 30_000;
+  const active = new Map<string, AbortController>();
+  let shuttingDown = false;
+  let client: RawRedis | null = null;
+
+  const processor = async (job: Job, _token?: string, bullSignal?: AbortSignal): Promise<JobOutcome> => {
+    const problem = jobDataProblem(job.data);
+    if (problem) return { ok: false, error: { message: `job ${job.id}: ${problem}`, kind: 'config', retryable: false } };
+    const data = job.data as JobData;
+    const jobId = job.id!;
+    const controller = new AbortController();
+    active.set(jobId, controller);
+    const onBullAbort = () => controller.abort(bullSignal!.reason);
+    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    options.onJob?.({ phase: 'started', jobId, taskId: data.taskId, attempt: data.attempt });
+    let progress: Promise<unknown> = Promise.resolve();
+    let outcome: JobOutcome;
+    try {
+      // A cancel sent before this worker registered the job is found here.
+      const cancelled = await client!.get(cancelKey(name, jobId));
+      if (cancelled) throw new ExecutionError(`${cancelled} before the work started`, { kind: cancelled === 'timeout' ? 'timeout' : 'cancelled', retryable: cancelled === 'timeout' });
+      const executor = executorFor(data.task.metadata, executors, killGraceMs, data.taskId);
+      const result = await executor(data.task, {
+        signal: controller.signal,
+        attempt: data.attempt,
+        dependencyResults: data.dependencyResults,
+        feedback: data.feedback,
+        // In order, and all sent before the outcome.
+        log: (line) => void (progress = progress.then(() => job.updateProgress({ log: line })).catch(() => {})),
+      });
+      outcome = { ok: true, result: (result ?? null) as JsonValue };
+    } catch (error) {
+      outcome = failureOutcome(error);
+      if (shuttingDown && controller.signal.aborted && controller.signal.reason === SHUTDOWN) {
+        outcome = { ok: false, error: { message: `interrupted: ${SHUTDOWN}`, kind: 'interrupted', retryable: true } };
+      }
+    } finally {
+      bullSignal?.removeEventListener('abort', onBullAbort);
+      active.delete(jobId);
+    }
+    await progress;
+    options.onJob?.({ phase: 'finished', jobId, taskId: data.taskId, attempt: data.attempt, outcome });
+    return outcome;
+  };
+
+  const { Worker } = await loadBullmq();
+  const worker: Worker = new Worker(name, processor, {
+    connection: target.connection,
+    concurrency: options.concurrency ?? 1,
+    lockDuration,
+    stalledInterval: options.stalledIntervalMs ?? Math.max(Math.round(lockDuration / 2), 100),
+    // A job whose worker died fails (the supervisor retries it as a new attempt); BullMQ never runs it again itself.
+    maxStalledCount: 0,
+    autorun: false,
+  });
+  worker.on('error', (e) => reporter.error(e));
+  let subscriber: RawRedis | null = null;
+  try {
+    await readyWithin(worker.waitUntilReady(), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, () => worker.close(true));
+    client = (await worker.client) as unknown as RawRedis;
+    reporter.watch(client);
+    subscriber = client.duplicate();
+    reporter.watch(subscriber);
+    subscriber.on('message', (_channel, message) => {
+      try {
+        const { jobId, reason } = JSON.parse(message) as { jobId?: unknown; reason?: unknown };
+        const controller = typeof jobId === 'string' ? active.get(jobId) : undefined;
+        if (!controller) return;
+        const why = typeof reason === 'string' ? reason : 'cancelled';
+        controller.abort(why === 'timeout' ? Object.assign(new Error('timed out (the supervisor’s limit)'), { name: 'TimeoutError' }) : why);
+      } catch {
+        report(`overseer: ignored a malformed cancel message: ${message.slice(0, 200)}`);
+      }
+    });
+    await readyWithin(subscriber.subscribe(cancelChannel(name)), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, async () => subscriber?.disconnect());
+  } catch (error) {
+    subscriber?.disconnect();
+    await worker.close(true).catch(() => {});
+    throw error;
+  }
+  void worker.run().catch((e: unknown) => reporter.error(e));
+
+  let closing: Promise<void> | null = null;
+  return {
+    label: `${target.label} queue "${name}"`,
+    get running() {
+      return active.size;
+    },
+    close({ force = false } = {}) {
+      if (force) {
+        shuttingDown = true;
+        for (const controller of active.values()) controller.abort(SHUTDOWN);
+      }
+      closing ??= (async () => {
+        await worker.close();
+        await subscriber!.quit().catch(() => subscriber!.disconnect());
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The same executors as the runner's, chosen by the task's `metadata.executor`. */
+function executorFor(metadata: unknown, executors: Record<string, Executor>, killGraceMs: number, taskId: string): Executor {
+  const spec = (metadata as { executor?: ExecutorSpec } | null)?.executor;
+  if (!spec) {
+    if (executors.default) return executors.default;
+    throw new ExecutionError(`task "${taskId}" says nothing about how to run it (no metadata.executor)`, { kind: 'config', retryable: false });
+  }
+  switch (spec.type) {
+    case 'shell':
+      return shellExecutor(spec, { killGraceMs });
+    case 'agent':
+      return agentExecutor(spec, { killGraceMs });
+    case 'function': {
+      const executor = executors[spec.name];
+      if (executor) return executor;
+      throw new ExecutionError(`this worker has no executor named "${spec.name}" (known: ${Object.keys(executors).join(', ') || 'none'}; load them with --executors <module>)`, {
+        kind: 'config',
+        retryable: false,
+      });
+    }
+    default:
+      throw new ExecutionError(`task "${taskId}": unknown executor type ${JSON.stringify((spec as { type?: unknown }).type)}`, { kind: 'config', retryable: false });
+  }
+}

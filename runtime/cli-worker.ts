@@ -1,0 +1,148 @@
+/**
+ * The CLI's BullMQ parts: `--dispatch bullmq --redis URL [--queue name]` for `run` and
+ * `resume`, and the `overseer worker` command that processes the queue's jobs anywhere.
+ * BullMQ is loaded only when one of them is used.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
+import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem } from '../actors/bullmq-shared.js';
+import type { WorkerJobEvent } from '../actors/bullmq-worker.js';
+import type { Executor } from '../actors/types.js';
+import { ValidationError } from './errors.js';
+import { parseDuration } from './plan.js';
+
+interface Io {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+export interface DispatchFlags {
+  dispatch?: string;
+  redis?: string;
+  queue?: string;
+  connectTimeout?: number;
+}
+
+const INTERRUPTED = 130;
+
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null) throw new InvalidArgumentError('must be a duration such as 500ms, 30s, 5m or 1h');
+  return ms;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
+  return n;
+}
+
+/** Adds the dispatch options to `run` and `resume`. */
+export function addDispatchOptions(command: Command): Command {
+  return command
+    .option('--dispatch <mode>', 'where tasks run: local (here, the default) or bullmq (on `overseer worker` processes, through a BullMQ queue in Redis)', 'local')
+    .option('--redis <url>', 'with --dispatch bullmq: the Redis server, e.g. redis://127.0.0.1:6379')
+    .option('--queue <name>', 'with --dispatch bullmq: the BullMQ queue (one per store)', DEFAULT_QUEUE)
+    .option('--connect-timeout <duration>', 'with --dispatch bullmq: how long to wait for Redis when starting (then exit 2)', duration);
+}
+
+/** The dispatcher the flags ask for (connected), or null for local runs. Bad flags or an unreachable Redis: exit 2. */
+export async function openDispatch(flags: DispatchFlags, io: Io): Promise<BullmqDispatch | null> {
+  const mode = flags.dispatch ?? 'local';
+  if (mode !== 'local' && mode !== 'bullmq') throw new ValidationError('--dispatch', [`must be local or bullmq, got ${JSON.stringify(mode)}`]);
+  if (mode === 'local') {
+    if (flags.redis !== undefined) throw new ValidationError('--redis', ['only means something with --dispatch bullmq']);
+    return null;
+  }
+  if (flags.redis === undefined) throw new ValidationError('--dispatch bullmq', ['needs --redis <url>, e.g. redis://127.0.0.1:6379']);
+  parseRedisUrl(flags.redis, '--redis');
+  const queueProblem = queueNameProblem(flags.queue ?? DEFAULT_QUEUE);
+  if (queueProblem) throw new ValidationError('--queue', [queueProblem]);
+  const { BullmqDispatch } = await import('../actors/bullmq-dispatch.js');
+  const dispatch = await BullmqDispatch.connect({
+    redis: flags.redis,
+    queue: flags.queue ?? DEFAULT_QUEUE,
+    report: (line) => void io.err.write(`${line}\n`),
+    ...(flags.connectTimeout !== undefined ? { connectTimeoutMs: Math.max(flags.connectTimeout, 1) } : {}),
+  });
+  io.err.write(`overseer: dispatching tasks to BullMQ at ${dispatch.label}; start workers with \`overseer worker --redis <url> --queue ${dispatch.queueName}\`\n`);
+  return dispatch;
+}
+
+/** Function executors from a module: its named function exports, or a default export object of them. */
+export async function loadExecutors(path: string): Promise<Record<string, Executor>> {
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ValidationError('--executors', [`cannot load ${path}: ${(error as Error).message}`]);
+  }
+  const source = module.default && typeof module.default === 'object' ? (module.default as Record<string, unknown>) : module;
+  const executors = Object.fromEntries(Object.entries(source).filter(([name, fn]) => name !== 'default' && typeof fn === 'function')) as Record<string, Executor>;
+  if (Object.keys(executors).length === 0) throw new ValidationError('--executors', [`${path} exports no functions (export async functions by the names tasks use)`]);
+  return executors;
+}
+
+/** `overseer worker`: processes the queue's jobs until Ctrl-C (the first lets running jobs finish, a second stops them). */
+export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => void): void {
+  cli
+    .command('worker')
+    .description('process tasks dispatched by `overseer run --dispatch bullmq` (on this or any machine that reaches the Redis server)')
+    .requiredOption('--redis <url>', 'the Redis server, e.g. redis://10.0.0.5:6379')
+    .option('--queue <name>', 'the BullMQ queue, as given to `overseer run`', DEFAULT_QUEUE)
+    .option('--concurrency <n>', 'jobs at once in this worker', positiveInt, 1)
+    .option('--executors <module>', 'a JavaScript module whose exported functions are the function executors tasks name')
+    .option('--kill-grace <duration>', 'after SIGTERM, how long a stopped task’s processes get before SIGKILL', duration, 2000)
+    .option('--lock-duration <duration>', 'a worker silent this long counts as dead and its jobs are retried (BullMQ lock)', duration, 30_000)
+    .option('--connect-timeout <duration>', 'how long to wait for Redis when starting (then exit 2)', duration, 10_000)
+    .option('--json', 'one JSON line per job event')
+    .addHelpText('after', '\nShell and agent tasks run with the command and working directory in the task (the same paths must exist here).\nCtrl-C: stop taking jobs and let running ones finish; a second Ctrl-C stops them (they are retried). Exit 130.')
+    .action(async (o: { redis: string; queue: string; concurrency: number; executors?: string; killGrace: number; lockDuration: number; connectTimeout: number; json?: boolean }) => {
+      parseRedisUrl(o.redis, '--redis');
+      const queueProblem = queueNameProblem(o.queue);
+      if (queueProblem) throw new ValidationError('--queue', [queueProblem]);
+      if (o.lockDuration < 500) throw new ValidationError('--lock-duration', ['must be at least 500ms']);
+      const executors = o.executors ? await loadExecutors(o.executors) : {};
+      const { startBullmqWorker } = await import('../actors/bullmq-worker.js');
+      const onJob = (e: WorkerJobEvent) => {
+        if (o.json) return void io.out.write(`${JSON.stringify({ type: `job.${e.phase}`, worker: process.pid, ...e })}\n`);
+        const how = !e.outcome ? 'started' : e.outcome.ok ? 'completed' : `failed (${e.outcome.error.kind}): ${e.outcome.error.message.split('\n')[0]}`;
+        io.out.write(`worker ${process.pid}: ${e.taskId} attempt ${e.attempt} (job ${e.jobId}) ${how}\n`);
+      };
+      const worker = await startBullmqWorker({
+        redis: o.redis,
+        queue: o.queue,
+        concurrency: o.concurrency,
+        executors,
+        killGraceMs: o.killGrace,
+        lockDurationMs: o.lockDuration,
+        connectTimeoutMs: Math.max(o.connectTimeout, 1),
+        report: (line) => void io.err.write(`${line}\n`),
+        onJob,
+      });
+      io.err.write(`overseer worker ${process.pid}: processing ${worker.label}, ${o.concurrency} at once (Ctrl-C to stop)\n`);
+      await new Promise<void>((resolveStop) => {
+        let signals = 0;
+        const onSignal = () => {
+          signals++;
+          if (signals === 1) {
+            io.err.write(`overseer worker ${process.pid}: stopping: no new jobs, letting ${worker.running} running one(s) finish (Ctrl-C again to stop them)…\n`);
+            void worker.close().then(finish);
+          } else if (signals === 2) {
+            io.err.write(`overseer worker ${process.pid}: stopping running jobs (they will be retried)…\n`);
+            void worker.close({ force: true }).then(finish);
+          } else process.exit(INTERRUPTED);
+        };
+        const finish = () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          resolveStop();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+      });
+      done(INTERRUPTED);
+    });
+}
