@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createOverseer, liveSource, startInspector, type InspectorServer, type Overseer } from '../runtime/index.js';
+import { createOverseer, liveSource, replaySource, startInspector, type InspectionRecord, type InspectorServer, type Overseer } from '../runtime/index.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -119,6 +119,32 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
     await until(async () => (await stateOf('build')) === 'ready', 'build released');
     expect(await page.locator(`#bp-history li[data-bp="${bp.id}"]`).textContent()).toContain('<b>ok</b> ship it');
     expect(errors).toEqual([]);
+  });
+
+  it('replays a trace with its time slider', async () => {
+    const run = createOverseer();
+    const records: InspectionRecord[] = [];
+    run.inspect((r) => records.push(r), { current: false });
+    run.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }]);
+    run.getNextTask();
+    run.markComplete('a');
+    await run.close();
+    const replay = await startInspector(replaySource(records));
+    const view = await browser.newPage();
+    try {
+      await view.goto(replay.urlWithToken);
+      await until(async () => (await view.locator('tr[data-task="a"] td.state').textContent().catch(() => null)) === 'completed', 'the final state');
+      expect(await view.locator('#replay').isVisible()).toBe(true);
+      expect(await view.locator('#mode').textContent()).toBe('replay');
+      const firstStart = records.findIndex((r) => r.type === '@xstate.event' && r.event.type === 'START');
+      await view.locator('#slider').fill(String(firstStart));
+      await until(async () => (await view.locator('tr[data-task="a"] td.state').textContent()) === 'ready', 'the slider to go back in time');
+      expect(await view.locator('tr[data-task="b"] td.state').textContent()).toBe('pending');
+      expect(await view.locator('#slider-label').textContent()).toContain(`${firstStart} / ${records.length} records`);
+    } finally {
+      await view.close();
+      await replay.close();
+    }
   });
 
   it('is read-only without the token', async () => {

@@ -122,7 +122,31 @@ describe('the inspector server', () => {
     }
   });
 
+  it('draws no graph past the limit and sends one batch for a burst of thousands of transitions', async () => {
+    const overseer = createOverseer();
+    cleanups.push(() => overseer.close());
+    overseer.scheduleTasks(Array.from({ length: 2_000 }, (_, i) => ({ id: `t${i}` })));
+    const server = await startInspector(liveSource(overseer), { batchMs: 50 });
+    cleanups.push(() => server.close());
+    const graph = (await (await fetch(new URL('/graph', server.url))).json()) as { svg: string | null; reason: string };
+    expect(graph.svg).toBeNull();
+    expect(graph.reason).toMatch(/2000 tasks: the graph is drawn up to 300/);
+    const stream = openSse(new URL('/events', server.url).href);
+    cleanups.push(() => stream.close());
+    await stream.next((e) => e.event === 'model');
+    for (let t = overseer.getNextTask(); t; t = overseer.getNextTask()) overseer.markComplete(t.id);
+    const diff = (await stream.next((e) => e.event === 'diff')).data as ModelMessage;
+    // 4,000 transitions, one message: each task once, the timeline capped.
+    expect(diff.tasks).toHaveLength(2_000);
+    expect(diff.counts.completed).toBe(2_000);
+    expect(diff.timeline.length).toBeLessThanOrEqual(300);
+    expect(stream.seen.filter((e) => e.event === 'diff')).toHaveLength(1);
+  });
+
   it('checks its options', async () => {
+    expect(() => liveSource({} as never)).toThrow(/overseer: must be an Overseer/);
+    expect(() => storeSource('', 1)).toThrow(/path: must be the path of a store[\s\S]*intervalMs: must be at least 10 ms/);
+    expect(() => replaySource([{ type: '@xstate.nope' }] as never)).toThrow(/records\[0\]: type: must be @xstate.actor/);
     await expect(startInspector(null as never)).rejects.toThrow(/source: must be an inspector source/);
     const overseer = createOverseer();
     cleanups.push(() => overseer.close());

@@ -16,6 +16,9 @@ import { breakpointActorId, SUPERVISOR_ACTOR_ID, taskActorId, type InspectedMach
 import { createOverseer, type Overseer } from '../overseer.js';
 import { replay } from '../persistence.js';
 import { TaskHost } from '../task-host.js';
+import { ValidationError } from '../errors.js';
+import { recordProblem } from '../trace.js';
+import { describe } from '../validate.js';
 
 export type Command = Omit<ControlCommand, 'id'>;
 export type CommandAnswer = Omit<ControlAnswer, 'id'>;
@@ -31,6 +34,7 @@ export interface InspectorSource {
 }
 
 export function liveSource(overseer: Overseer): InspectorSource {
+  if (!overseer || typeof (overseer as { inspect?: unknown }).inspect !== 'function') throw new ValidationError('liveSource', [`overseer: must be an Overseer, got ${describe(overseer)}`]);
   return {
     mode: 'live',
     start: (feed) => overseer.inspect(feed),
@@ -44,6 +48,12 @@ export function liveSource(overseer: Overseer): InspectorSource {
 }
 
 export function replaySource(records: readonly InspectionRecord[]): InspectorSource {
+  if (!Array.isArray(records)) throw new ValidationError('replaySource', [`records: must be a list of inspection records (readTrace(file).records), got ${describe(records)}`]);
+  const problems = records.flatMap((r, i) => {
+    const problem = recordProblem(r);
+    return problem ? [`records[${i}]: ${problem}`] : [];
+  });
+  if (problems.length) throw new ValidationError('replaySource', problems.slice(0, 10));
   return {
     mode: 'replay',
     records,
@@ -78,6 +88,10 @@ interface Seen {
 }
 
 export function storeSource(path: string, intervalMs = 500): InspectorSource {
+  const problems: string[] = [];
+  if (typeof path !== 'string' || path.trim() === '') problems.push(`path: must be the path of a store, got ${describe(path)}`);
+  if (!Number.isFinite(intervalMs) || intervalMs < 10) problems.push(`intervalMs: must be at least 10 ms, got ${describe(intervalMs)}`);
+  if (problems.length) throw new ValidationError('storeSource', problems);
   return {
     mode: 'store',
     command: (c) => storeCommand(path, c),
