@@ -1,0 +1,243 @@
+/**
+ * The BullMQ dispatch mode end to end, as users run it: `overseer run --dispatch bullmq` and
+ * `overseer worker` as separate processes, against a real redis-server on 127.0.0.1 (started
+ * and stopped here, on a free port). Tasks are shell commands that leave files behind, so the
+ * tests wait for conditions (never fixed sleeps) and count executions.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
+import { alive } from './helpers/processes.js';
+import { HAS_REDIS, NO_REDIS_MESSAGE, startRedis, type TestRedis } from './helpers/redis.js';
+
+if (!HAS_REDIS) console.warn(NO_REDIS_MESSAGE);
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = ['--import', 'tsx', 'runtime/cli.ts'];
+
+interface Proc {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+const procs: ChildProcess[] = [];
+const groups: number[] = [];
+const dirs: string[] = [];
+
+function overseer(args: string[]): Proc {
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function until<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-bullmq-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function writePlan(dir: string, plan: object): string {
+  const path = join(dir, 'plan.json');
+  writeFileSync(path, JSON.stringify(plan));
+  return path;
+}
+
+async function readTasks(store: string): Promise<TaskView[]> {
+  const o = createOverseer({ store: jsonFileStore(store) });
+  const tasks = o.getTasks();
+  await o.close();
+  return tasks;
+}
+
+const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : []);
+
+afterEach(async () => {
+  for (const child of procs.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pgid of groups.splice(0)) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('bad input', () => {
+  it('refuses a missing or malformed Redis URL and an unknown mode with exit 2, and explains the options', async () => {
+    const dir = tempDir();
+    const plan = writePlan(dir, { name: 'p', tasks: [{ id: 'a', command: 'true' }] });
+    const store = join(dir, 's.json');
+    const noUrl = overseer(['run', plan, '--store', store, '--dispatch', 'bullmq']);
+    const badUrl = overseer(['run', plan, '--store', store, '--dispatch', 'bullmq', '--redis', 'http://127.0.0.1:6379']);
+    const badMode = overseer(['run', plan, '--store', store, '--dispatch', 'carrier-pigeon']);
+    const unreachable = overseer(['worker', '--redis', 'redis://127.0.0.1:1', '--connect-timeout', '300ms']);
+    const help = overseer(['run', '--help']);
+    expect(await noUrl.exited).toBe(2);
+    expect(noUrl.stderr()).toMatch(/--dispatch bullmq.*needs --redis <url>/s);
+    expect(await badUrl.exited).toBe(2);
+    expect(badUrl.stderr()).toMatch(/--redis.*must start with redis:\/\//s);
+    expect(await badMode.exited).toBe(2);
+    expect(badMode.stderr()).toMatch(/must be local or bullmq/);
+    expect(await unreachable.exited).toBe(2);
+    expect(unreachable.stderr()).toMatch(/cannot reach redis at redis:\/\/127.0.0.1:1/);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toMatch(/--dispatch <mode>.*bullmq/s);
+    expect(help.stdout()).toMatch(/--redis <url>/);
+    expect(existsSync(store)).toBe(false);
+  });
+});
+
+describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker processes', () => {
+  let redis: TestRedis;
+  let n = 0;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.dispose();
+  });
+
+  /** Starts a worker and waits until it takes jobs. */
+  async function worker(queue: string, ...extra: string[]): Promise<Proc> {
+    const w = overseer(['worker', '--redis', redis.url, '--queue', queue, ...extra]);
+    await until(`worker ${w.child.pid} ready\n${w.stderr()}`, () => /processing .* queue/.test(w.stderr()) || w.child.exitCode !== null);
+    expect(w.child.exitCode).toBeNull();
+    return w;
+  }
+
+  const dispatchArgs = (queue: string) => ['--dispatch', 'bullmq', '--redis', redis.url, '--queue', queue];
+
+  it('runs a plan across two worker processes, and the supervisor’s concurrency holds across them', async () => {
+    const dir = tempDir();
+    const queue = `spread-${process.pid}-${++n}`;
+    const ids = ['t1', 't2', 't3', 't4', 't5', 't6', 't7', 't8'];
+    writeFileSync(join(dir, '.keep'), '');
+    const plan = writePlan(dir, {
+      name: 'spread',
+      concurrency: { global: 3 },
+      defaults: { cwd: '.' },
+      tasks: ids.map((id) => ({
+        id,
+        command: `mkdir -p running && touch running/${id} && ls running | wc -l >> counts && sleep 0.4 && rm running/${id} && echo ${id} >> done`,
+      })),
+    });
+    const [a, b] = [await worker(queue, '--concurrency', '2'), await worker(queue, '--concurrency', '2')];
+    const run = overseer(['run', plan, '--store', join(dir, 's.json'), ...dispatchArgs(queue)]);
+    expect(await run.exited, run.stderr()).toBe(0);
+    const did = (w: Proc) => [...w.stdout().matchAll(/: (t\d) attempt 1 \(job t\d@1\) completed/g)].map((m) => m[1]!);
+    expect(did(a).length).toBeGreaterThan(0);
+    expect(did(b).length).toBeGreaterThan(0);
+    expect([...did(a), ...did(b)].sort()).toEqual(ids);
+    expect(lines(join(dir, 'done')).sort()).toEqual(ids); // each ran once
+    // 4 worker slots, but never more than the supervisor's 3 at once.
+    expect(Math.max(...lines(join(dir, 'counts')).map(Number))).toBeLessThanOrEqual(3);
+    expect((await readTasks(join(dir, 's.json'))).every((t) => t.state === 'completed' && t.attempts === 1)).toBe(true);
+  });
+
+  it('a worker killed mid-task: its job is retried through the retry policy and the plan completes', async () => {
+    const dir = tempDir();
+    const queue = `kill-${process.pid}-${++n}`;
+    const plan = writePlan(dir, {
+      name: 'kill',
+      concurrency: { global: 2 },
+      defaults: { cwd: '.', retries: 2, retryDelay: '1m' },
+      tasks: [
+        { id: 'victim', command: 'if [ -e attempted ]; then echo second time; else touch attempted; echo $$ > victim.pid; exec sleep 60; fi' },
+        { id: 'after', command: 'echo after', dependsOn: ['victim'] },
+      ],
+    });
+    const workers = [await worker(queue, '--lock-duration', '1s'), await worker(queue, '--lock-duration', '1s')];
+    const store = join(dir, 's.json');
+    const run = overseer(['run', plan, '--store', store, ...dispatchArgs(queue)]);
+    const pid = Number(await until('the victim’s pid file', () => existsSync(join(dir, 'victim.pid')) && readFileSync(join(dir, 'victim.pid'), 'utf8').trim()));
+    groups.push(pid);
+    const doomed = await until('the worker running the victim', () => workers.find((w) => /victim attempt 1 \(job victim@1\) started/.test(w.stdout())));
+    const survivor = workers.find((w) => w !== doomed)!;
+    // The machine dies: the worker and the work it started.
+    doomed.child.kill('SIGKILL');
+    process.kill(-pid, 'SIGKILL');
+    expect(await run.exited, run.stderr()).toBe(0);
+    expect(survivor.stdout()).toMatch(/victim attempt 2 \(job victim@2\) completed/);
+    const victim = (await readTasks(store)).find((t) => t.id === 'victim')!;
+    expect(victim).toMatchObject({ state: 'completed', attempts: 2, retries: 1 });
+    expect(victim.history.find((h) => h.to === 'failed')).toMatchObject({ kind: 'worker_lost' });
+    expect(victim.history.find((h) => h.to === 'failed')!.reason).toMatch(/worker lost/);
+  });
+
+  it('a supervisor killed mid-run and resumed: jobs finished while it was down are applied once, nothing lost or run twice', async () => {
+    const dir = tempDir();
+    const queue = `restart-${process.pid}-${++n}`;
+    const ids = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+    const plan = writePlan(dir, {
+      name: 'restart',
+      concurrency: { global: 3 },
+      defaults: { cwd: '.', retryDelay: '1s' },
+      tasks: ids.map((id) => ({ id, command: `echo s >> starts.${id} && sleep 1 && echo e >> ends.${id}` })),
+    });
+    await worker(queue, '--concurrency', '2', '--lock-duration', '10s');
+    await worker(queue, '--concurrency', '2', '--lock-duration', '10s');
+    const store = join(dir, 's.json');
+    const first = overseer(['run', plan, '--store', store, ...dispatchArgs(queue)]);
+    const started = () => readdirSync(dir).filter((f) => f.startsWith('starts.')).map((f) => f.slice(7));
+    const ended = () => readdirSync(dir).filter((f) => f.startsWith('ends.')).map((f) => f.slice(5));
+    const inFlight = await until('attempts running on the workers', () => {
+      const running = started().filter((id) => !ended().includes(id));
+      return running.length >= 2 && running;
+    });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // While the supervisor is down, the workers finish what they had.
+    await until('the in-flight attempts to finish without a supervisor', () => inFlight.every((id) => ended().includes(id)));
+    const resumed = overseer(['resume', '--store', store, ...dispatchArgs(queue)]);
+    expect(await resumed.exited, resumed.stderr()).toBe(0);
+    expect(resumed.stderr()).toMatch(/were running when the supervisor stopped; reconciling them with the queue/);
+    const tasks = await readTasks(store);
+    expect(tasks.map((t) => t.state)).toEqual(ids.map(() => 'completed'));
+    for (const id of ids) {
+      expect(lines(join(dir, `ends.${id}`)), `${id} ran to its end exactly once`).toHaveLength(1);
+      expect(lines(join(dir, `starts.${id}`)), `${id} started exactly once`).toHaveLength(1);
+    }
+    // The attempts that finished while the supervisor was down were applied, not run again.
+    for (const id of inFlight) expect(tasks.find((t) => t.id === id)!.attempts).toBe(1);
+  });
+
+  it('cancelling a task stops its process on the worker', async () => {
+    const dir = tempDir();
+    const queue = `cancel-${process.pid}-${++n}`;
+    const plan = writePlan(dir, { name: 'cancel', defaults: { cwd: '.' }, tasks: [{ id: 'long', command: 'echo $$ > long.pid; sleep 60 & wait' }] });
+    const w = await worker(queue, '--kill-grace', '2s');
+    const store = join(dir, 's.json');
+    const run = overseer(['run', plan, '--store', store, ...dispatchArgs(queue)]);
+    const pid = Number(await until('the task’s pid file', () => existsSync(join(dir, 'long.pid')) && readFileSync(join(dir, 'long.pid'), 'utf8').trim()));
+    groups.push(pid);
+    expect(alive(pid)).toBe(true);
+    const cancel = overseer(['cancel', 'long', '--store', store, '--reason', 'changed my mind']);
+    expect(await cancel.exited, cancel.stderr()).toBe(0);
+    await until('the task’s process to be gone', () => !alive(pid));
+    expect(await run.exited).toBe(1); // a cancelled task: not everything completed
+    await until('the worker to report it', () => /long attempt 1 \(job long@1\) failed \(cancelled\)/.test(w.stdout()));
+    expect((await readTasks(store))[0]).toMatchObject({ state: 'cancelled' });
+  });
+});
