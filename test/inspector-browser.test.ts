@@ -1,8 +1,9 @@
 /**
  * The inspector page in a real headless Chromium (Debian's, driven by playwright-core): it
  * loads, shows the right states, follows a task live to completion, resolves a breakpoint
- * with its Approve button, and shows hostile titles as text without running them. Keeps a
- * screenshot in docs/inspector.png.
+ * with its Approve button, and shows hostile titles as text without running them. Each run
+ * keeps a screenshot in test-results/inspector.png (not tracked; docs/inspector.png is one of
+ * them, copied by hand when the page changes).
  *
  * Skipped, saying so, where no Chromium is installed (.ci/run installs Debian's).
  */
@@ -111,7 +112,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
     await until(async () => (await item.count()) === 1, 'the pending breakpoint');
     expect(await stateOf('build')).toBe('blocked');
     await item.locator('input.note').fill('<b>ok</b> ship it');
-    await page.screenshot({ path: resolve('docs/inspector.png'), fullPage: true });
+    await page.screenshot({ path: resolve('test-results/inspector.png'), fullPage: true });
     await item.locator('button.approve').click();
     await until(() => overseer.getBreakpoint(bp.id)!.state === 'resolved', 'the breakpoint to resolve');
     expect(overseer.getBreakpoint(bp.id)!.resolution).toMatchObject({ action: 'continue', by: 'inspector', note: '<b>ok</b> ship it' });
