@@ -39,6 +39,8 @@ export interface BullmqDispatchOptions {
   keepJobsMs?: number;
   /** Outages, recoveries and late results, one line each. Default: stderr. */
   report?: (line: string) => void;
+  /** How often attempts that heard nothing for this long are looked up in the queue (events can be trimmed away) (ms). Default 10,000. */
+  sweepMs?: number;
 }
 
 /** An outcome that came after the supervisor gave up on its attempt: recorded, ignored. */
@@ -64,6 +66,8 @@ interface Pending {
   /** Set once the runner aborted the attempt: timeout, cancelled, paused, stopped. */
   cancel: string | null;
   cancelTimer?: NodeJS.Timeout;
+  /** When it was last heard of (ms). */
+  heard: number;
 }
 
 const lost = (message: string, kind = 'interrupted'): JobOutcome => ({ ok: false, error: { message, kind, retryable: true } });
@@ -77,6 +81,7 @@ export class BullmqDispatch implements AttemptDispatch {
   /** Jobs given up on without their worker's word, and why (bounded). */
   private readonly gaveUp = new Map<string, { taskId: string; attempt: number; why: string }>();
   private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly queue: Queue,
@@ -96,6 +101,7 @@ export class BullmqDispatch implements AttemptDispatch {
       msProblem(options?.connectTimeoutMs, 'connectTimeoutMs', 1),
       msProblem(options?.cancelGraceMs, 'cancelGraceMs'),
       msProblem(options?.keepJobsMs, 'keepJobsMs', 1000),
+      msProblem(options?.sweepMs, 'sweepMs', 100),
       options?.report !== undefined && typeof options.report !== 'function' ? 'report: must be a function' : null,
     ].filter((p): p is string => p !== null);
     if (problems.length) throw new ValidationError('BullmqDispatch.connect', problems);
@@ -105,16 +111,21 @@ export class BullmqDispatch implements AttemptDispatch {
     const name = options.queue ?? DEFAULT_QUEUE;
     const reporter = new ConnectionReporter(target.label, report);
     const queue = new Queue(name, { connection: target.connection });
-    const events = new QueueEvents(name, { connection: target.connection });
     queue.on('error', (e) => reporter.error(e));
-    events.on('error', (e) => reporter.error(e));
-    const giveUp = () => Promise.allSettled([queue.close(), events.close()]);
-    await readyWithin(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, giveUp);
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    await readyWithin(queue.waitUntilReady(), connectTimeoutMs, target.label, () => queue.close());
     const client = (await queue.client) as unknown as RawRedis;
+    // QueueEvents would start reading at '$' whenever its first read happens to be sent, missing what
+    // finished before; start it at the stream's end as it is now, before any job is added.
+    const last = await client.xrevrange(queue.keys.events!, '+', '-', 'COUNT', 1);
+    const events = new QueueEvents(name, { connection: target.connection, lastEventId: last[0]?.[0] ?? '0-0' });
+    events.on('error', (e) => reporter.error(e));
+    await readyWithin(events.waitUntilReady(), connectTimeoutMs, target.label, () => Promise.allSettled([queue.close(), events.close()]));
     reporter.watch(client);
     reporter.watch((await events.client) as unknown as RawRedis);
     const dispatch = new BullmqDispatch(queue, events, client, reporter, {
       cancelGraceMs: options.cancelGraceMs ?? 15_000,
+      sweepMs: options.sweepMs ?? 10_000,
       keepJobsMs: options.keepJobsMs ?? 7 * 24 * 3_600_000,
       report,
     }, `${target.label} queue "${name}"`);
@@ -136,6 +147,7 @@ export class BullmqDispatch implements AttemptDispatch {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const p of this.pending.values()) this.settle(p, lost('the dispatcher was closed while this attempt ran'), 'the dispatcher was closed');
     await Promise.allSettled([this.events.close(), this.queue.close()]);
   }
@@ -150,7 +162,7 @@ export class BullmqDispatch implements AttemptDispatch {
       v: 1, taskId: task.id, attempt: ctx.attempt, identity: task.history[0]?.at ?? 0, task,
       dependencyResults: { ...ctx.dependencyResults }, feedback: [...ctx.feedback],
     };
-    const p: Pending = { jobId, taskId: task.id, attempt: ctx.attempt, data, priority: bullmqPriority(task.effectivePriority), log: ctx.log, settled: false, resolve, cancel: null };
+    const p: Pending = { jobId, taskId: task.id, attempt: ctx.attempt, data, priority: bullmqPriority(task.effectivePriority), log: ctx.log, settled: false, resolve, cancel: null, heard: Date.now() };
     // Registered before the job is added or looked up, so no event about it can be missed.
     this.pending.set(jobId, p);
     const onAbort = () => void this.cancel(p, ctx.signal.reason);
@@ -226,9 +238,26 @@ export class BullmqDispatch implements AttemptDispatch {
       if (p && !p.cancel) this.settle(p, lost(`interrupted: job ${jobId} was removed from ${this.label}`), 'its job was removed');
     });
     this.events.on('progress', ({ jobId, data }) => {
+      const p = this.pending.get(jobId);
+      if (p) p.heard = Date.now();
       const line = (data as { log?: unknown } | null)?.log;
-      if (typeof line === 'string') this.pending.get(jobId)?.log(line);
+      if (typeof line === 'string') p?.log(line);
     });
+    this.events.on('active', ({ jobId }) => {
+      const p = this.pending.get(jobId);
+      if (p) p.heard = Date.now();
+    });
+    // The events stream is trimmed (BullMQ keeps ~10,000 events): a reader that fell far behind would
+    // miss outcomes. Attempts not heard of for a while are looked up in the queue.
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const p of this.pending.values()) {
+        if (now - p.heard < this.options.sweepMs || this.reporter.outage) continue;
+        p.heard = now;
+        void this.place(p, 'recheck');
+      }
+    }, this.options.sweepMs);
+    this.sweeper.unref();
     // After an outage: events may have been trimmed or Redis may have lost its data; look at every job again.
     this.reporter.onBack(() => {
       for (const p of this.pending.values()) void this.place(p, 'recheck');

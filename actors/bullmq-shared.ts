@@ -178,6 +178,7 @@ export interface RawRedis {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, px: 'PX', ms: number): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
+  xrevrange(key: string, end: '+', start: '-', count: 'COUNT', n: number): Promise<[string, string[]][]>;
   subscribe(channel: string): Promise<unknown>;
   quit(): Promise<unknown>;
   disconnect(): void;

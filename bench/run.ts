@@ -4,6 +4,7 @@
  * Prints a markdown report and writes it to docs/benchmarks.md.
  *
  *   BENCH_RUNS=3  BENCH_SIZES=10000,100000  BENCH_PROFILE=1 (0: no CPU profiles)
+ *   BENCH_DISPATCH_SIZE=10000 (W1 through BullMQ dispatch with 1 and 2 worker processes, with --peers)
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,8 @@ const PEERS = process.argv.includes('--peers');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SIZES = (process.env.BENCH_SIZES ?? '10000,100000').split(',').map(Number);
 const LARGEST = Math.max(...SIZES);
+const DISPATCH_SIZE = Number(process.env.BENCH_DISPATCH_SIZE ?? 10_000);
+const DISPATCHED = ['overseer+bullmq 1 worker', 'overseer+bullmq 2 workers'];
 const PROFILE = process.env.BENCH_PROFILE !== '0';
 const began = Date.now();
 
@@ -89,6 +92,18 @@ async function measure(redis: Redis | null, bullmqNote: string): Promise<Measure
     }
     for (const [contender, rs] of runs) w1.push(w1Row(n, contender, rs));
     restores.push(restoreFigures(n, runs.get('overseer+jsonFileStore')![0]!, restoreProfiles));
+  }
+  // The dispatch mode at its own (smaller) size: every attempt is a job through Redis and a worker process.
+  if (redis) {
+    const runs = new Map<string, W1Result[]>(DISPATCHED.map((c) => [c, []]));
+    for (let r = 0; r < RUNS; r++) {
+      for (const c of DISPATCHED) {
+        const result = child<W1Result>('w1-child.js', [c, DISPATCH_SIZE], env);
+        runs.get(c)!.push(result);
+        log(`W1 n=${DISPATCH_SIZE} run ${r + 1}/${RUNS} ${c}: ${result.tasksPerSecond} tasks/s`);
+      }
+    }
+    for (const [contender, rs] of runs) w1.push(w1Row(DISPATCH_SIZE, contender, rs));
   }
   const commit = child<Measured['commit']>('persist.js', ['commit']);
   log(`group commit: ${JSON.stringify(commit)}`);

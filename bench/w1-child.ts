@@ -130,6 +130,8 @@ export const CONTENDERS: Record<string, () => Promise<Run>> = {
   'overseer+jsonFileStore': overseer('file'),
   'p-queue': async () => (await import('./peers.js')).pQueue(),
   bullmq: async () => (await import('./peers.js')).bullmq(Number(process.env.REDIS_PORT)),
+  'overseer+bullmq 1 worker': async () => (await import('./dispatch.js')).overseerBullmq(Number(process.env.REDIS_PORT), 1),
+  'overseer+bullmq 2 workers': async () => (await import('./dispatch.js')).overseerBullmq(Number(process.env.REDIS_PORT), 2),
 };
 
 export async function runW1(name: string, n: number, seed = 1): Promise<W1Result> {
