@@ -39,7 +39,7 @@ export interface BullmqDispatchOptions {
   keepJobsMs?: number;
   /** Outages, recoveries and late results, one line each. Default: stderr. */
   report?: (line: string) => void;
-  /** How often attempts that heard nothing for this long are looked up in the queue (events can be trimmed away) (ms). Default 10,000. */
+  /** How often attempts that heard nothing for this long are looked up in the queue (events can be trimmed away) (ms). Default 5,000. */
   sweepMs?: number;
 }
 
@@ -110,7 +110,8 @@ export class BullmqDispatch implements AttemptDispatch {
     const { Queue, QueueEvents } = await loadBullmq();
     const name = options.queue ?? DEFAULT_QUEUE;
     const reporter = new ConnectionReporter(target.label, report);
-    const queue = new Queue(name, { connection: target.connection });
+    // A longer event stream than BullMQ's ~10,000: a busy supervisor that reads it late still finds its outcomes there.
+    const queue = new Queue(name, { connection: target.connection, streams: { events: { maxLen: 100_000 } } });
     queue.on('error', (e) => reporter.error(e));
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     await readyWithin(queue.waitUntilReady(), connectTimeoutMs, target.label, () => queue.close());
@@ -125,7 +126,7 @@ export class BullmqDispatch implements AttemptDispatch {
     reporter.watch((await events.client) as unknown as RawRedis);
     const dispatch = new BullmqDispatch(queue, events, client, reporter, {
       cancelGraceMs: options.cancelGraceMs ?? 15_000,
-      sweepMs: options.sweepMs ?? 10_000,
+      sweepMs: options.sweepMs ?? 5_000,
       keepJobsMs: options.keepJobsMs ?? 7 * 24 * 3_600_000,
       report,
     }, `${target.label} queue "${name}"`);

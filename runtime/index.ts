@@ -52,7 +52,10 @@ export { StoreLockedError, StoreCorruptError, StoreVersionError } from '../store
 export type { Store, StoreImage, StoreContents, StoreWarning, StoredTask, JournalRecord } from '../store/types.js';
 export { SCHEMA_VERSION } from '../store/types.js';
 export { Runner } from './runner.js';
-export type { RunnerOptions, RunOutcome } from './runner.js';
+export type { RunnerOptions, RunOutcome, AttemptDispatch } from './runner.js';
+// The BullMQ dispatch mode; BullMQ itself is imported only when one of these connects.
+export { BullmqDispatch, type BullmqDispatchOptions, type LateOutcome } from '../actors/bullmq-dispatch.js';
+export { startBullmqWorker, type BullmqWorker, type BullmqWorkerOptions, type WorkerJobEvent } from '../actors/bullmq-worker.js';
 export { ExecutionError } from '../actors/types.js';
 export type { Executor, ExecutionContext, ShellSpec, AgentSpec } from '../actors/types.js';
 export { shellExecutor } from '../actors/shell.js';
