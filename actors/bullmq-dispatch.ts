@@ -192,7 +192,8 @@ export class BullmqDispatch implements AttemptDispatch {
             const done = ((await this.queue.getJob(p.jobId)) as Job | undefined) ?? job;
             return this.settle(p, state === 'completed' ? (done.returnvalue as JobOutcome) : this.failedOutcome(done.failedReason));
           }
-          if (p.cancel && WAITING_STATES.has(state)) return void (await this.cancel(p, p.cancel, true));
+          // A cancel sent during an outage may have been lost: send it again.
+          if (p.cancel && state !== 'unknown') return void (await this.cancel(p, p.cancel, true));
           if (state !== 'unknown') return; // waiting or active: its events will tell
         } else if (job) {
           // A job of the same id from a run this store started over: not ours.
@@ -305,6 +306,10 @@ export class BullmqDispatch implements AttemptDispatch {
     if (p.settled || (p.cancel && !again)) return;
     p.cancel = isTimeoutReason(reason) ? 'timeout' : typeof reason === 'string' ? reason : 'cancelled';
     const notStarted: JobOutcome = { ok: false, error: { message: `${p.cancel}: the job was removed before a worker took it`, kind: p.cancel === 'timeout' ? 'timeout' : 'cancelled', retryable: p.cancel === 'timeout' } };
+    p.cancelTimer ??= setTimeout(
+      () => this.settle(p, { ok: false, error: { message: `${p.cancel}: the worker did not confirm within ${this.options.cancelGraceMs} ms that the work stopped`, kind: 'cancelled', retryable: true } }, `${p.cancel}, unconfirmed by the worker`),
+      this.options.cancelGraceMs,
+    );
     try {
       const job = (await this.queue.getJob(p.jobId)) as Job | undefined;
       if (job && WAITING_STATES.has(await job.getState())) {
@@ -312,10 +317,6 @@ export class BullmqDispatch implements AttemptDispatch {
         if (removed) return this.settle(p, notStarted);
       }
       if (p.settled) return;
-      p.cancelTimer ??= setTimeout(
-        () => this.settle(p, { ok: false, error: { message: `${p.cancel}: the worker did not confirm within ${this.options.cancelGraceMs} ms that the work stopped`, kind: 'cancelled', retryable: true } }, `${p.cancel}, unconfirmed by the worker`),
-        this.options.cancelGraceMs,
-      );
       await this.client.set(cancelKey(this.queueName, p.jobId), p.cancel, 'PX', CANCEL_KEY_TTL_MS);
       await this.client.publish(cancelChannel(this.queueName), JSON.stringify({ jobId: p.jobId, reason: p.cancel }));
     } catch (error) {

@@ -94,6 +94,7 @@ describe('bad input', () => {
     const badMode = overseer(['run', plan, '--store', store, '--dispatch', 'carrier-pigeon']);
     const unreachable = overseer(['worker', '--redis', 'redis://127.0.0.1:1', '--connect-timeout', '300ms']);
     const help = overseer(['run', '--help']);
+    const badExecutors = overseer(['worker', '--redis', 'redis://127.0.0.1:1', '--executors', join(dir, 'missing.js')]);
     expect(await noUrl.exited).toBe(2);
     expect(noUrl.stderr()).toMatch(/--dispatch bullmq.*needs --redis <url>/s);
     expect(await badUrl.exited).toBe(2);
@@ -102,6 +103,8 @@ describe('bad input', () => {
     expect(badMode.stderr()).toMatch(/must be local or bullmq/);
     expect(await unreachable.exited).toBe(2);
     expect(unreachable.stderr()).toMatch(/cannot reach redis at redis:\/\/127.0.0.1:1/);
+    expect(await badExecutors.exited).toBe(2);
+    expect(badExecutors.stderr()).toMatch(/--executors.*cannot load/s);
     expect(await help.exited).toBe(0);
     expect(help.stdout()).toMatch(/--dispatch <mode>.*bullmq/s);
     expect(help.stdout()).toMatch(/--redis <url>/);

@@ -165,6 +165,27 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     await overseer.close();
   });
 
+  it('a timeout on the supervisor’s clock stops the work on the worker and fails the attempt as a timeout', async () => {
+    const queue = queueName();
+    const seen: string[] = [];
+    const { dispatch } = await pair(queue, {
+      hang: (_task, ctx) =>
+        new Promise((_, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            seen.push((ctx.signal.reason as Error).name);
+            reject(new ExecutionError('stopped', { kind: 'timeout', retryable: true }));
+          });
+        }),
+    });
+    const overseer = createOverseer();
+    overseer.scheduleTask({ id: 'h', maxRetries: 0, metadata: { executor: { type: 'function', name: 'hang' }, timeoutMs: 200 } });
+    const { outcome } = overseer.run({ dispatch });
+    expect((await outcome).status).toBe('failed');
+    expect(overseer.getTaskStatus('h')).toMatchObject({ state: 'failed', lastError: { kind: 'timeout', message: 'timed out after 200 ms' } });
+    expect(seen).toEqual(['TimeoutError']); // the worker's executor was told, as a timeout
+    await overseer.close();
+  });
+
   it('records and ignores a late outcome for an attempt it gave up on', async () => {
     const queue = queueName();
     const release = gate();
