@@ -270,5 +270,36 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     expect(reports.filter((l) => /^dispatch: overseer: redis connection lost \(redis:\/\/127.0.0.1:\d+: .*\); retrying in \d+ ms/.test(l))).toHaveLength(1);
     await overseer.close();
   });
+
+  it('a Redis that lost its data in a restart: the jobs in flight are queued again and nothing fails', async () => {
+    const own = await startRedis({ persist: false });
+    closers.push(() => own.dispose());
+    const queue = queueName();
+    const release = gate();
+    const runs: string[] = [];
+    const reports: string[] = [];
+    const worker: BullmqWorker = await startBullmqWorker({
+      redis: own.url, queue, concurrency: 2, report: (l) => reports.push(`worker: ${l}`),
+      executors: { slow: async (t) => (runs.push(t.id), await release.opened, t.id) },
+    });
+    closers.push(() => worker.close({ force: true }));
+    const dispatch = await BullmqDispatch.connect({ redis: own.url, queue, report: (l) => reports.push(`dispatch: ${l}`) });
+    closers.push(() => dispatch.close());
+    const overseer = createOverseer({ retry: { baseDelayMs: 10 } });
+    overseer.scheduleTasks(['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, executor: 'slow' })));
+    const { outcome } = overseer.run({ dispatch, concurrency: 4 });
+    await until('two jobs running', () => runs.length === 2);
+    await own.restart();
+    await until('the dispatcher reconnected', () => reports.some((l) => /^dispatch: overseer: redis connection back/.test(l)));
+    release.open();
+    expect((await outcome).status).toBe('completed');
+    const failures = overseer.getTasks().flatMap((t) => t.history.filter((h) => h.to === 'failed').map((h) => `${t.id}: ${h.reason}`));
+    expect(failures, reports.join('\n') + JSON.stringify(overseer.getTasks().map((t) => t.history))).toEqual([]);
+    // At least once: the two attempts whose jobs Redis lost ran again.
+    expect([...new Set(runs)].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(runs.filter((id) => id === 'a' || id === 'b').sort()).toEqual(['a', 'a', 'b', 'b']);
+    expect(overseer.getTasks().every((t) => t.attempts === 1)).toBe(true);
+    await overseer.close();
+  });
 });
 
