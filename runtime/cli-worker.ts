@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem } from '../actors/bullmq-shared.js';
 import type { WorkerJobEvent } from '../actors/bullmq-worker.js';
@@ -45,7 +45,7 @@ export function addDispatchOptions(command: Command): Command {
     .option('--dispatch <mode>', 'where tasks run: local (here, the default) or bullmq (on `overseer worker` processes, through a BullMQ queue in Redis)', 'local')
     .option('--redis <url>', 'with --dispatch bullmq: the Redis server, e.g. redis://127.0.0.1:6379')
     .option('--queue <name>', 'with --dispatch bullmq: the BullMQ queue (one per store)', DEFAULT_QUEUE)
-    .option('--connect-timeout <duration>', 'with --dispatch bullmq: how long to wait for Redis when starting (then exit 2)', duration);
+    .option('--connect-timeout <duration>', 'with --dispatch bullmq: how long to wait for Redis when starting, then exit 2 (default: 10s)', duration);
 }
 
 /** The dispatcher the flags ask for (connected), or null for local runs. Bad flags or an unreachable Redis: exit 2. */
@@ -94,9 +94,9 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
     .option('--queue <name>', 'the BullMQ queue, as given to `overseer run`', DEFAULT_QUEUE)
     .option('--concurrency <n>', 'jobs at once in this worker', positiveInt, 1)
     .option('--executors <module>', 'a JavaScript module whose exported functions are the function executors tasks name')
-    .option('--kill-grace <duration>', 'after SIGTERM, how long a stopped task’s processes get before SIGKILL', duration, 2000)
-    .option('--lock-duration <duration>', 'a worker silent this long counts as dead and its jobs are retried (BullMQ lock)', duration, 30_000)
-    .option('--connect-timeout <duration>', 'how long to wait for Redis when starting (then exit 2)', duration, 10_000)
+    .addOption(new Option('--kill-grace <duration>', 'after SIGTERM, how long a stopped task’s processes get before SIGKILL').argParser(duration).default(2000, '2s'))
+    .addOption(new Option('--lock-duration <duration>', 'a worker silent this long counts as dead and its jobs are retried (BullMQ lock)').argParser(duration).default(30_000, '30s'))
+    .addOption(new Option('--connect-timeout <duration>', 'how long to wait for Redis when starting (then exit 2)').argParser(duration).default(10_000, '10s'))
     .option('--json', 'one JSON line per job event')
     .addHelpText('after', '\nShell and agent tasks run with the command and working directory in the task (the same paths must exist here).\nCtrl-C: stop taking jobs and let running ones finish; a second Ctrl-C stops them (they are retried). Exit 130.')
     .action(async (o: { redis: string; queue: string; concurrency: number; executors?: string; killGrace: number; lockDuration: number; connectTimeout: number; json?: boolean }) => {
