@@ -4,58 +4,27 @@
  * and stopped here, on a free port). Tasks are shell commands that leave files behind, so the
  * tests wait for conditions (never fixed sleeps) and count executions.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
+import { cleanUpClis, startCli, tempDir as tempDirIn, until as untilWithin } from './helpers/cli.js';
 import { alive } from './helpers/processes.js';
 import { HAS_REDIS, NO_REDIS_MESSAGE, startRedis, type TestRedis } from './helpers/redis.js';
 
 if (!HAS_REDIS) console.warn(NO_REDIS_MESSAGE);
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = ['--import', 'tsx', 'runtime/cli.ts'];
-
-interface Proc {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-const procs: ChildProcess[] = [];
 const groups: number[] = [];
-const dirs: string[] = [];
 
-function overseer(args: string[]): Proc {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  child.stderr!.on('data', (d: Buffer) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
+/** Starts `overseer <args>`; `exited` is its exit code. */
+function overseer(args: string[]) {
+  const run = startCli(args);
+  return { child: run.child, stdout: run.stdout, stderr: run.stderr, exited: run.exited.then((e) => e.code) };
 }
 
-async function until<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'overseer-bullmq-cli-'));
-  dirs.push(dir);
-  return dir;
-}
+type Proc = ReturnType<typeof overseer>;
+const until = <T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 20_000) => untilWithin(what, probe, timeoutMs);
+const tempDir = () => tempDirIn('overseer-bullmq-cli-');
 
 function writePlan(dir: string, plan: object): string {
   const path = join(dir, 'plan.json');
@@ -73,7 +42,7 @@ async function readTasks(store: string): Promise<TaskView[]> {
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : []);
 
 afterEach(async () => {
-  for (const child of procs.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await cleanUpClis(0);
   for (const pgid of groups.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -81,7 +50,6 @@ afterEach(async () => {
       // already gone
     }
   }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('bad input', () => {
