@@ -285,5 +285,3 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     expect(overseer.getTasks().every((t) => t.attempts === 1)).toBe(true);
   });
 });
-});
-
