@@ -77,6 +77,7 @@ export interface InspectionPorts {
 
 export class InspectionHub {
   private readonly listeners = new Set<InspectionListener>();
+  private readonly endings = new Map<InspectionListener, () => void>();
 
   constructor(
     private readonly ports: InspectionPorts,
@@ -90,19 +91,36 @@ export class InspectionHub {
   /**
    * Adds a listener. With `current` (the default) it first gets an `@xstate.actor` record
    * with the present snapshot of every actor there is, so a late listener (a trace of a
-   * resumed run, a browser that connects later) starts from the truth.
+   * resumed run, a browser that connects later) starts from the truth. `onEnd` is called once
+   * when the runtime closes, after its last record (a trace writes itself out then).
    */
-  subscribe(listener: InspectionListener, options: { current?: boolean } = {}): () => void {
+  subscribe(listener: InspectionListener, options: { current?: boolean; onEnd?: () => void } = {}): () => void {
     if (typeof listener !== 'function') throw new ValidationError('inspect', [`listener: must be a function, got ${describe(listener)}`]);
     if (options === null || typeof options !== 'object') throw new ValidationError('inspect', [`options: must be an object, got ${describe(options)}`]);
     if (options.current !== undefined && typeof options.current !== 'boolean') throw new ValidationError('inspect', [`options.current: must be a boolean, got ${describe(options.current)}`]);
+    if (options.onEnd !== undefined && typeof options.onEnd !== 'function') throw new ValidationError('inspect', [`options.onEnd: must be a function, got ${describe(options.onEnd)}`]);
     if (options.current !== false) {
       for (const a of this.ports.actors()) this.deliver(listener, { type: '@xstate.actor', actorId: a.actorId, machine: a.machine, at: a.at, snapshot: a.state });
     }
     this.listeners.add(listener);
+    if (options.onEnd) this.endings.set(listener, options.onEnd);
     return () => {
       this.listeners.delete(listener);
+      this.endings.delete(listener);
     };
+  }
+
+  /** The runtime closed: no record follows; each listener's `onEnd` is called. */
+  end(): void {
+    const endings = [...this.endings.values()];
+    this.endings.clear();
+    for (const onEnd of endings) {
+      try {
+        onEnd();
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
   }
 
   /** Wraps the journal so every machine cause it records is also inspected (when someone listens). */

@@ -469,6 +469,8 @@ export class OverseerCore {
       await this.durability?.close();
       // After the final image: it must record the supervisor as running or paused, not closed.
       this.supervisor.send({ type: 'CLOSE' });
+      // After CLOSE, the last record: listeners that write somewhere (a trace) finish now.
+      this.inspection.end();
     })();
     return this.closing;
   }

@@ -179,9 +179,10 @@ export class Overseer extends OverseerCore {
    * Inspection records of every actor — tasks, breakpoints, the supervisor — in XState's
    * vocabulary (`@xstate.actor`, `@xstate.event`, `@xstate.snapshot`); what the inspector
    * and `--trace` are made of. First an `@xstate.actor` record with the present snapshot of
-   * each actor (unless `{ current: false }`), then every change. Returns the unsubscribe function.
+   * each actor (unless `{ current: false }`), then every change; `onEnd` is called when the
+   * overseer closes, after its last record. Returns the unsubscribe function.
    */
-  inspect(listener: InspectionListener, options: { current?: boolean } = {}): () => void {
+  inspect(listener: InspectionListener, options: { current?: boolean; onEnd?: () => void } = {}): () => void {
     return this.inspection.subscribe(listener, options);
   }
 

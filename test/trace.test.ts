@@ -2,11 +2,13 @@
  * Traces: a real run (a retry, a breakpoint a person resolves) recorded with traceTo, read
  * back, and replayed through the machines' pure transitions to the runtime's final states.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createOverseer, ExecutionError, readTrace, replayTrace, traceTo, TraceError, type InspectionRecord, type Overseer } from '../runtime/index.js';
+import { createOverseer, ExecutionError, jsonFileStore, readTrace, replayTrace, traceTo, TraceError, type InspectionRecord, type Overseer } from '../runtime/index.js';
+import { ROOT } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overseer-trace-'));
 let open: Overseer | null = null;
@@ -119,7 +121,12 @@ describe('traces', () => {
 
     writeFileSync(join(dir, 'badrecord.ndjson'), [...lines.slice(0, 2), JSON.stringify({ type: '@xstate.event', actorId: 'task:x', machine: 'task', at: 1 }), ...lines.slice(2)].join('\n') + '\n');
     expect(() => readTrace(join(dir, 'badrecord.ndjson'))).toThrow(TraceError);
-    expect(() => readTrace(join(dir, 'badrecord.ndjson'))).toThrow(/badrecord\.ndjson:3: not an inspection record: event: must be an object/);
+    expect(() => readTrace(join(dir, 'badrecord.ndjson'))).toThrow(/badrecord\.ndjson:3: not an inspection record: event: missing/);
+    writeFileSync(join(dir, 'noactor.ndjson'), [...lines.slice(0, 2), JSON.stringify({ type: '@xstate.event', machine: 'task', at: 1, event: { type: 'START' } })].join('\n') + '\n');
+    expect(() => readTrace(join(dir, 'noactor.ndjson'))).toThrow(/noactor\.ndjson:3: not an inspection record: actorId: missing$/);
+    expect(() => readTrace(join(dir, 'absent.ndjson'))).toThrow(TraceError);
+    expect(() => readTrace(join(dir, 'absent.ndjson'))).toThrow(/absent\.ndjson: no such trace/);
+    expect(() => readTrace(dir)).toThrow(/is a directory, not a trace/);
 
     writeFileSync(join(dir, 'noheader.ndjson'), lines.slice(1).join('\n') + '\n');
     expect(() => readTrace(join(dir, 'noheader.ndjson'))).toThrow(/noheader\.ndjson:1: not an Overseer trace header/);
@@ -136,5 +143,84 @@ describe('traces', () => {
     swapped.splice(i, 0, { ...(records[i] as object), event: { type: 'RETRY_DUE', at: 1 } } as unknown as InspectionRecord);
     expect(() => replayTrace(swapped)).toThrow(/task:fetch in state running does not accept RETRY_DUE/);
     expect(() => replayTrace('nope' as never)).toThrow(/trace: must be a trace/);
+  });
+
+  it('gives the line of a mismatch in the file, besides its index', async () => {
+    const file = join(dir, 'lines.ndjson');
+    await tracedRun(file);
+    // A blank line in the file: indexes and lines part ways.
+    const text = readFileSync(file, 'utf8').split('\n');
+    const at = text.findIndex((l) => l.includes('"@xstate.snapshot"') && l.includes('"task:announce"') && l.includes('"value":"completed"'));
+    text[at] = text[at]!.replace('"value":"completed"', '"value":"failed"');
+    writeFileSync(join(dir, 'lines2.ndjson'), [text[0], '', ...text.slice(1)].join('\n'));
+    const [mismatch] = replayTrace(readTrace(join(dir, 'lines2.ndjson'))).mismatches;
+    expect(mismatch).toMatchObject({ index: at - 1, line: at + 2, actorId: 'task:announce' });
+  });
+});
+
+describe('a trace without writer.close()', () => {
+  it('is written when the overseer closes', async () => {
+    const file = join(dir, 'onclose.ndjson');
+    const overseer = createOverseer();
+    traceTo(overseer, file, { flushMs: 600_000 });
+    overseer.scheduleTasks([{ id: 'a' }]);
+    overseer.markComplete(overseer.getNextTask()!.id);
+    await overseer.close();
+    const { records } = readTrace(file);
+    expect(replayTrace(records).actors).toMatchObject({ 'task:a': { value: 'completed' }, supervisor: { value: 'closed' } });
+  });
+
+  it('is written when the process exits without closing anything', () => {
+    const file = join(dir, 'onexit.ndjson');
+    const script = `
+      import { createOverseer, traceTo } from './runtime/index.ts';
+      const overseer = createOverseer();
+      traceTo(overseer, ${JSON.stringify(file)}, { flushMs: 600000 });
+      overseer.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }]);
+      overseer.markComplete(overseer.getNextTask().id);
+      process.exit(0);`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    expect(replayTrace(readTrace(file)).actors).toMatchObject({ 'task:a': { value: 'completed' }, 'task:b': { value: 'ready' } });
+  });
+});
+
+describe('a trace continued by a resumed run (append)', () => {
+  it('keeps the first run, and replays across both: each actor re-synced from its snapshot', async () => {
+    const sub = mkdtempSync(join(tmpdir(), 'overseer-trace-append-'));
+    const store = join(sub, 'state.json');
+    const file = join(sub, 'trace.ndjson');
+    const first = createOverseer({ store: jsonFileStore(store) });
+    traceTo(first, file, { append: true });
+    first.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }]);
+    first.markComplete(first.getNextTask()!.id);
+    await first.close();
+    const firstCount = readTrace(file).records.length;
+    // Killed mid-line: the torn line is cut before the next run writes.
+    appendFileSync(file, '{"type":"@xstate.ev');
+
+    const second = createOverseer({ store: jsonFileStore(store) });
+    traceTo(second, file, { append: true });
+    second.markComplete(second.getNextTask()!.id);
+    await second.close();
+
+    const trace = readTrace(file);
+    expect(trace.warnings).toEqual([]);
+    expect(readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"overseer.trace"'))).toHaveLength(1);
+    expect(trace.records.length).toBeGreaterThan(firstCount);
+    const replayed = replayTrace(trace);
+    expect(replayed.mismatches).toEqual([]);
+    expect(replayed.actors).toMatchObject({ 'task:a': { value: 'completed' }, 'task:b': { value: 'completed' }, supervisor: { value: 'closed' } });
+  });
+
+  it('refuses to append to a file that is not a trace of this version', () => {
+    const other = join(dir, 'notes.txt');
+    writeFileSync(other, 'my notes\n');
+    const overseer = createOverseer();
+    open = overseer;
+    expect(() => traceTo(overseer, other, { append: true })).toThrow(/notes\.txt is not an Overseer trace; choose a new file/);
+    writeFileSync(other, '{"type":"overseer.trace","version":99}\n');
+    expect(() => traceTo(overseer, other, { append: true })).toThrow(/version 99.*choose a new file/);
+    expect(readFileSync(other, 'utf8')).toBe('{"type":"overseer.trace","version":99}\n');
   });
 });
