@@ -77,6 +77,13 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
     expect(await page.locator('#counts [data-state="ready"]').textContent()).toBe('ready 2');
     await until(async () => (await page.locator('#chart-task g.node').count()) >= 8, 'the task statechart');
     expect(await page.locator('#access').textContent()).toBe('can act');
+    // A small plan is drawn at its own size, not blown up to the column's width.
+    const fit = await page.locator('#graph svg').evaluate((svg) => ({
+      shown: svg.getBoundingClientRect().width,
+      natural: (parseFloat(svg.getAttribute('width') ?? '0') * 4) / 3,
+      room: svg.parentElement!.clientWidth,
+    }));
+    expect(fit.shown).toBeLessThanOrEqual(Math.min(fit.natural, fit.room) + 1);
     // The token left the address bar as soon as the page read it.
     expect(new URL(page.url()).hash).toBe('');
   });
@@ -102,6 +109,9 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
     expect(await page.locator('#chart-task g.node.current title').textContent()).toBe('completed');
     expect(await page.locator('#detail pre.output').textContent()).toBe('{"note":"<script>window.__xss=3</script>"}');
     expect(await page.locator('#timeline li').first().textContent()).toMatch(/task:build\s+DEPENDENCIES_MET\s+pending → ready/);
+    // Times to the millisecond, in their own column rather than list numbers that clip past 9.
+    expect(await page.locator('#timeline li time').first().textContent()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}$/);
+    expect(await page.locator('#timeline').evaluate((e) => e.ownerDocument.defaultView!.getComputedStyle(e).listStyleType)).toBe('none');
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
   });
 
@@ -148,6 +158,28 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
     }
   });
 
+  it('asks before Cancel, and shows a paused project in the header', async () => {
+    await page.locator('tr[data-task="deploy"]').click();
+    const cancel = page.locator('#detail button.cancel');
+    const asked: string[] = [];
+    page.once('dialog', (d) => {
+      asked.push(d.message());
+      void d.dismiss();
+    });
+    await cancel.click();
+    await until(() => asked.length === 1, 'the confirmation');
+    expect(asked[0]).toMatch(/Cancel task deploy\?/);
+    expect(overseer.getTaskStatus('deploy')!.state).toBe('pending');
+    page.once('dialog', (d) => void d.accept());
+    await cancel.click();
+    await until(() => overseer.getTaskStatus('deploy')!.state === 'cancelled', 'deploy cancelled');
+    overseer.pause('web');
+    await until(async () => (await page.locator('#paused').textContent()) === 'paused: web', 'the paused project in the header');
+    expect(await page.locator('#supervisor').textContent()).toBe('supervisor: running');
+    overseer.resume('web');
+    await until(async () => await page.locator('#paused').isHidden(), 'the paused badge to go');
+  });
+
   it('is read-only without the token', async () => {
     const other = await browser.newPage();
     await other.goto(server.url);
@@ -157,5 +189,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
     await until(async () => (await other.locator('#pending button.approve').count()) === 1, 'the second breakpoint');
     expect(await other.locator('#pending button.approve').isDisabled()).toBe(true);
     await other.close();
+  });
+
+  it('says the run finished, with its exit code, and stops reconnecting', async () => {
+    await server.close({ status: 'completed', exitCode: 0 });
+    await until(async () => (await page.locator('#conn').textContent()) === 'run finished (exit 0)', 'the finished badge');
+    expect(errors).toEqual([]);
   });
 });

@@ -3,11 +3,12 @@
  * commands and who may send them (token, Host, Origin), the loopback bind, a replay's slider.
  */
 import { request } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore, liveSource, readTrace, replaySource, startInspector, storeSource, traceTo, type InspectorServer, type Overseer } from '../runtime/index.js';
+import { allowedHosts, urlHost } from '../runtime/inspector/guard.js';
 import type { ModelMessage } from '../runtime/inspector/model.js';
 import { openSse } from './helpers/sse.js';
 
@@ -197,5 +198,90 @@ describe('the inspector server', () => {
     const res = await post(server, '/api/cancel', { target: 'one' }, auth(server));
     expect(await res.json()).toMatchObject({ ok: true, state: 'cancelled' });
     expect(holder.getTaskStatus('one')!.state).toBe('cancelled');
+  });
+});
+
+describe('the inspector at the end of a run, beyond loopback, over a store in trouble', () => {
+  it('on close, sends the batch still pending and then `finished` with the exit code', async () => {
+    const overseer = createOverseer();
+    cleanups.push(() => overseer.close());
+    overseer.scheduleTasks([{ id: 'only' }]);
+    // A batch interval no test waits out: only close() can send the last change.
+    const server = await startInspector(liveSource(overseer), { batchMs: 600_000 });
+    const stream = openSse(new URL('/events', server.url).href);
+    cleanups.push(() => stream.close());
+    await stream.next((e) => e.event === 'model');
+    overseer.getNextTask();
+    overseer.markComplete('only');
+    await server.close({ status: 'completed', exitCode: 0 });
+    const diff = (await stream.next((e) => e.event === 'diff')).data as ModelMessage;
+    expect(diff.tasks.map((t) => [t.id, t.state])).toEqual([['only', 'completed']]);
+    expect((await stream.next((e) => e.event === 'finished')).data).toEqual({ status: 'completed', exitCode: 0 });
+    expect(stream.seen.map((e) => e.event)).toEqual(['hello', 'model', 'diff', 'finished']);
+  });
+
+  it('prints the address it bound (IPv6 in brackets) and, for every interface, a loopback one to open', async () => {
+    expect(urlHost('127.0.0.1')).toBe('127.0.0.1');
+    expect(urlHost('::1')).toBe('[::1]');
+    expect(urlHost('0.0.0.0')).toBe('127.0.0.1');
+    expect(urlHost('::')).toBe('[::1]');
+    const overseer = createOverseer();
+    cleanups.push(() => overseer.close());
+    let server: InspectorServer;
+    try {
+      server = await startInspector(liveSource(overseer), { host: '::1' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') return; // no IPv6 loopback here
+      throw error;
+    }
+    cleanups.push(() => server.close());
+    expect(server.url).toBe(`http://[::1]:${server.port}/`);
+    expect((await fetch(server.url)).status).toBe(200);
+  });
+
+  it('bound beyond loopback, answers to the machine’s own addresses and host name, and to names it is given', () => {
+    const local = allowedHosts('127.0.0.1', 8080);
+    expect(local.has(`${hostname().toLowerCase()}:8080`)).toBe(false);
+    const all = allowedHosts('0.0.0.0', 8080, ['overseer.example.org']);
+    for (const i of Object.values(networkInterfaces()).flat()) {
+      if (i) expect(all.has(i.family === 'IPv6' ? `[${i.address}]:8080` : `${i.address}:8080`)).toBe(true);
+    }
+    expect(all.has(`${hostname().toLowerCase()}:8080`)).toBe(true);
+    expect(all.has('overseer.example.org:8080')).toBe(true);
+    expect(all.has('evil.example:8080')).toBe(false);
+  });
+
+  it('over a store: shows a store nobody runs as closed; reports a store that turns unreadable once, and its recovery', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'overseer-insp-')), 'state.json');
+    const writer = createOverseer({ store: jsonFileStore(path) });
+    writer.scheduleTasks([{ id: 'one' }]);
+    await writer.close();
+    const errors: string[] = [];
+    const server = await startInspector(storeSource(path, 20, (m) => errors.push(m)), { batchMs: 20 });
+    cleanups.push(() => server.close());
+    const stream = openSse(new URL('/events', server.url).href);
+    cleanups.push(() => stream.close());
+    const model = (await stream.next((e) => e.event === 'model')).data as ModelMessage;
+    expect(model.supervisor?.state).toBe('closed');
+
+    const good = readFileSync(path, 'utf8');
+    writeFileSync(path, '{ not json');
+    const problem = await stream.next((e) => e.event === 'problem');
+    expect((problem.data as { message: string }).message).toContain(path);
+    expect(errors).toHaveLength(1);
+    writeFileSync(path, good);
+    await stream.next((e) => e.event === 'problem' && (e.data as { message: string | null }).message === null);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('shows a paused project on the supervisor’s timeline entry (its state stays running)', async () => {
+    const { overseer, server } = await live();
+    const stream = openSse(new URL('/events', server.url).href);
+    cleanups.push(() => stream.close());
+    await stream.next((e) => e.event === 'model');
+    overseer.pause('default');
+    const diff = (await stream.next((e) => e.event === 'diff' && (e.data as ModelMessage).timeline.some((t) => t.actorId === 'supervisor'))).data as ModelMessage;
+    expect(diff.timeline.find((t) => t.actorId === 'supervisor')).toMatchObject({ event: 'PAUSE', from: 'running', to: 'running', paused: ['default'] });
+    expect(diff.supervisor).toEqual({ state: 'running', pausedProjects: ['default'] });
   });
 });

@@ -12,15 +12,38 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { hostname, networkInterfaces } from 'node:os';
 
 export const newToken = (): string => randomBytes(24).toString('base64url');
 
 export const isLoopback = (host: string): boolean => host === '127.0.0.1' || host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
-/** The Host header values a request may carry, for a server bound to `host` on `port`. */
-export function allowedHosts(host: string, port: number): Set<string> {
+/** True for a bind address that means every interface of the machine. */
+export const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]';
+
+/**
+ * The host part of the URL to print for a server bound to `address` (as the system reports it):
+ * the address itself (`[::1]` for IPv6), and for a bind on every interface its loopback
+ * address, which opens from this machine (the warning says how others reach it).
+ */
+export const urlHost = (address: string): string => (address === '0.0.0.0' ? '127.0.0.1' : isWildcard(address) ? '[::1]' : address.includes(':') ? `[${address}]` : address);
+
+const withPort = (name: string, port: number) => `${name.includes(':') ? `[${name}]` : name}:${port}`.toLowerCase();
+
+/**
+ * The Host header values a request may carry, for a server bound to `host` on `port`. Loopback
+ * binds answer only to loopback names. A non-loopback bind exists to be reached from other
+ * machines, which name it by one of its addresses or its host name: those are accepted too,
+ * with any names in `extra` (a DNS name of the machine); anything else is still refused.
+ */
+export function allowedHosts(host: string, port: number, extra: readonly string[] = []): Set<string> {
   const names = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
-  names.add(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+  names.add(withPort(host.replace(/^\[|\]$/g, ''), port));
+  if (!isLoopback(host)) {
+    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) names.add(withPort(i.address.replace(/%.*$/, ''), port));
+    names.add(withPort(hostname(), port));
+  }
+  for (const name of extra) names.add(withPort(name, port));
   return names;
 }
 

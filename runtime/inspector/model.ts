@@ -52,6 +52,11 @@ export interface TimelineEntry {
   event: string;
   from: string | null;
   to: string;
+  /**
+   * For the supervisor: the projects paused after it. Pausing one project leaves the machine
+   * in `running` (PAUSE running → running says nothing), so this is what changed.
+   */
+  paused?: string[];
 }
 
 export interface ModelMessage {
@@ -135,7 +140,8 @@ export class InspectorModel {
     const from = this.values.get(record.actorId) ?? null;
     this.values.set(record.actorId, state.value);
     if (record.type === '@xstate.snapshot') {
-      this.timeline.push({ seq, at: record.at, actorId: record.actorId, machine: record.machine, event: record.event, from, to: state.value });
+      const paused = record.machine === 'supervisor' ? { paused: [...((state.context as { pausedProjects?: string[] }).pausedProjects ?? [])] } : {};
+      this.timeline.push({ seq, at: record.at, actorId: record.actorId, machine: record.machine, event: record.event, from, to: state.value, ...paused });
       this.newTimeline.push(this.timeline[this.timeline.length - 1]!);
       if (this.timeline.length > TIMELINE_LIMIT * 2) this.timeline.splice(0, this.timeline.length - TIMELINE_LIMIT);
       if (this.newTimeline.length > TIMELINE_LIMIT) this.newTimeline.splice(0, this.newTimeline.length - TIMELINE_LIMIT);

@@ -34,13 +34,19 @@ function el(tag, cls, text) {
   return e;
 }
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-function time(ms) { return ms ? new Date(ms).toLocaleTimeString() : ''; }
+function pad(n, w) { n = String(n); while (n.length < w) n = '0' + n; return n; }
+// Milliseconds shown: transitions of one batch are often within the same second.
+function time(ms) {
+  if (!ms) return '';
+  var d = new Date(ms);
+  return pad(d.getHours(), 2) + ':' + pad(d.getMinutes(), 2) + ':' + pad(d.getSeconds(), 2) + '.' + pad(d.getMilliseconds(), 3);
+}
 function say(text) { $('message').textContent = text; }
 
 // ---- drawings: parse, keep only what draws ---------------------------------------
 var SVG_TAGS = { svg: 1, g: 1, title: 1, path: 1, polygon: 1, polyline: 1, ellipse: 1, circle: 1, rect: 1, line: 1, text: 1 };
 var SVG_ATTRS = { id: 1, 'class': 1, d: 1, points: 1, fill: 1, stroke: 1, 'stroke-width': 1, 'stroke-dasharray': 1,
-  cx: 1, cy: 1, rx: 1, ry: 1, r: 1, x: 1, y: 1, x1: 1, y1: 1, x2: 1, y2: 1, viewBox: 1, transform: 1,
+  cx: 1, cy: 1, rx: 1, ry: 1, r: 1, x: 1, y: 1, x1: 1, y1: 1, x2: 1, y2: 1, viewBox: 1, transform: 1, width: 1, height: 1,
   'text-anchor': 1, 'font-family': 1, 'font-size': 1, 'font-weight': 1, 'font-style': 1 };
 function copySvg(node) {
   var out = document.createElementNS(NS, node.nodeName);
@@ -92,7 +98,11 @@ function merge(m) {
 function render() {
   renderCounts(); renderTable(); renderGraphStates(); renderPending(); renderDetail(); renderCharts(); renderTimeline();
   var sup = S.supervisor;
-  $('supervisor').textContent = sup ? 'supervisor: ' + sup.state + (sup.pausedProjects.length ? ' (paused: ' + sup.pausedProjects.join(', ') + ')' : '') : '';
+  $('supervisor').textContent = sup ? 'supervisor: ' + sup.state : '';
+  // Pausing a project leaves the supervisor in running: the paused projects are the news.
+  var paused = sup ? sup.pausedProjects : [];
+  $('paused').hidden = paused.length === 0;
+  $('paused').textContent = paused.length ? 'paused: ' + paused.join(', ') : '';
 }
 
 function renderCounts() {
@@ -181,7 +191,10 @@ function renderDetail() {
   if (t.error) { box.appendChild(el('h4', '', 'last error')); box.appendChild(el('pre', 'error', t.error)); }
   if (t.output) { box.appendChild(el('h4', '', 'output')); box.appendChild(el('pre', 'output', t.output)); }
   var open = ['pending', 'ready', 'running', 'blocked', 'retrying'].indexOf(t.state) >= 0;
-  box.appendChild(button('Cancel', 'cancel', canAct() && open, function () { command('cancel', { target: t.id }); }));
+  box.appendChild(button('Cancel', 'cancel', canAct() && open, function () {
+    // Cancelling cannot be undone: a stray click must not stop a task.
+    if (window.confirm('Cancel task ' + t.id + '? Its running process is stopped.')) command('cancel', { target: t.id });
+  }));
   box.appendChild(button('Retry', 'retry', canAct() && t.state === 'failed', function () { command('retry', { target: t.id }); }));
 }
 
@@ -240,7 +253,11 @@ function renderTimeline() {
   var list = $('timeline'); clear(list);
   for (var i = S.timeline.length - 1, n = 0; i >= 0 && n < 150; i--, n++) {
     var e = S.timeline[i];
-    list.appendChild(el('li', '', time(e.at) + '  ' + e.actorId + '  ' + e.event + '  ' + (e.from === null ? '' : e.from + ' → ') + e.to));
+    var change = e.paused && e.from === e.to ? (e.paused.length ? 'paused: ' + e.paused.join(', ') : 'no project paused') : (e.from === null ? '' : e.from + ' → ') + e.to;
+    var li = el('li');
+    li.appendChild(el('time', '', time(e.at)));
+    li.appendChild(document.createTextNode('  ' + e.actorId + '  ' + e.event + '  ' + change));
+    list.appendChild(li);
   }
 }
 
@@ -285,7 +302,19 @@ function connect() {
   });
   es.addEventListener('model', function (e) { reset(JSON.parse(e.data)); render(); $('conn').textContent = 'connected'; $('conn').className = 'badge ok'; });
   es.addEventListener('diff', function (e) { if (S.mode !== 'replay') { merge(JSON.parse(e.data)); render(); } });
-  es.onerror = function () { $('conn').textContent = 'disconnected (retrying)'; $('conn').className = 'badge warn'; };
+  es.addEventListener('problem', function (e) {
+    var p = JSON.parse(e.data);
+    $('problem').hidden = p.message === null;
+    $('problem').textContent = p.message === null ? '' : p.message;
+  });
+  // The server's last word: the page stops reconnecting to a run that is over.
+  es.addEventListener('finished', function (e) {
+    var f = JSON.parse(e.data);
+    es.close();
+    $('conn').textContent = f.exitCode !== null ? 'run finished (exit ' + f.exitCode + ')' : f.status || 'inspector stopped';
+    $('conn').className = 'badge';
+  });
+  es.onerror = function () { if (es.readyState !== 2) { $('conn').textContent = 'disconnected (retrying)'; $('conn').className = 'badge warn'; } };
 }
 loadCharts();
 connect();

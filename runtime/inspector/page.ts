@@ -23,7 +23,9 @@ export const PAGE_HTML = (title: string): string => `<!doctype html>
   <span id="conn" class="badge">…</span>
   <span id="access" class="badge">read-only</span>
   <span id="supervisor" class="badge"></span>
+  <span id="paused" class="badge warn" hidden></span>
 </header>
+<div id="problem" role="alert" hidden></div>
 <div id="replay" hidden>
   <label for="slider">time</label>
   <input id="slider" type="range" min="0" max="0" value="0">
@@ -53,7 +55,7 @@ export const PAGE_HTML = (title: string): string => `<!doctype html>
     <h2>Breakpoint history</h2>
     <ul id="bp-history"></ul>
     <h2>Timeline</h2>
-    <ol id="timeline"></ol>
+    <ul id="timeline"></ul>
   </section>
 </main>
 </body>
@@ -86,7 +88,8 @@ header h1 { font-size: 1.1em; margin: 0 1em 0 0; }
 main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1em; padding: 0 1em 1em; }
 h2 { font-size: 1em; margin: 1em 0 .3em; }
 .drawing { background: #fff; border: 1px solid #e5e7eb; border-radius: .4em; overflow: auto; max-height: 60vh; }
-.drawing svg { max-width: 100%; height: auto; display: block; }
+/* Drawn at Graphviz's own size (its width and height), shrunk to fit, never blown up. */
+.drawing svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 .chart { max-height: 30vh; }
 table { border-collapse: collapse; width: 100%; background: #fff; table-layout: fixed; }
 th:nth-child(1), th:nth-child(3), th:nth-child(4) { width: 12%; } th:nth-child(5) { width: 8%; }
@@ -102,7 +105,10 @@ ul, ol { padding-left: 1.2em; }
 #pending li { background: #fff7ed; border: 1px solid #fdba74; border-radius: .4em; padding: .4em; margin-bottom: .4em; list-style: none; }
 #pending input { width: 60%; }
 button { cursor: pointer; } button:disabled { cursor: not-allowed; }
-#timeline { max-height: 30vh; overflow: auto; font-size: .9em; background: #fff; border: 1px solid #e5e7eb; }
+#timeline { max-height: 30vh; overflow: auto; font-size: .9em; background: #fff; border: 1px solid #e5e7eb; list-style: none; padding: 0 .5em; }
+#timeline time { font-variant-numeric: tabular-nums; color: #6b7280; }
+#problem { padding: .4em 1em; background: #fee2e2; color: #991b1b; }
+header .badge[hidden], #problem[hidden] { display: none; }
 g.node.current > path, g.node.current > polygon, g.node.current > ellipse { stroke: #2563eb; stroke-width: 3px; fill: #dbeafe; }
 g.node.selected > path { stroke: #2563eb; stroke-width: 3px; }
 g.node { cursor: pointer; }

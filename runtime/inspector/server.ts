@@ -3,7 +3,8 @@
  * model over server-sent events, the drawings, and the commands.
  *
  *   GET  /                 the page (its script and style at /app.js and /app.css)
- *   GET  /events           SSE: `model` (everything) once, then `diff` batches every batchMs
+ *   GET  /events           SSE: `model` (everything) once, then `diff` batches every batchMs;
+ *                          `problem` when the source cannot be read; `finished` when the server closes
  *   GET  /graph            the plan's dependency graph as SVG (JSON: { svg, reason?, version })
  *   GET  /machines         the task, breakpoint and supervisor statecharts (JSON of SVGs)
  *   GET  /api/model?at=N   (replay) the model after the first N records, for the time slider
@@ -17,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { ValidationError } from '../errors.js';
 import type { InspectionRecord } from '../inspection.js';
 import { describe, isPlainObject } from '../validate.js';
-import { allowedHosts, checkHost, checkMutation, isLoopback, newToken } from './guard.js';
+import { allowedHosts, checkHost, checkMutation, newToken, urlHost } from './guard.js';
 import { InspectorModel } from './model.js';
 import { PAGE_HTML, PAGE_STYLE } from './page.js';
 import { PAGE_SCRIPT } from './page-script.js';
@@ -35,16 +36,30 @@ export interface InspectorOptions {
   token?: string;
   /** Shown in the page's title. */
   title?: string;
+  /** More Host names to answer to (a DNS name of this machine), besides its addresses, when bound beyond loopback. */
+  allowHosts?: string[];
+}
+
+/** How the watched run ended, for the page's last word. */
+export interface InspectorEnd {
+  status?: string;
+  exitCode?: number;
 }
 
 export interface InspectorServer {
-  /** The page's address, without the token. */
+  /** The page's address, without the token (for a bind on every interface, its loopback address). */
   readonly url: string;
+  /** The address bound, as the system reports it (0.0.0.0 or :: for every interface). */
+  readonly address: string;
   /** The address to open: carries the token in the fragment, which browsers never send to a server. */
   readonly urlWithToken: string;
   readonly token: string;
   readonly port: number;
-  close(): Promise<void>;
+  /**
+   * Sends what is still batched, tells each page the run finished (with `end`, when known) so
+   * it stops reconnecting, and stops serving.
+   */
+  close(end?: InspectorEnd): Promise<void>;
 }
 
 const SECURITY_HEADERS = {
@@ -105,12 +120,15 @@ export async function startInspector(source: InspectorSource, options: Inspector
   const batchMs = options.batchMs ?? 150;
   if (!Number.isFinite(batchMs) || batchMs < 10) problems.push(`options.batchMs: must be at least 10 ms, got ${describe(batchMs)}`);
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < 16)) problems.push('options.token: must be a string of at least 16 characters');
+  if (options.allowHosts !== undefined && !(Array.isArray(options.allowHosts) && options.allowHosts.every((h) => typeof h === 'string' && h.trim() !== ''))) problems.push(`options.allowHosts: must be a list of host names, got ${describe(options.allowHosts)}`);
   if (problems.length) throw new ValidationError('startInspector', problems);
 
   const token = options.token ?? newToken();
   const model = new InspectorModel();
   const clients = new Set<ServerResponse>();
   let timer: NodeJS.Timeout | null = null;
+  // The source's current trouble (a store that cannot be read), sent to pages as they connect.
+  let problem: string | null = null;
   const flush = () => {
     timer = null;
     if (!model.dirty) return;
@@ -118,9 +136,16 @@ export async function startInspector(source: InspectorSource, options: Inspector
     const frame = `event: diff\ndata: ${JSON.stringify(diff)}\n\n`;
     for (const res of clients) res.write(frame);
   };
-  const stopFeed = source.start((record) => {
-    if (model.apply(record) && timer === null) timer = setTimeout(flush, batchMs);
-  });
+  const stopFeed = source.start(
+    (record) => {
+      if (model.apply(record) && timer === null) timer = setTimeout(flush, batchMs);
+    },
+    (message) => {
+      problem = message;
+      const frame = `event: problem\ndata: ${JSON.stringify({ message })}\n\n`;
+      for (const res of clients) res.write(frame);
+    },
+  );
   // Everything so far is in the model a page gets when it connects.
   model.diff();
 
@@ -163,6 +188,7 @@ export async function startInspector(source: InspectorSource, options: Inspector
         res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive', ...SECURITY_HEADERS });
         const hello = { mode: source.mode, records: source.records?.length ?? null, canCommand: source.command !== null };
         res.write(`event: hello\ndata: ${JSON.stringify(hello)}\n\nevent: model\ndata: ${JSON.stringify(model.full())}\n\n`);
+        if (problem !== null) res.write(`event: problem\ndata: ${JSON.stringify({ message: problem })}\n\n`);
         clients.add(res);
         req.on('close', () => clients.delete(res));
         return;
@@ -188,31 +214,43 @@ export async function startInspector(source: InspectorSource, options: Inspector
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  const bound = (server.address() as AddressInfo).port;
-  hosts = allowedHosts(host, bound);
-  const shown = isLoopback(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const url = `http://${shown}:${bound}/`;
+  const { port: bound, address } = server.address() as AddressInfo;
+  hosts = allowedHosts(host, bound, options.allowHosts);
+  // The address actually bound (`localhost` may be ::1); a bind on every interface is opened through loopback.
+  const url = `http://${urlHost(address)}:${bound}/`;
   // Keep-alive pings: proxies and browsers drop silent streams; a comment line costs nothing.
   const ping = setInterval(() => {
     for (const res of clients) res.write(': ping\n\n');
   }, 15_000);
   ping.unref();
+  // Closing twice (the run's end, then a cleanup) closes once.
+  let closing: Promise<void> | null = null;
   return {
     url,
     urlWithToken: `${url}#token=${token}`,
     token,
     port: bound,
-    async close() {
-      stopFeed();
-      clearInterval(ping);
-      if (timer) clearTimeout(timer);
-      for (const res of clients) res.end();
-      clients.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+    address,
+    close(end = {}) {
+      closing ??= shutDown(end);
+      return closing;
     },
   };
+
+  async function shutDown(end: InspectorEnd): Promise<void> {
+    stopFeed();
+    clearInterval(ping);
+    // The last batch goes out rather than being dropped: it holds the run's final states.
+    if (timer) clearTimeout(timer);
+    flush();
+    // Pages stop reconnecting on `finished` instead of showing a dead run as "retrying".
+    const finished = `event: finished\ndata: ${JSON.stringify({ status: end.status ?? null, exitCode: end.exitCode ?? null })}\n\n`;
+    for (const res of clients) res.end(finished);
+    clients.clear();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  }
 }
 
 /** The model after the first `at` records of a trace. */

@@ -9,6 +9,8 @@
  *   are applied directly when nobody holds it.
  * - replay: a trace (`overseer replay`): fixed records, no commands, a time slider.
  */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { jsonFileStore, readStoreFile } from '../../store/json-file.js';
 import { StoreLockedError } from '../../store/errors.js';
 import { applyCommand, sendCommand, type ControlAnswer, type ControlCommand } from '../control.js';
@@ -25,8 +27,11 @@ export type CommandAnswer = Omit<ControlAnswer, 'id'>;
 
 export interface InspectorSource {
   readonly mode: 'live' | 'store' | 'replay';
-  /** Starts feeding records; returns the stop function. */
-  start(feed: InspectionListener): () => void;
+  /**
+   * Starts feeding records; returns the stop function. `problem` is told when the source
+   * cannot be read (a message), and again with null once it can.
+   */
+  start(feed: InspectionListener, problem?: (message: string | null) => void): () => void;
   /** Applies a command, or null when this source takes none (a replay). */
   command: ((c: Command) => Promise<CommandAnswer>) | null;
   /** A replay's records, for the time slider. */
@@ -87,7 +92,32 @@ interface Seen {
   mark: string;
 }
 
-export function storeSource(path: string, intervalMs = 500): InspectorSource {
+/** Reads a store without its lock, as `overseer status` does; throws what the store says is wrong with it. */
+export function readStore(path: string): ReturnType<typeof replay> {
+  return replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+}
+
+/**
+ * Whether a live process holds the store's lock. A store's final image records the supervisor
+ * as running (so a resume runs), which is not what a store nobody runs should show.
+ */
+function held(path: string): boolean {
+  try {
+    const lock = JSON.parse(readFileSync(`${path}.lock`, 'utf8')) as { pid?: unknown; hostname?: unknown };
+    if (typeof lock.pid !== 'number') return false;
+    if (lock.hostname !== hostname()) return true; // another machine's process: cannot tell, assume it runs
+    process.kill(lock.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `onError` hears a store that cannot be read, once per distinct problem, after it failed two
+ * polls in a row (one failure can be a read caught mid-compaction); the page is told too.
+ */
+export function storeSource(path: string, intervalMs = 500, onError?: (message: string) => void): InspectorSource {
   const problems: string[] = [];
   if (typeof path !== 'string' || path.trim() === '') problems.push(`path: must be the path of a store, got ${describe(path)}`);
   if (!Number.isFinite(intervalMs) || intervalMs < 10) problems.push(`intervalMs: must be at least 10 ms, got ${describe(intervalMs)}`);
@@ -95,14 +125,27 @@ export function storeSource(path: string, intervalMs = 500): InspectorSource {
   return {
     mode: 'store',
     command: (c) => storeCommand(path, c),
-    start(feed) {
+    start(feed, problem) {
       const seen = new Map<string, Seen>();
+      let failures = 0;
+      let reported: string | null = null;
       const poll = () => {
         let state;
         try {
-          state = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
-        } catch {
-          return; // caught mid-compaction, or not there yet: the next poll reads it
+          state = readStore(path);
+        } catch (error) {
+          const message = `${path}: ${(error as Error).message}`;
+          if (++failures >= 2 && message !== reported) {
+            reported = message;
+            onError?.(message);
+            problem?.(message);
+          }
+          return;
+        }
+        failures = 0;
+        if (reported !== null) {
+          reported = null;
+          problem?.(null);
         }
         const now = Date.now();
         const actors: { actorId: string; machine: InspectedMachine; value: string; context: unknown; mark: string; at: number }[] = [];
@@ -111,7 +154,8 @@ export function storeSource(path: string, intervalMs = 500): InspectorSource {
           actors.push({ actorId: taskActorId(t.context.id), machine: 'task', value: t.value, context: t.context, mark: `${t.context.history.length}:${t.context.attempts}:${t.context.changedFiles?.length ?? 0}`, at: last?.at ?? now });
         }
         for (const b of state.breakpoints) actors.push({ actorId: breakpointActorId(b.context.id), machine: 'breakpoint', value: b.value, context: b.context, mark: String(b.context.audit.length), at: b.context.audit[b.context.audit.length - 1]?.at ?? now });
-        actors.push({ actorId: SUPERVISOR_ACTOR_ID, machine: 'supervisor', value: state.supervisor.value, context: state.supervisor.context, mark: JSON.stringify(state.supervisor.context), at: now });
+        const supervisorValue = held(path) ? state.supervisor.value : 'closed';
+        actors.push({ actorId: SUPERVISOR_ACTOR_ID, machine: 'supervisor', value: supervisorValue, context: state.supervisor.context, mark: JSON.stringify(state.supervisor.context), at: now });
         for (const a of actors) {
           const before = seen.get(a.actorId);
           if (before && before.value === a.value && before.mark === a.mark) continue;
