@@ -28,7 +28,7 @@ import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
-import { addRunExtrasOptions, attachRunExtras, registerInspectCommands } from './cli-inspect.js';
+import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, openDispatch, type DispatchFlags } from './cli-worker.js';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 
@@ -219,9 +219,12 @@ function storeStatusTasks(path: string): [string, string][] {
   return tasks.map((t) => [t.context.id, t.value]);
 }
 
-/** In a terminal a person is there to decide, so the run waits for them; elsewhere it exits 3 at once. */
-function defaultWait(io: Io): number {
-  return (io.out as NodeJS.WriteStream).isTTY ? 24 * 3_600_000 : 0;
+/**
+ * In a terminal a person is there to decide, so the run waits for them; with --inspect too
+ * (the page's Approve button is how they decide); elsewhere it exits 3 at once.
+ */
+function defaultWait(io: Io, inspect = false): number {
+  return inspect || (io.out as NodeJS.WriteStream).isTTY ? 24 * 3_600_000 : 0;
 }
 
 function duration(value: string): number {
@@ -246,10 +249,11 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--json', 'one JSON event per line')
     .option('--drain', 'on Ctrl-C, let running tasks finish')
     .option('--fresh', 'start over: discard what the store holds')
-    .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal, else 0)', duration)
+    .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal or with --inspect, else 0)', duration)
     .option('--watch [dir]', 'keep running and react to file changes (default: the plan’s watch.root, else its directory)')
     .action(async (planFile: string, o: DispatchFlags & { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number; watch?: string | boolean }) => {
       const plan = planFor(planFile, o.json, io, true);
+      checkRunExtras(o);
       if (o.fresh) discardStore(resolve(o.store));
       const dispatch = await openDispatch(o, io);
       const overseer = openStore(o.store, io, dispatch);
@@ -264,30 +268,33 @@ function program(io: Io, done: (code: number) => void): Command {
       const monitor = o.watch ? await startWatching(overseer, plan, typeof o.watch === 'string' ? resolve(o.watch) : plan.watch.root, resolve(o.store), io) : null;
       const stopExtras = await attachRunExtras(overseer, o, plan.name, io);
       done(
-        await execute(
-          overseer,
-          resolve(o.store),
-          plan.name,
-          {
-            keepAlive: monitor !== null,
-            onStop: async () => {
-              await monitor?.close();
-              await dispatch?.close();
+        await withRunExtras(
+          stopExtras,
+          execute(
+            overseer,
+            resolve(o.store),
+            plan.name,
+            {
+              keepAlive: monitor !== null,
+              onStop: async () => {
+                await monitor?.close();
+                await dispatch?.close();
+              },
+              ...(dispatch ? { dispatch } : {}),
+              // Scheduled once the reporter listens, so every task's first transition is shown.
+              onStart: () => {
+                if (missing.length) overseer.scheduleTasks(missing);
+              },
+              concurrency: o.concurrency ?? plan.concurrency.global,
+              perProject: plan.concurrency.perProject,
+              defaultPerProject: plan.concurrency.defaultPerProject,
+              waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)),
+              ...(o.json ? { json: true } : {}),
+              ...(o.drain ? { drain: true } : {}),
             },
-            ...(dispatch ? { dispatch } : {}),
-            // Scheduled once the reporter listens, so every task's first transition is shown.
-            onStart: () => {
-              if (missing.length) overseer.scheduleTasks(missing);
-            },
-            concurrency: o.concurrency ?? plan.concurrency.global,
-            perProject: plan.concurrency.perProject,
-            defaultPerProject: plan.concurrency.defaultPerProject,
-            waitForPersonMs: o.wait ?? defaultWait(io),
-            ...(o.json ? { json: true } : {}),
-            ...(o.drain ? { drain: true } : {}),
-          },
-          io,
-        ).finally(stopExtras),
+            io,
+          ),
+        ),
       );
     });
 
@@ -298,9 +305,10 @@ function program(io: Io, done: (code: number) => void): Command {
     .option('--concurrency <n>', 'attempts at once', positiveInt, 4)
     .option('--json', 'one JSON event per line')
     .option('--drain', 'on Ctrl-C, let running tasks finish')
-    .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3', duration)
+    .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal or with --inspect, else 0)', duration)
     .action(async (o: DispatchFlags & { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
       requireStore(o.store);
+      checkRunExtras(o);
       const dispatch = await openDispatch(o, io);
       const overseer = openStore(o.store, io, dispatch);
       if (overseer.getCounts().total === 0) {
@@ -308,9 +316,9 @@ function program(io: Io, done: (code: number) => void): Command {
         await dispatch?.close();
         throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
       }
-      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
+      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
       const stopExtras = await attachRunExtras(overseer, o, o.store, io);
-      done(await execute(overseer, resolve(o.store), o.store, options, io).finally(stopExtras));
+      done(await withRunExtras(stopExtras, execute(overseer, resolve(o.store), o.store, options, io)));
     });
 
   cli
@@ -496,6 +504,10 @@ const invokedDirectly = (() => {
   }
 })();
 if (invokedDirectly) {
+  // `overseer … --json | head`: a reader that leaves early is not an error; the command goes on quietly to its exit code.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   main(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (error) => {

@@ -3,11 +3,14 @@
  * (child processes from source): the printed URL with its token, a trace that replays to the
  * run's final states, the inspector over a store.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelMessage } from '../runtime/inspector/model.js';
-import { cleanUpClis, runCli, startCli, tempDir, until } from './helpers/cli.js';
+import { readTrace, replayTrace } from '../runtime/index.js';
+import { cleanUpClis, ROOT, runCli, startCli, tempDir, until } from './helpers/cli.js';
 import { openSse } from './helpers/sse.js';
 
 afterEach(() => cleanUpClis());
@@ -73,5 +76,106 @@ describe('overseer run --trace --inspect, replay, inspect', () => {
     const inspect = await runCli('inspect', '--store', join(dir, 'nothing.json'));
     expect(inspect.code).toBe(2);
     expect(inspect.stderr).toMatch(/no store at/);
+  });
+});
+
+/** A port something else already listens on (loopback). */
+async function busyPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+describe('the inspector commands, as a fresh user meets them', { timeout: 60_000 }, () => {
+  it('run --inspect without a terminal waits at a breakpoint for the page’s Approve, and the page hears the run finish', async () => {
+    const dir = tempDir();
+    const cli = startCli(['run', join(ROOT, 'test/fixtures/bp/milestone.plan.yaml'), '--store', join(dir, 's.json'), '--json', '--inspect']);
+    const url = await until('the inspector URL', () => /"url":"([^"]+)"/.exec(cli.stdout())?.[1]);
+    const token = new URL(url).hash.replace('#token=', '');
+    const stream = openSse(new URL('/events', url).href);
+    try {
+      await stream.next((e) => e.event === 'diff' && (e.data as ModelMessage).breakpoints.some((b) => b.state === 'awaiting'), 15_000);
+      expect(cli.child.exitCode).toBeNull(); // still waiting, not exit 3
+      const res = await fetch(new URL('/api/approve', url), { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify({ target: 'bp-1' }) });
+      expect(await res.json()).toMatchObject({ ok: true });
+      expect((await stream.next((e) => e.event === 'finished', 15_000)).data).toEqual({ status: 'completed', exitCode: 0 });
+    } finally {
+      stream.close();
+    }
+    expect((await cli.exited).code).toBe(0);
+  });
+
+  it('refuses a corrupt store, a busy port and a directory for a trace with one line and exit 2', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'corrupt.json'), '{ not json');
+    const corrupt = await runCli('inspect', '--store', join(dir, 'corrupt.json'));
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.stderr).toMatch(/corrupt\.json/);
+
+    writeFileSync(join(dir, 'p.plan.yaml'), PLAN);
+    const store = join(dir, 's.json');
+    const trace = join(dir, 't.ndjson');
+    expect((await runCli('run', join(dir, 'p.plan.yaml'), '--store', store, '--trace', trace)).code).toBe(0);
+    const { port, server } = await busyPort();
+    try {
+      for (const args of [['inspect', '--store', store, '--port', String(port)], ['replay', trace, '--port', String(port)]]) {
+        const r = await runCli(...args);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toBe(`overseer: --port ${port}: the port is in use (0 picks a free one)\n`);
+      }
+    } finally {
+      server.close();
+    }
+    mkdirSync(join(dir, 'traces'));
+    const isDir = await runCli('replay', join(dir, 'traces'));
+    expect(isDir.code).toBe(2);
+    expect(isDir.stderr).toMatch(/^overseer: .*traces is not a trace file/);
+  });
+
+  it('resume --trace continues the trace; --trace on the store’s own files is refused', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'p.plan.yaml'), PLAN);
+    const store = join(dir, 's.json');
+    const trace = join(dir, 't.ndjson');
+    expect((await runCli('run', join(dir, 'p.plan.yaml'), '--store', store, '--trace', trace)).code).toBe(0);
+    const first = readTrace(trace).records.length;
+    const resume = await runCli('resume', '--store', store, '--trace', trace);
+    expect(resume.code, resume.stderr).toBe(0);
+    const both = readTrace(trace);
+    expect(both.records.length).toBeGreaterThan(first);
+    expect(both.records.filter((r) => r.type === '@xstate.actor' && r.actorId === 'supervisor').length).toBeGreaterThanOrEqual(2);
+    expect(replayTrace(both).mismatches).toEqual([]);
+    const before = readFileSync(store, 'utf8');
+    for (const target of [store, `${store}.journal`]) {
+      const r = await runCli('resume', '--store', store, '--trace', target);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/is one of the store's files/);
+    }
+    expect(readFileSync(store, 'utf8')).toBe(before);
+  });
+
+  it('helps plainly, gives a replay no token, and stops quietly when its reader does', async () => {
+    const inspectHelp = await runCli('inspect', '--help');
+    const hostHelp = inspectHelp.stdout.slice(inspectHelp.stdout.indexOf('--host'), inspectHelp.stdout.indexOf('--allow-host'));
+    expect(hostHelp.match(/127\.0\.0\.1/g)).toHaveLength(1);
+    // Help is wrapped to the terminal: read it as one line.
+    const runHelp = (await runCli('run', '--help')).stdout.replace(/\s+/g, ' ');
+    expect(runHelp).toMatch(/bare --inspect picks a free port/);
+    expect(runHelp).toMatch(/unless --wait is given/);
+
+    const dir = tempDir();
+    writeFileSync(join(dir, 'p.plan.yaml'), PLAN);
+    const trace = join(dir, 't.ndjson');
+    expect((await runCli('run', join(dir, 'p.plan.yaml'), '--store', join(dir, 's.json'), '--trace', trace)).code).toBe(0);
+    const replay = startCli(['replay', trace]);
+    const line = await until('the replay URL', () => /inspector: (\S+)/.exec(replay.stderr())?.[1]);
+    expect(line).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    replay.child.kill('SIGINT');
+    expect((await replay.exited).code).toBe(0);
+
+    // `| true` has closed the pipe before the replay writes: EPIPE, not a stack trace.
+    const piped = spawnSync('bash', ['-c', `"${process.execPath}" --import tsx runtime/cli.ts replay "${trace}" --json | true; echo "exit=\${PIPESTATUS[0]}" >&2`], { cwd: ROOT, encoding: 'utf8' });
+    expect(piped.stderr).not.toMatch(/EPIPE|at /);
+    expect(piped.stderr).toMatch(/exit=0/);
   });
 });
