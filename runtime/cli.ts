@@ -4,201 +4,25 @@
  * 1 some task failed (or the command was refused), 2 bad input, 3 paused waiting for a
  * person, 130 interrupted.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { AnyStateMachine } from 'xstate';
 import { breakpointMachine } from '../machines/breakpoint.js';
 import { supervisorMachine } from '../machines/supervisor.js';
 import { LEGAL_TRANSITIONS, TASK_STATES, taskMachine } from '../machines/task.js';
-import { jsonFileStore, readStoreFile } from '../store/json-file.js';
 import { machineGraph, planGraph, type GraphFormat } from './graph-export.js';
-import { replay } from './persistence.js';
-import { TaskHost } from './task-host.js';
-import { acquireLock } from '../store/lock.js';
-import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
-import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
-import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import type { ResolutionAction } from '../machines/breakpoint.js';
 import { OverseerError } from './errors.js';
-import { createOverseer, type Overseer } from './overseer.js';
-import { loadPlan, parseDuration, PlanError, type Plan } from './plan.js';
-import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
+import { loadPlan, PlanError } from './plan.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
-import { Runner, type RunnerOptions } from './runner.js';
 import { storeStatus } from './status.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, openDispatch, type DispatchFlags } from './cli-worker.js';
-import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
+import { BadInput, control, defaultWait, discardStore, duration, execute, EXIT, noteDrift, openStore, planFor, positiveInt, requireStore, startWatching, storeStatusTasks, DEFAULT_STORE, type Io } from './cli-session.js';
 
-export const EXIT = { ok: 0, failed: 1, badInput: 2, waiting: 3, interrupted: 130 } as const;
-const DEFAULT_STORE = '.overseer/state.json';
-
-interface Io {
-  out: NodeJS.WriteStream | NodeJS.WritableStream;
-  err: NodeJS.WritableStream;
-}
-
-/** Input problems end the command with exit 2 and the message. */
-class BadInput extends Error {}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return n;
-}
-
-/** With a dispatcher (BullMQ), attempts that were running stay running: the runner re-attaches to them. */
-function openStore(path: string, io: Io, dispatch: BullmqDispatch | null = null): Overseer {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
-  try {
-    const overseer = createOverseer({ store: jsonFileStore(resolve(path)), ...(dispatch ? { onRestoreRunning: 'keep' as const } : {}) });
-    for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
-    const interrupted = overseer.recovery?.interrupted ?? [];
-    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} interrupted attempt(s) go back through the retry policy: ${interrupted.join(', ')}\n`);
-    const kept = dispatch ? overseer.getTasks({ state: 'running' }).map((t) => t.id) : [];
-    if (kept.length) io.err.write(`overseer: ${kept.length} attempt(s) were running when the supervisor stopped; reconciling them with the queue: ${kept.join(', ')}\n`);
-    return overseer;
-  } catch (error) {
-    void dispatch?.close();
-    if (error instanceof StoreLockedError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
-      throw new BadInput(error.message);
-    }
-    throw error;
-  }
-}
-
-/** Reads a plan; with --json, an invalid plan is also reported as JSON on stdout before exiting 2. */
-function planFor(file: string, json: boolean | undefined, io: Io, finished: boolean): Plan {
-  try {
-    return loadPlan(file);
-  } catch (error) {
-    if (json && error instanceof PlanError) {
-      const problems = { valid: false, file, problems: error.problems };
-      io.out.write(`${JSON.stringify(finished ? { type: 'run.finished', status: 'invalid', exitCode: EXIT.badInput, ...problems } : problems)}\n`);
-    }
-    throw error;
-  }
-}
-
-/** Commands about an existing store refuse a path that holds none, creating nothing. */
-function requireStore(path: string): void {
-  const full = resolve(path);
-  if (!existsSync(full) && !existsSync(`${full}.journal`)) {
-    throw new BadInput(`no store at ${path}: start one with \`overseer run <plan> --store ${path}\``);
-  }
-}
-
-/** Tasks whose stored definition differs from the plan's keep the stored one: say so. */
-function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
-  const drifted = plan.tasks.filter((t) => {
-    const stored = overseer.getTaskStatus(t.id);
-    const executor = (m: unknown) => JSON.stringify((m as { executor?: unknown } | null)?.executor ?? null);
-    return stored !== null && (executor(stored.metadata) !== executor(t.metadata) || stored.priority !== (t.priority ?? 5));
-  });
-  if (drifted.length) {
-    io.err.write(`overseer: ${drifted.map((t) => t.id).join(', ')} changed in the plan since the store took them; the store's version is kept (use --fresh to start over)\n`);
-  }
-}
-
-/** `--fresh`: removes a store's files, under its lock, so no running process loses them. */
-function discardStore(path: string): void {
-  if (!existsSync(path) && !existsSync(`${path}.journal`)) return;
-  let lock;
-  try {
-    lock = acquireLock(`${path}.lock`, path);
-  } catch (error) {
-    throw new BadInput((error as Error).message);
-  }
-  try {
-    for (const suffix of ['', '.journal', '.bak']) rmSync(`${path}${suffix}`, { force: true });
-  } finally {
-    lock.release();
-  }
-}
-
-/** `run --watch`: the workspace monitor, and tasks that wait for a first change held until it comes. */
-async function startWatching(overseer: Overseer, plan: Plan, root: string, store: string, io: Io): Promise<WorkspaceMonitor> {
-  const storeRel = relative(root, store).split('\\').join('/');
-  const monitor = new WorkspaceMonitor(overseer, {
-    root,
-    ignore: [...plan.watch.ignore, ...(storeRel.startsWith('..') ? [] : [storeRel])],
-    protectedPaths: plan.watch.protected,
-    onError: (error) => io.err.write(`overseer: watching ${root}: ${error.message}\n`),
-  });
-  await monitor.ready();
-  for (const t of overseer.getTasks()) {
-    const meta = t.metadata as Record<string, unknown> | null;
-    if (meta?.waitForChange === true && (t.state === 'pending' || t.state === 'ready')) overseer.blockTask(t.id, WAITING_FOR_CHANGE);
-  }
-  io.err.write(`overseer: watching ${root} (Ctrl-C to stop)\n`);
-  return monitor;
-}
-
-async function execute(
-  overseer: Overseer,
-  store: string,
-  title: string,
-  options: RunnerOptions & { json?: boolean; drain?: boolean; onStart?: () => void; onStop?: () => Promise<void> | undefined },
-  io: Io,
-): Promise<number> {
-  const tty = !options.json && (io.out as NodeJS.WriteStream).isTTY === true;
-  const reporter: Reporter = options.json
-    ? jsonReporter(overseer, io.out, io.err)
-    : tty
-      ? liveReporter(overseer, io.out as NodeJS.WriteStream, title)
-      : plainReporter(overseer, io.out);
-  options.onStart?.();
-  const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
-  const stopInbox = serveInbox(overseer, store);
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(EXIT.interrupted);
-    reporter.note(options.drain ? 'stopping: letting running tasks finish (Ctrl-C again to quit now)…' : 'stopping: no new tasks, stopping running ones…');
-    void runner.stop({ drain: options.drain ?? false });
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  try {
-    const outcome = await runner.run();
-    reporter.finished(outcome);
-    return outcome.exitCode;
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-    await options.onStop?.();
-    await stopInbox();
-    reporter.stop();
-    await overseer.close();
-  }
-}
-
-/** cancel / retry / approve / reject: through the running process when one holds the store, else directly. */
-async function control(command: ControlCommand['command'], target: string, store: string, extra: Pick<ControlCommand, 'note' | 'action' | 'by'>, io: Io): Promise<number> {
-  requireStore(store);
-  const path = resolve(store);
-  const c = { command, target, ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) } as Omit<ControlCommand, 'id'>;
-  let overseer: Overseer;
-  try {
-    overseer = createOverseer({ store: jsonFileStore(path) });
-  } catch (error) {
-    if (!(error instanceof StoreLockedError)) throw new BadInput((error as Error).message);
-    const answer = await sendCommand(path, c);
-    (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
-    return answer.ok ? EXIT.ok : EXIT.failed;
-  }
-  try {
-    const exists = command === 'approve' || command === 'reject' ? overseer.getBreakpoint(target) : overseer.getTaskStatus(target);
-    if (!exists) throw new BadInput(`unknown ${command === 'approve' || command === 'reject' ? 'breakpoint' : 'task'} "${target}" in ${store}`);
-    const answer = applyCommand(overseer, c);
-    (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
-    return answer.ok ? EXIT.ok : EXIT.failed;
-  } finally {
-    await overseer.close();
-  }
-}
+export { EXIT };
 
 /** The package's version, from the nearest package.json above this module (in dist/ or, run from source, not). */
 function packageVersion(): string {
@@ -212,26 +36,6 @@ function packageVersion(): string {
 }
 
 const MACHINES: Record<string, AnyStateMachine> = { task: taskMachine, breakpoint: breakpointMachine, supervisor: supervisorMachine };
-
-/** Each task's state in a store, read without its lock. */
-function storeStatusTasks(path: string): [string, string][] {
-  const { tasks } = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
-  return tasks.map((t) => [t.context.id, t.value]);
-}
-
-/**
- * In a terminal a person is there to decide, so the run waits for them; with --inspect too
- * (the page's Approve button is how they decide); elsewhere it exits 3 at once.
- */
-function defaultWait(io: Io, inspect = false): number {
-  return inspect || (io.out as NodeJS.WriteStream).isTTY ? 24 * 3_600_000 : 0;
-}
-
-function duration(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === null) throw new InvalidArgumentError('must be a duration such as 30s, 5m or 1h');
-  return ms;
-}
 
 function program(io: Io, done: (code: number) => void): Command {
   const cli = new Command('overseer')
