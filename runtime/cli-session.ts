@@ -99,7 +99,7 @@ export function discardStore(path: string): void {
     throw new BadInput((error as Error).message);
   }
   try {
-    for (const suffix of ['', '.journal', '.bak']) rmSync(`${path}${suffix}`, { force: true });
+    for (const suffix of ['', '.journal', '.bak', '.dispatch']) rmSync(`${path}${suffix}`, { force: true });
   } finally {
     lock.release();
   }

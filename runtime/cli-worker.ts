@@ -3,6 +3,7 @@
  * `resume`, and the `overseer worker` command that processes the queue's jobs anywhere.
  * BullMQ is loaded only when one of them is used.
  */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -42,10 +43,55 @@ function positiveInt(value: string): number {
 /** Adds the dispatch options to `run` and `resume`. */
 export function addDispatchOptions(command: Command): Command {
   return command
-    .option('--dispatch <mode>', 'where tasks run: local (here, the default) or bullmq (on `overseer worker` processes, through a BullMQ queue in Redis)', 'local')
+    .option('--dispatch <mode>', 'where tasks run: local (here) or bullmq (on `overseer worker` processes, through a BullMQ queue in Redis); default: what the store was last run with, else local')
     .option('--redis <url>', 'with --dispatch bullmq: the Redis server, e.g. redis://127.0.0.1:6379')
-    .option('--queue <name>', 'with --dispatch bullmq: the BullMQ queue (one per store)', DEFAULT_QUEUE)
+    .option('--queue <name>', `with --dispatch bullmq: the BullMQ queue, one per store (default: the store's last, else ${DEFAULT_QUEUE})`)
     .option('--connect-timeout <duration>', 'with --dispatch bullmq: how long to wait for Redis when starting, then exit 2 (default: 10s)', duration);
+}
+
+/**
+ * Where a store's attempts were dispatched, kept beside it (`<store>.dispatch`): after a crash,
+ * attempts may still run on workers, and a resume that forgot `--dispatch bullmq` would run them
+ * here a second time. The Redis URL is not kept (it may hold a password): resume asks for it.
+ */
+interface DispatchMemory {
+  dispatch: 'bullmq';
+  queue: string;
+}
+
+export const dispatchMemoryPath = (store: string) => `${store}.dispatch`;
+
+function rememberedDispatch(store: string): DispatchMemory | null {
+  try {
+    const m = JSON.parse(readFileSync(dispatchMemoryPath(store), 'utf8')) as Partial<DispatchMemory>;
+    return m.dispatch === 'bullmq' && typeof m.queue === 'string' ? { dispatch: 'bullmq', queue: m.queue } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Records (or, for a local run, forgets) how the store's attempts are dispatched. */
+export function rememberDispatch(store: string, dispatch: BullmqDispatch | null): void {
+  if (dispatch) writeFileSync(dispatchMemoryPath(store), `${JSON.stringify({ dispatch: 'bullmq', queue: dispatch.queueName })}\n`);
+  else rmSync(dispatchMemoryPath(store), { force: true });
+}
+
+/**
+ * The dispatch flags for a store: without `--dispatch`, what it was last run with. A store last
+ * dispatched through BullMQ is not resumed on another queue, or without `--redis`, by accident.
+ */
+export function dispatchFlagsFor(store: string, flags: DispatchFlags, io: Io): DispatchFlags {
+  const memory = rememberedDispatch(store);
+  if (!memory) return flags;
+  if (flags.dispatch === 'local') {
+    io.err.write(`overseer: ${store} was last run with --dispatch bullmq (queue ${memory.queue}); running here now: attempts still running on workers may run twice\n`);
+    return flags;
+  }
+  const problems: string[] = [];
+  if (flags.redis === undefined) problems.push(`${store} was last run with --dispatch bullmq --queue ${memory.queue}: give --redis <url> to go on with its workers, or --dispatch local to run the rest here`);
+  if (flags.queue !== undefined && flags.queue !== memory.queue) problems.push(`--queue ${flags.queue}: ${store} was last run on queue ${memory.queue}, where its attempts may still be running; use --queue ${memory.queue}`);
+  if (problems.length) throw new ValidationError('--dispatch', problems);
+  return { ...flags, dispatch: 'bullmq', queue: memory.queue };
 }
 
 /** The dispatcher the flags ask for (connected), or null for local runs. Bad flags or an unreachable Redis: exit 2. */

@@ -19,7 +19,7 @@ import { loadPlan, PlanError } from './plan.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
 import { storeStatus } from './status.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
-import { addDispatchOptions, addWorkerCommand, openDispatch, type DispatchFlags } from './cli-worker.js';
+import { addDispatchOptions, addWorkerCommand, dispatchFlagsFor, openDispatch, rememberDispatch, type DispatchFlags } from './cli-worker.js';
 import { BadInput, control, defaultWait, discardStore, duration, execute, EXIT, noteDrift, openStore, planFor, positiveInt, requireStore, startWatching, storeStatusTasks, DEFAULT_STORE, type Io } from './cli-session.js';
 
 export { EXIT };
@@ -58,9 +58,19 @@ function program(io: Io, done: (code: number) => void): Command {
     .action(async (planFile: string, o: DispatchFlags & { store: string; concurrency?: number; json?: boolean; drain?: boolean; fresh?: boolean; wait?: number; watch?: string | boolean }) => {
       const plan = planFor(planFile, o.json, io, true);
       checkRunExtras(o);
-      if (o.fresh) discardStore(resolve(o.store));
-      const dispatch = await openDispatch(o, io);
-      const overseer = openStore(o.store, io, dispatch);
+      const store = resolve(o.store);
+      // Connect first: a Redis that cannot be reached must not cost the store --fresh would discard.
+      const dispatch = await openDispatch(o.fresh ? o : dispatchFlagsFor(store, o, io), io);
+      const overseer = await (async () => {
+        try {
+          if (o.fresh) discardStore(store);
+          return openStore(o.store, io, dispatch);
+        } catch (error) {
+          await dispatch?.close();
+          throw error;
+        }
+      })();
+      rememberDispatch(store, dispatch);
       noteDrift(overseer, plan, io);
       const missing = plan.tasks.filter((t) => overseer.getTaskStatus(t.id) === null);
       // The plan's breakpoint rules, unless the store already has them (a resumed plan).
@@ -113,8 +123,9 @@ function program(io: Io, done: (code: number) => void): Command {
     .action(async (o: DispatchFlags & { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
       requireStore(o.store);
       checkRunExtras(o);
-      const dispatch = await openDispatch(o, io);
+      const dispatch = await openDispatch(dispatchFlagsFor(resolve(o.store), o, io), io);
       const overseer = openStore(o.store, io, dispatch);
+      rememberDispatch(resolve(o.store), dispatch);
       if (overseer.getCounts().total === 0) {
         await overseer.close();
         await dispatch?.close();

@@ -78,6 +78,18 @@ describe('bad input', () => {
     expect(help.stdout()).toMatch(/--redis <url>/);
     expect(existsSync(store)).toBe(false);
   });
+
+  it('--fresh discards nothing when Redis cannot be reached', async () => {
+    const dir = tempDir();
+    const plan = writePlan(dir, { name: 'p', tasks: [{ id: 'a', command: 'true' }] });
+    const store = join(dir, 'kept.json');
+    const local = overseer(['run', plan, '--store', store]);
+    expect(await local.exited, local.stderr()).toBe(0);
+    const fresh = overseer(['run', plan, '--store', store, '--fresh', '--dispatch', 'bullmq', '--redis', 'redis://127.0.0.1:1', '--connect-timeout', '300ms']);
+    expect(await fresh.exited).toBe(2);
+    expect(fresh.stderr()).toMatch(/cannot reach redis/);
+    expect((await readTasks(store)).map((t) => t.state)).toEqual(['completed']);
+  });
 });
 
 describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker processes', () => {
@@ -181,7 +193,14 @@ describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker
     await first.exited;
     // While the supervisor is down, the workers finish what they had.
     await until('the in-flight attempts to finish without a supervisor', () => inFlight.every((id) => ended().includes(id)));
-    const resumed = overseer(['resume', '--store', store, ...dispatchArgs(queue)]);
+    // A resume that forgot how the store was run is refused, before it touches anything.
+    const forgot = overseer(['resume', '--store', store]);
+    expect(await forgot.exited).toBe(2);
+    expect(forgot.stderr()).toMatch(new RegExp(`last run with --dispatch bullmq --queue ${queue}: give --redis <url>`));
+    const otherQueue = overseer(['resume', '--store', store, '--dispatch', 'bullmq', '--redis', redis.url, '--queue', 'elsewhere']);
+    expect(await otherQueue.exited).toBe(2);
+    expect(otherQueue.stderr()).toMatch(new RegExp(`--queue elsewhere: .* last run on queue ${queue}`));
+    const resumed = overseer(['resume', '--store', store, '--redis', redis.url]); // the queue and mode are remembered
     expect(await resumed.exited, resumed.stderr()).toBe(0);
     expect(resumed.stderr()).toMatch(/were running when the supervisor stopped; reconciling them with the queue/);
     const tasks = await readTasks(store);
