@@ -3,8 +3,9 @@
  * decides everything — what runs, how many at once, timeouts, cancels, retries — and hands
  * each attempt to `run`, which puts one job on the queue (id `<task>@<attempt>`, the task's
  * effective priority, `attempts: 1`: Overseer owns retries) and waits for its outcome
- * through BullMQ's QueueEvents: `completed` (the worker's structured outcome), `failed`,
- * `stalled` (the worker died: kind `worker_lost`), `progress` (log lines).
+ * through the queue's event stream (read as BullMQ's QueueEvents does): `completed` (the
+ * worker's structured outcome), `failed`, `stalled` (the worker died: kind `worker_lost`),
+ * `progress` (log lines). The jobs of the attempts started in one tick are added together.
  *
  * `reattach` is for attempts that were running when the supervisor stopped: a job that
  * finished meanwhile is applied once, one still waiting or active is waited for, a lost
@@ -13,13 +14,13 @@
  * An outcome for an attempt this dispatcher gave up on (its worker was lost, its cancel
  * was never confirmed) is recorded in `late` and reported, and changes nothing.
  */
-import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { JsonValue } from '../runtime/json.js';
 import { ValidationError } from '../runtime/errors.js';
 import type { AttemptDispatch } from '../runtime/runner.js';
 import type { TaskView } from '../runtime/view.js';
 import {
-  CANCEL_KEY_TTL_MS, ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, bullmqPriority, cancelChannel, cancelKey,
+  CANCEL_KEY_TTL_MS, ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, EventStreamReader, bullmqPriority, cancelChannel, cancelKey,
   isConnectionError, jobIdFor, loadBullmq, msProblem, parseRedisUrl, queueNameProblem, readyWithin, reconnectDelay, unwrapOutcome,
   type JobData, type JobOutcome, type RawRedis,
 } from './bullmq-shared.js';
@@ -71,6 +72,13 @@ interface Pending {
 }
 
 const lost = (message: string, kind = 'interrupted'): JobOutcome => ({ ok: false, error: { message, kind, retryable: true } });
+const parseJson = (text: string | undefined): unknown => {
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return text;
+  }
+};
 const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
 
 export class BullmqDispatch implements AttemptDispatch {
@@ -78,6 +86,8 @@ export class BullmqDispatch implements AttemptDispatch {
   readonly late: LateOutcome[] = [];
   readonly queueName: string;
   private readonly pending = new Map<string, Pending>();
+  /** New attempts whose jobs are added together at the end of this tick. */
+  private readonly toAdd: Pending[] = [];
   /** Jobs given up on without their worker's word, and why (bounded). */
   private readonly gaveUp = new Map<string, { taskId: string; attempt: number; why: string }>();
   private closed = false;
@@ -85,7 +95,7 @@ export class BullmqDispatch implements AttemptDispatch {
 
   private constructor(
     private readonly queue: Queue,
-    private readonly events: QueueEvents,
+    private readonly events: EventStreamReader,
     private readonly client: RawRedis,
     private readonly reporter: ConnectionReporter,
     private readonly options: Required<Omit<BullmqDispatchOptions, 'redis' | 'queue' | 'connectTimeoutMs'>>,
@@ -107,7 +117,7 @@ export class BullmqDispatch implements AttemptDispatch {
     if (problems.length) throw new ValidationError('BullmqDispatch.connect', problems);
     const target = parseRedisUrl(options.redis, 'BullmqDispatch.connect: redis');
     const report = options.report ?? ((line: string) => void process.stderr.write(`${line}\n`));
-    const { Queue, QueueEvents } = await loadBullmq();
+    const { Queue } = await loadBullmq();
     const name = options.queue ?? DEFAULT_QUEUE;
     const reporter = new ConnectionReporter(target.label, report);
     // A longer event stream than BullMQ's ~10,000: a busy supervisor that reads it late still finds its outcomes there.
@@ -116,14 +126,14 @@ export class BullmqDispatch implements AttemptDispatch {
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     await readyWithin(queue.waitUntilReady(), connectTimeoutMs, target.label, () => queue.close());
     const client = (await queue.client) as unknown as RawRedis;
-    // QueueEvents would start reading at '$' whenever its first read happens to be sent, missing what
-    // finished before; start it at the stream's end as it is now, before any job is added.
+    // Read the event stream from its end as it is now, before any job is added ('$' would depend on
+    // when the first read happens to be sent, missing what finished before).
     const last = await client.xrevrange(queue.keys.events!, '+', '-', 'COUNT', 1);
-    const events = new QueueEvents(name, { connection: target.connection, lastEventId: last[0]?.[0] ?? '0-0' });
-    events.on('error', (e) => reporter.error(e));
-    await readyWithin(events.waitUntilReady(), connectTimeoutMs, target.label, () => Promise.allSettled([queue.close(), events.close()]));
+    const reader = client.duplicate();
+    const events = new EventStreamReader(reader, queue.keys.events!, last[0]?.[0] ?? '0-0', (e) => reporter.error(e));
+    await readyWithin(reader.ping(), connectTimeoutMs, target.label, () => Promise.allSettled([queue.close(), events.close()]));
     reporter.watch(client);
-    reporter.watch((await events.client) as unknown as RawRedis);
+    reporter.watch(reader);
     const dispatch = new BullmqDispatch(queue, events, client, reporter, {
       cancelGraceMs: options.cancelGraceMs ?? 15_000,
       sweepMs: options.sweepMs ?? 5_000,
@@ -131,6 +141,7 @@ export class BullmqDispatch implements AttemptDispatch {
       report,
     }, `${target.label} queue "${name}"`);
     dispatch.listen();
+    events.start();
     return dispatch;
   }
 
@@ -170,13 +181,50 @@ export class BullmqDispatch implements AttemptDispatch {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     if (ctx.signal.aborted) onAbort();
     try {
-      void this.place(p, mode);
+      // A new attempt's job is added with the others added in this tick; one from before a restart is looked up first.
+      if (mode === 'run') this.enqueue(p);
+      else void this.place(p, mode);
       return unwrapOutcome(await outcome);
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
       clearTimeout(p.cancelTimer);
       if (this.pending.get(jobId) === p) this.pending.delete(jobId);
     }
+  }
+
+  /** Queues the attempt's job for the next batch: the jobs of one tick go to Redis in one round trip. */
+  private enqueue(p: Pending): void {
+    this.toAdd.push(p);
+    if (this.toAdd.length === 1) queueMicrotask(() => void this.addBatch());
+  }
+
+  /**
+   * Adds the queued jobs with one `addBulk`. A job id already in the queue is not added again
+   * (BullMQ reports it as `duplicated`, and `place` then looks it up). When the batch fails,
+   * some of its jobs may be in Redis: each is looked up and added on its own, retried while Redis is away.
+   */
+  private async addBatch(): Promise<void> {
+    const batch: Pending[] = [];
+    for (const p of this.toAdd.splice(0)) {
+      if (p.settled || this.closed) continue;
+      if (p.cancel) this.settle(p, this.cancelledBeforeDispatch(p));
+      else batch.push(p);
+    }
+    if (batch.length === 0) return;
+    try {
+      await this.queue.addBulk(batch.map((p) => ({ name: 'task', data: p.data, opts: this.jobOptions(p) })));
+    } catch {
+      for (const p of batch) void this.place(p, 'run');
+    }
+  }
+
+  private jobOptions(p: Pending) {
+    const age = Math.ceil(this.options.keepJobsMs / 1000);
+    return { jobId: p.jobId, priority: p.priority, attempts: 1, removeOnComplete: { age }, removeOnFail: { age } };
+  }
+
+  private cancelledBeforeDispatch(p: Pending): JobOutcome {
+    return { ok: false, error: { message: `${p.cancel} before it was dispatched`, kind: 'cancelled', retryable: false } };
   }
 
   /** Finds the attempt's job (a finished one settles it at once) or adds it; retried with backoff while Redis is away. */
@@ -204,15 +252,9 @@ export class BullmqDispatch implements AttemptDispatch {
         } else if (mode === 'reattach') {
           return this.settle(p, lost(`interrupted: job ${p.jobId} of this attempt is not in ${this.label} (lost while the supervisor was down)`));
         }
-        if (p.cancel) return this.settle(p, { ok: false, error: { message: `${p.cancel} before it was dispatched`, kind: 'cancelled', retryable: false } });
+        if (p.cancel) return this.settle(p, this.cancelledBeforeDispatch(p));
         if (mode === 'recheck') p.log(`[overseer] job ${p.jobId} was missing from Redis after the outage: added again`);
-        await this.queue.add('task', p.data, {
-          jobId: p.jobId,
-          priority: p.priority,
-          attempts: 1,
-          removeOnComplete: { age: Math.ceil(this.options.keepJobsMs / 1000) },
-          removeOnFail: { age: Math.ceil(this.options.keepJobsMs / 1000) },
-        });
+        await this.queue.add('task', p.data, this.jobOptions(p));
         return;
       } catch (error) {
         if (error instanceof ExecutionError) return this.settle(p, { ok: false, error: { message: error.message, kind: error.kind, retryable: error.retryable } });
@@ -226,27 +268,39 @@ export class BullmqDispatch implements AttemptDispatch {
   }
 
   private listen(): void {
-    this.events.on('completed', ({ jobId, returnvalue }) => this.outcome(jobId, returnvalue as unknown as JobOutcome));
-    this.events.on('failed', ({ jobId, failedReason }) => this.outcome(jobId, this.failedOutcome(failedReason)));
+    const ours = (jobId: string | undefined): jobId is string => jobId !== undefined && (this.pending.has(jobId) || this.gaveUp.has(jobId));
+    this.events.on('completed', ({ jobId, returnvalue }) => {
+      if (ours(jobId)) this.outcome(jobId, parseJson(returnvalue) as JobOutcome);
+    });
+    this.events.on('failed', ({ jobId, failedReason }) => {
+      if (ours(jobId)) this.outcome(jobId, this.failedOutcome(failedReason));
+    });
     this.events.on('stalled', ({ jobId }) => {
-      const p = this.pending.get(jobId);
+      const p = jobId === undefined ? undefined : this.pending.get(jobId);
       if (!p) return;
       this.settle(p, lost(`worker lost: job ${jobId} stalled (its worker stopped renewing the lock: it died or lost Redis)`, 'worker_lost'), 'its worker was lost');
       // A stalled job goes back to waiting with a deferred failure; remove it so no worker picks it up.
-      void this.queue.remove(jobId).catch(() => {});
+      void this.queue.remove(p.jobId).catch(() => {});
     });
     this.events.on('removed', ({ jobId }) => {
-      const p = this.pending.get(jobId);
+      const p = jobId === undefined ? undefined : this.pending.get(jobId);
       if (p && !p.cancel) this.settle(p, lost(`interrupted: job ${jobId} was removed from ${this.label}`), 'its job was removed');
     });
     this.events.on('progress', ({ jobId, data }) => {
-      const p = this.pending.get(jobId);
-      if (p) p.heard = Date.now();
-      const line = (data as { log?: unknown } | null)?.log;
-      if (typeof line === 'string') p?.log(line);
+      const p = jobId === undefined ? undefined : this.pending.get(jobId);
+      if (!p) return;
+      p.heard = Date.now();
+      const line = (parseJson(data) as { log?: unknown } | null)?.log;
+      if (typeof line === 'string') p.log(line);
+    });
+    // A job id that was already in the queue (a run this store started over, or an attempt the supervisor
+    // lost track of): nothing was added; look the job up and decide as for an attempt from before a restart.
+    this.events.on('duplicated', ({ jobId }) => {
+      const p = jobId === undefined ? undefined : this.pending.get(jobId);
+      if (p) void this.place(p, 'run');
     });
     this.events.on('active', ({ jobId }) => {
-      const p = this.pending.get(jobId);
+      const p = jobId === undefined ? undefined : this.pending.get(jobId);
       if (p) p.heard = Date.now();
     });
     // The events stream is trimmed (BullMQ keeps ~10,000 events): a reader that fell far behind would

@@ -176,9 +176,12 @@ export interface RawRedis {
   status: string;
   duplicate(): RawRedis;
   get(key: string): Promise<string | null>;
+  mget(keys: string[]): Promise<(string | null)[]>;
   set(key: string, value: string, px: 'PX', ms: number): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
   xrevrange(key: string, end: '+', start: '-', count: 'COUNT', n: number): Promise<[string, string[]][]>;
+  xread(block: 'BLOCK', ms: number, streams: 'STREAMS', key: string, id: string): Promise<[string, [string, string[]][]][] | null>;
+  ping(): Promise<unknown>;
   subscribe(channel: string): Promise<unknown>;
   quit(): Promise<unknown>;
   disconnect(): void;
@@ -235,6 +238,70 @@ export class ConnectionReporter {
       for (const listener of this.backListeners) listener();
     });
     client.on('end', () => this.down.delete(client));
+  }
+}
+
+/** One event of a queue's event stream: its name (`completed`, `failed`, `active`, ...) and fields, as BullMQ wrote them. */
+export type StreamEvent = Record<string, string>;
+
+/**
+ * Reads a queue's event stream from `lastId` on its own connection, as BullMQ's QueueEvents does,
+ * but leaves the events nobody listens to (`added`, `waiting`, ...) unparsed and lets the events
+ * of a moment gather before the next read (`gatherMs`): one wake-up for many events. A read that
+ * fails is sent again once the client has reconnected; nothing is skipped.
+ */
+export class EventStreamReader {
+  private readonly handlers = new Map<string, (event: StreamEvent) => void>();
+  private closed = false;
+  private loop: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: RawRedis,
+    private readonly key: string,
+    private lastId: string,
+    private readonly onError: (error: unknown) => void,
+    private readonly gatherMs = 1,
+  ) {}
+
+  on(event: string, handler: (event: StreamEvent) => void): void {
+    this.handlers.set(event, handler);
+  }
+
+  start(): void {
+    this.loop = this.read();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.client.disconnect();
+    await this.loop;
+  }
+
+  private async read(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const reply = await this.client.xread('BLOCK', 10_000, 'STREAMS', this.key, this.lastId);
+        for (const [, entries] of reply ?? []) {
+          for (const [id, flat] of entries) {
+            this.lastId = id;
+            const handler = flat[0] === 'event' ? this.handlers.get(flat[1]!) : undefined;
+            if (!handler || this.closed) continue;
+            const event: StreamEvent = {};
+            for (let i = 2; i + 1 < flat.length; i += 2) event[flat[i]!] = flat[i + 1]!;
+            try {
+              handler(event);
+            } catch (error) {
+              this.onError(error);
+            }
+          }
+        }
+        if (this.gatherMs > 0) await new Promise((r) => setTimeout(r, this.gatherMs));
+      } catch (error) {
+        if (this.closed) return;
+        this.onError(error);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 }
 

@@ -8,8 +8,11 @@
  * A worker that dies stops renewing its jobs' locks; with `maxStalledCount: 0` BullMQ's
  * stalled-job check (run by the other workers) reports the job as stalled, which the
  * supervisor turns into a `worker_lost` failure for its retry policy. A cancel reaches the
- * worker as a message on the queue's cancel channel (and a key checked when a job starts)
- * and aborts the executor's signal, which stops the work's process group.
+ * worker as a message on the queue's cancel channel and aborts the executor's signal, which
+ * stops the work's process group. A message for a job whose processor has not started yet is
+ * kept until it starts. The supervisor also leaves a key per cancel: a job starting while the
+ * channel is down (or just back) checks its key, and the running jobs check theirs when the
+ * channel comes back, so a cancel sent during an outage still arrives.
  */
 import type { Job, Worker } from 'bullmq';
 import type { JsonValue } from '../runtime/json.js';
@@ -62,6 +65,8 @@ export interface BullmqWorker {
 }
 
 const SHUTDOWN = 'the worker is shutting down';
+const HEARD_MAX = 10_000;
+const CHANNEL_SETTLE_MS = 2_000;
 
 export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<BullmqWorker> {
   const problems = [
@@ -83,8 +88,15 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
   const killGraceMs = options.killGraceMs ?? 2000;
   const lockDuration = options.lockDurationMs ?? 30_000;
   const active = new Map<string, AbortController>();
+  /** Cancels heard on the channel, newest last (bounded): one may arrive before its job's processor starts. */
+  const heard = new Map<string, string>();
+  /** While the cancel channel is down, and for a moment after it is back, jobs look for their cancel key when they start. */
+  let channelDown = false;
+  let channelBackAt = 0;
   let shuttingDown = false;
   let client: RawRedis | null = null;
+  const abortFor = (controller: AbortController, reason: string) =>
+    controller.abort(reason === 'timeout' ? Object.assign(new Error('timed out (the supervisor’s limit)'), { name: 'TimeoutError' }) : reason);
 
   const processor = async (job: Job, _token?: string, bullSignal?: AbortSignal): Promise<JobOutcome> => {
     const problem = jobDataProblem(job.data);
@@ -99,8 +111,11 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
     let progress: Promise<unknown> = Promise.resolve();
     let outcome: JobOutcome;
     try {
-      // A cancel sent before this worker registered the job is found here.
-      const cancelled = await client!.get(cancelKey(name, jobId));
+      // A cancel sent before this worker registered the job: heard on the channel, or (when the channel may have missed it) its key.
+      const mayHaveMissed = channelDown || Date.now() - channelBackAt < CHANNEL_SETTLE_MS;
+      const early = heard.get(jobId);
+      if (early !== undefined) heard.delete(jobId);
+      const cancelled = early ?? (mayHaveMissed ? await client!.get(cancelKey(name, jobId)) : null);
       if (cancelled) throw new ExecutionError(`${cancelled} before the work started`, { kind: cancelled === 'timeout' ? 'timeout' : 'cancelled', retryable: cancelled === 'timeout' });
       const executor = executorFor(data.task.metadata, executors, killGraceMs, data.taskId);
       const result = await executor(data.task, {
@@ -147,15 +162,30 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
     subscriber.on('message', (_channel, message) => {
       try {
         const { jobId, reason } = JSON.parse(message) as { jobId?: unknown; reason?: unknown };
-        const controller = typeof jobId === 'string' ? active.get(jobId) : undefined;
-        if (!controller) return;
+        if (typeof jobId !== 'string') return;
         const why = typeof reason === 'string' ? reason : 'cancelled';
-        controller.abort(why === 'timeout' ? Object.assign(new Error('timed out (the supervisor’s limit)'), { name: 'TimeoutError' }) : why);
+        const controller = active.get(jobId);
+        if (controller) return abortFor(controller, why);
+        heard.set(jobId, why);
+        if (heard.size > HEARD_MAX) heard.delete(heard.keys().next().value!);
       } catch {
         report(`overseer: ignored a malformed cancel message: ${message.slice(0, 200)}`);
       }
     });
     await readyWithin(subscriber.subscribe(cancelChannel(name)), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, async () => subscriber?.disconnect());
+    // Messages sent while the channel was down are lost: the running jobs look for their cancel keys once it is back.
+    subscriber.on('close', () => (channelDown = true));
+    subscriber.on('ready', () => {
+      if (!channelDown) return;
+      channelDown = false;
+      channelBackAt = Date.now();
+      const ids = [...active.keys()];
+      if (ids.length === 0) return;
+      client!.mget(ids.map((id) => cancelKey(name, id))).then(
+        (reasons) => reasons.forEach((why, i) => { const controller = why ? active.get(ids[i]!) : undefined; if (controller) abortFor(controller, why!); }),
+        (error: unknown) => reporter.error(error),
+      );
+    });
   } catch (error) {
     subscriber?.disconnect();
     await worker.close(true).catch(() => {});
