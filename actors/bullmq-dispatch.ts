@@ -1,11 +1,12 @@
 /**
  * The supervisor's side of the BullMQ dispatch mode: a remote executor. The Runner still
  * decides everything — what runs, how many at once, timeouts, cancels, retries — and hands
- * each attempt to `run`, which puts one job on the queue (id `<task>@<attempt>`, the task's
- * effective priority, `attempts: 1`: Overseer owns retries) and waits for its outcome
+ * each attempt to `run`, which puts one job on the queue (id `<run id>/<task>@<attempt>`, the
+ * task's effective priority, `attempts: 1`: Overseer owns retries) and waits for its outcome
  * through the queue's event stream (read as BullMQ's QueueEvents does): `completed` (the
  * worker's structured outcome), `failed`, `stalled` (the worker died: kind `worker_lost`),
  * `progress` (log lines). The jobs of the attempts started in one tick are added together.
+ * Stalled jobs, jobs no worker takes and attempts not heard of are watched (bullmq-watch.ts).
  *
  * `reattach` is for attempts that were running when the supervisor stopped: a job that
  * finished meanwhile is applied once, one still waiting or active is waited for, a lost
@@ -20,29 +21,16 @@ import { ValidationError } from '../runtime/errors.js';
 import type { AttemptDispatch } from '../runtime/runner.js';
 import type { TaskView } from '../runtime/view.js';
 import {
-  CANCEL_KEY_TTL_MS, ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, EventStreamReader, bullmqPriority, cancelChannel, cancelKey,
-  isConnectionError, jobIdFor, loadBullmq, msProblem, parseRedisUrl, queueNameProblem, readyWithin, reconnectDelay, unwrapOutcome,
+  CANCEL_KEY_TTL_MS, ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, EventStreamReader, abandonable, bullmqPriority, cancelChannel, cancelKey,
+  checkDatabase, isConnectionError, jobIdFor, loadBullmq, parseRedisUrl, readyWithin, reconnectDelay, unwrapOutcome,
   type JobData, type JobOutcome, type RawRedis,
 } from './bullmq-shared.js';
+import { dispatchOptionProblems, dispatchSettings, type BullmqDispatchOptions, type DispatchSettings } from './bullmq-dispatch-options.js';
+import { QueueWatch, type WatchedAttempt } from './bullmq-watch.js';
+
+export type { BullmqDispatchOptions };
 import { isTimeoutReason } from './process.js';
 import { ExecutionError, type ExecutionContext, type Executor } from './types.js';
-
-export interface BullmqDispatchOptions {
-  /** redis://host:port[/db] (or rediss://). */
-  redis: string;
-  /** The BullMQ queue; one per store. Default `overseer`. */
-  queue?: string;
-  /** How long to wait for Redis when starting before giving up (ms). Default 10,000. */
-  connectTimeoutMs?: number;
-  /** After a cancel or timeout, how long the worker has to confirm the work stopped (ms). Default 15,000. */
-  cancelGraceMs?: number;
-  /** How long finished jobs are kept in Redis, so a restarted supervisor finds their outcomes (ms). Default 7 days. */
-  keepJobsMs?: number;
-  /** Outages, recoveries and late results, one line each. Default: stderr. */
-  report?: (line: string) => void;
-  /** How often attempts that heard nothing for this long are looked up in the queue (events can be trimmed away) (ms). Default 5,000. */
-  sweepMs?: number;
-}
 
 /** An outcome that came after the supervisor gave up on its attempt: recorded, ignored. */
 export interface LateOutcome {
@@ -55,7 +43,7 @@ export interface LateOutcome {
   at: number;
 }
 
-interface Pending {
+interface Pending extends WatchedAttempt {
   jobId: string;
   taskId: string;
   attempt: number;
@@ -67,8 +55,8 @@ interface Pending {
   /** Set once the runner aborted the attempt: timeout, cancelled, paused, stopped. */
   cancel: string | null;
   cancelTimer?: NodeJS.Timeout;
-  /** When it was last heard of (ms). */
-  heard: number;
+  /** Jobs of another run that `place` removed under this id: their `removed` events are not about this attempt. */
+  removals: number;
 }
 
 const lost = (message: string, kind = 'interrupted'): JobOutcome => ({ ok: false, error: { message, kind, retryable: true } });
@@ -91,57 +79,54 @@ export class BullmqDispatch implements AttemptDispatch {
   /** Jobs given up on without their worker's word, and why (bounded). */
   private readonly gaveUp = new Map<string, { taskId: string; attempt: number; why: string }>();
   private closed = false;
-  private sweeper: NodeJS.Timeout | undefined;
+  private readonly watch: QueueWatch;
 
   private constructor(
     private readonly queue: Queue,
     private readonly events: EventStreamReader,
     private readonly client: RawRedis,
     private readonly reporter: ConnectionReporter,
-    private readonly options: Required<Omit<BullmqDispatchOptions, 'redis' | 'queue' | 'connectTimeoutMs'>>,
+    private readonly options: DispatchSettings,
     readonly label: string,
+    /** See `BullmqDispatchOptions.runId`; null: ids without one. */
+    readonly runId: string | null,
+    redisLabel: string,
   ) {
     this.queueName = queue.name;
+    this.watch = new QueueWatch(queue, reporter, () => this.pending.values(), (a) => this.place(a as Pending, 'recheck'), { ...options, label: redisLabel });
   }
 
   /** Connects (waiting at most `connectTimeoutMs` for Redis) and listens for outcomes before any job is added. */
   static async connect(options: BullmqDispatchOptions): Promise<BullmqDispatch> {
-    const problems = [
-      queueNameProblem(options?.queue ?? DEFAULT_QUEUE),
-      msProblem(options?.connectTimeoutMs, 'connectTimeoutMs', 1),
-      msProblem(options?.cancelGraceMs, 'cancelGraceMs'),
-      msProblem(options?.keepJobsMs, 'keepJobsMs', 1000),
-      msProblem(options?.sweepMs, 'sweepMs', 100),
-      options?.report !== undefined && typeof options.report !== 'function' ? 'report: must be a function' : null,
-    ].filter((p): p is string => p !== null);
+    const problems = dispatchOptionProblems(options);
     if (problems.length) throw new ValidationError('BullmqDispatch.connect', problems);
     const target = parseRedisUrl(options.redis, 'BullmqDispatch.connect: redis');
     const report = options.report ?? ((line: string) => void process.stderr.write(`${line}\n`));
+    // The timeout bounds the whole connect, loading BullMQ included.
+    const deadline = Date.now() + (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     const { Queue } = await loadBullmq();
     const name = options.queue ?? DEFAULT_QUEUE;
     const reporter = new ConnectionReporter(target.label, report);
+    const connection = abandonable(target);
     // A longer event stream than BullMQ's ~10,000: a busy supervisor that reads it late still finds its outcomes there.
-    const queue = new Queue(name, { connection: target.connection, streams: { events: { maxLen: 100_000 } } });
+    const queue = new Queue(name, { connection: connection.options, streams: { events: { maxLen: 100_000 } } });
     queue.on('error', (e) => reporter.error(e));
-    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    await readyWithin(queue.waitUntilReady(), connectTimeoutMs, target.label, () => queue.close());
+    const giveUp = () => (connection.abandon(), queue.close());
+    await readyWithin(queue.waitUntilReady(), deadline, target.label, giveUp);
     const client = (await queue.client) as unknown as RawRedis;
+    await checkDatabase(client, target, giveUp);
     // Read the event stream from its end as it is now, before any job is added ('$' would depend on
     // when the first read happens to be sent, missing what finished before).
     const last = await client.xrevrange(queue.keys.events!, '+', '-', 'COUNT', 1);
     const reader = client.duplicate();
     const events = new EventStreamReader(reader, queue.keys.events!, last[0]?.[0] ?? '0-0', (e) => reporter.error(e));
-    await readyWithin(reader.ping(), connectTimeoutMs, target.label, () => Promise.allSettled([queue.close(), events.close()]));
-    reporter.watch(client);
     reporter.watch(reader);
-    const dispatch = new BullmqDispatch(queue, events, client, reporter, {
-      cancelGraceMs: options.cancelGraceMs ?? 15_000,
-      sweepMs: options.sweepMs ?? 5_000,
-      keepJobsMs: options.keepJobsMs ?? 7 * 24 * 3_600_000,
-      report,
-    }, `${target.label} queue "${name}"`);
+    await readyWithin(reader.ping(), deadline, target.label, () => Promise.allSettled([giveUp(), events.close()]));
+    reporter.watch(client);
+    const dispatch = new BullmqDispatch(queue, events, client, reporter, dispatchSettings(options, report), `${target.label} queue "${name}"`, options.runId ?? null, target.label);
     dispatch.listen();
     events.start();
+    await dispatch.watch.start();
     return dispatch;
   }
 
@@ -159,14 +144,14 @@ export class BullmqDispatch implements AttemptDispatch {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweeper);
+    this.watch.stop();
     for (const p of this.pending.values()) this.settle(p, lost('the dispatcher was closed while this attempt ran'), 'the dispatcher was closed');
     await Promise.allSettled([this.events.close(), this.queue.close()]);
   }
 
   private async execute(task: TaskView, ctx: ExecutionContext, mode: 'run' | 'reattach'): Promise<JsonValue> {
     if (this.closed) throw new ExecutionError('the BullMQ dispatcher is closed', { kind: 'config', retryable: true });
-    const jobId = jobIdFor(task.id, ctx.attempt);
+    const jobId = jobIdFor(task.id, ctx.attempt, this.runId ?? undefined);
     if (this.pending.has(jobId)) throw new ExecutionError(`attempt ${ctx.attempt} of "${task.id}" is already dispatched`, { kind: 'config', retryable: false });
     let resolve!: (o: JobOutcome) => void;
     const outcome = new Promise<JobOutcome>((r) => (resolve = r));
@@ -174,7 +159,7 @@ export class BullmqDispatch implements AttemptDispatch {
       v: 1, taskId: task.id, attempt: ctx.attempt, identity: task.history[0]?.at ?? 0, task,
       dependencyResults: { ...ctx.dependencyResults }, feedback: [...ctx.feedback],
     };
-    const p: Pending = { jobId, taskId: task.id, attempt: ctx.attempt, data, priority: bullmqPriority(task.effectivePriority), log: ctx.log, settled: false, resolve, cancel: null, heard: Date.now() };
+    const p: Pending = { jobId, taskId: task.id, attempt: ctx.attempt, data, priority: bullmqPriority(task.effectivePriority), log: ctx.log, settled: false, resolve, cancel: null, heard: Date.now(), since: Date.now(), active: false, removals: 0 };
     // Registered before the job is added or looked up, so no event about it can be missed.
     this.pending.set(jobId, p);
     const onAbort = () => void this.cancel(p, ctx.signal.reason);
@@ -227,44 +212,58 @@ export class BullmqDispatch implements AttemptDispatch {
     return { ok: false, error: { message: `${p.cancel} before it was dispatched`, kind: 'cancelled', retryable: false } };
   }
 
-  /** Finds the attempt's job (a finished one settles it at once) or adds it; retried with backoff while Redis is away. */
-  private async place(p: Pending, mode: 'run' | 'reattach' | 'recheck'): Promise<void> {
+  /**
+   * Finds the attempt's job (a finished one settles it at once) or adds it; retried with backoff while
+   * Redis is away. Resolves true when a recheck had to add the job again (Redis lost it).
+   */
+  private async place(p: Pending, mode: 'run' | 'reattach' | 'recheck'): Promise<boolean> {
     for (let tries = 1; !p.settled && !this.closed; tries++) {
       try {
         const job = (await this.queue.getJob(p.jobId)) as Job | undefined;
-        if (p.settled) return;
+        if (p.settled) return false;
         if (job && (job.data as Partial<JobData>)?.identity === p.data.identity) {
           const state = await job.getState();
           if (state === 'completed' || state === 'failed') {
             // It may have finished after it was read: read it again for its outcome.
             const done = ((await this.queue.getJob(p.jobId)) as Job | undefined) ?? job;
-            return this.settle(p, state === 'completed' ? (done.returnvalue as JobOutcome) : this.failedOutcome(done.failedReason));
+            return this.settled(p, state === 'completed' ? (done.returnvalue as JobOutcome) : this.failedOutcome(done.failedReason));
           }
           // A cancel sent during an outage may have been lost: send it again.
-          if (p.cancel && state !== 'unknown') return void (await this.cancel(p, p.cancel, true));
-          if (state !== 'unknown') return; // waiting or active: its events will tell
+          if (p.cancel && state !== 'unknown') return (await this.cancel(p, p.cancel, true), false);
+          if (state !== 'unknown') return false; // waiting or active: its events will tell
         } else if (job) {
-          // A job of the same id from a run this store started over: not ours.
-          if (mode === 'reattach') return this.settle(p, lost(`lost: job ${p.jobId} in ${this.label} belongs to another run`));
+          // A job of the same id from a run this store started over (ids without a run id): not ours.
+          if (mode === 'reattach') return this.settled(p, lost(`lost: job ${p.jobId} in ${this.label} belongs to another run`));
+          // Its `removed` event is about that job, not this attempt's (added next under the same id).
+          p.removals++;
           await job.remove().catch((error: unknown) => {
+            p.removals--;
             throw new ExecutionError(`job ${p.jobId} in ${this.label} belongs to another run and is still active (${(error as Error).message}); use another --queue`, { kind: 'config', retryable: false });
           });
         } else if (mode === 'reattach') {
-          return this.settle(p, lost(`interrupted: job ${p.jobId} of this attempt is not in ${this.label} (lost while the supervisor was down)`));
+          return this.settled(p, lost(`interrupted: job ${p.jobId} of this attempt is not in ${this.label} (lost while the supervisor was down)`));
         }
-        if (p.cancel) return this.settle(p, this.cancelledBeforeDispatch(p));
-        if (mode === 'recheck') p.log(`[overseer] job ${p.jobId} was missing from Redis after the outage: added again`);
+        if (p.cancel) return this.settled(p, this.cancelledBeforeDispatch(p));
+        if (mode === 'recheck') p.log(`[overseer] job ${p.jobId} was missing from Redis (lost in an outage?): added again, so its work runs again`);
         await this.queue.add('task', p.data, this.jobOptions(p));
-        return;
+        p.since = Date.now();
+        return mode === 'recheck';
       } catch (error) {
-        if (error instanceof ExecutionError) return this.settle(p, { ok: false, error: { message: error.message, kind: error.kind, retryable: error.retryable } });
+        if (error instanceof ExecutionError) return this.settled(p, { ok: false, error: { message: error.message, kind: error.kind, retryable: error.retryable } });
         if (!isConnectionError(error)) {
-          return this.settle(p, { ok: false, error: { message: `could not queue job ${p.jobId} in ${this.label}: ${(error as Error).message}`, kind: 'dispatch', retryable: true } });
+          return this.settled(p, { ok: false, error: { message: `could not queue job ${p.jobId} in ${this.label}: ${(error as Error).message}`, kind: 'dispatch', retryable: true } });
         }
         this.reporter.error(error);
         await new Promise((r) => setTimeout(r, reconnectDelay(tries)));
       }
     }
+    return false;
+  }
+
+  /** `settle` for `place`, which resolves whether it re-added a job: it did not. */
+  private settled(p: Pending, outcome: JobOutcome): false {
+    this.settle(p, outcome);
+    return false;
   }
 
   private listen(): void {
@@ -284,6 +283,7 @@ export class BullmqDispatch implements AttemptDispatch {
     });
     this.events.on('removed', ({ jobId }) => {
       const p = jobId === undefined ? undefined : this.pending.get(jobId);
+      if (p && p.removals > 0) return void p.removals--;
       if (p && !p.cancel) this.settle(p, lost(`interrupted: job ${jobId} was removed from ${this.label}`), 'its job was removed');
     });
     this.events.on('progress', ({ jobId, data }) => {
@@ -301,22 +301,10 @@ export class BullmqDispatch implements AttemptDispatch {
     });
     this.events.on('active', ({ jobId }) => {
       const p = jobId === undefined ? undefined : this.pending.get(jobId);
-      if (p) p.heard = Date.now();
-    });
-    // The events stream is trimmed (BullMQ keeps ~10,000 events): a reader that fell far behind would
-    // miss outcomes. Attempts not heard of for a while are looked up in the queue.
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const p of this.pending.values()) {
-        if (now - p.heard < this.options.sweepMs || this.reporter.outage) continue;
-        p.heard = now;
-        void this.place(p, 'recheck');
-      }
-    }, this.options.sweepMs);
-    this.sweeper.unref();
-    // After an outage: events may have been trimmed or Redis may have lost its data; look at every job again.
-    this.reporter.onBack(() => {
-      for (const p of this.pending.values()) void this.place(p, 'recheck');
+      if (!p) return;
+      p.heard = Date.now();
+      p.active = true;
+      this.watch.taken();
     });
   }
 
@@ -326,6 +314,8 @@ export class BullmqDispatch implements AttemptDispatch {
     const gave = this.gaveUp.get(jobId);
     if (!gave) return; // not one of ours, or already settled by its own outcome
     this.gaveUp.delete(jobId);
+    // The lost worker's job failing as stalled is how it was noticed, not a late word from the worker.
+    if (!outcome?.ok && outcome?.error?.kind === 'worker_lost') return;
     const late: LateOutcome = { jobId, taskId: gave.taskId, attempt: gave.attempt, gaveUp: gave.why, outcome, at: Date.now() };
     this.late.push(late);
     if (this.late.length > 1000) this.late.shift();
@@ -348,13 +338,14 @@ export class BullmqDispatch implements AttemptDispatch {
       this.gaveUp.set(p.jobId, { taskId: p.taskId, attempt: p.attempt, why: gaveUp });
       if (this.gaveUp.size > 10_000) this.gaveUp.delete(this.gaveUp.keys().next().value!);
     }
+    if (typeof outcome?.worker === 'string') p.log(`[overseer] attempt ${p.attempt} ran on worker ${outcome.worker}`);
     p.resolve(outcome);
   }
 
   /**
    * The runner aborted the attempt. A job still waiting is removed; an active one is told to
-   * stop (a key its worker checks when it starts the job, and a message on the queue's cancel
-   * channel); the worker's outcome then settles the attempt, or after `cancelGraceMs` we give up.
+   * stop (a message on the queue's cancel channel, and a key for a worker whose channel was down);
+   * the worker's outcome then settles the attempt, or after `cancelGraceMs` we give up.
    */
   private async cancel(p: Pending, reason: unknown, again = false): Promise<void> {
     if (p.settled || (p.cancel && !again)) return;

@@ -81,11 +81,20 @@ export function queueNameProblem(name: unknown): string | null {
 }
 
 /**
- * The job id of one attempt: `<task id>@<attempt>`. BullMQ refuses ':' in custom ids
- * (and ids that are integers, which these never are), so '%' and ':' are escaped.
+ * The job id of one attempt: `<run id>/<task id>@<attempt>` (without a run id, `<task id>@<attempt>`).
+ * BullMQ refuses ':' in custom ids (and ids that are integers, which these never are), so '%' and
+ * ':' are escaped. The run id keeps the jobs of stores sharing a queue, or of a store started over, apart.
  */
-export function jobIdFor(taskId: string, attempt: number): string {
-  return `${taskId.replace(/%/g, '%25').replace(/:/g, '%3A')}@${attempt}`;
+export function jobIdFor(taskId: string, attempt: number, runId?: string): string {
+  if (typeof taskId !== 'string' || !Number.isInteger(attempt) || (runId !== undefined && runIdProblem(runId))) {
+    throw new ValidationError('jobIdFor', [`needs a task id, a whole attempt number and an optional run id (${RUN_ID})`]);
+  }
+  return `${runId === undefined ? '' : `${runId}/`}${taskId.replace(/%/g, '%25').replace(/:/g, '%3A')}@${attempt}`;
+}
+
+const RUN_ID = '1 to 40 letters, digits, _ or -';
+export function runIdProblem(runId: unknown): string | null {
+  return typeof runId === 'string' && /^[A-Za-z0-9_-]{1,40}$/.test(runId) ? null : `runId: must be ${RUN_ID}, got ${JSON.stringify(runId)}`;
 }
 
 /** Overseer's effective priority (0..13, higher first) → BullMQ's (1 is its highest; 0 would mean none). */
@@ -115,7 +124,10 @@ export interface OutcomeError {
 }
 
 /** A worker's return value: work failures travel as data, keeping kind, retryable and retry-after. */
-export type JobOutcome = { ok: true; result: JsonValue } | { ok: false; error: OutcomeError };
+export type JobOutcome = ({ ok: true; result: JsonValue } | { ok: false; error: OutcomeError }) & {
+  /** Who ran it (`host:pid`), when a worker did. */
+  worker?: string;
+};
 
 export function jobDataProblem(data: unknown): string | null {
   const d = data as Partial<JobData> | null;
@@ -179,6 +191,7 @@ export interface RawRedis {
   mget(keys: string[]): Promise<(string | null)[]>;
   set(key: string, value: string, px: 'PX', ms: number): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
+  select(db: number): Promise<unknown>;
   xrevrange(key: string, end: '+', start: '-', count: 'COUNT', n: number): Promise<[string, string[]][]>;
   xread(block: 'BLOCK', ms: number, streams: 'STREAMS', key: string, id: string): Promise<[string, [string, string[]][]][] | null>;
   ping(): Promise<unknown>;
@@ -219,6 +232,7 @@ export class ConnectionReporter {
   /** An error from a BullMQ object or a client: connection errors feed the outage report, others are printed. */
   error(error: unknown): void {
     const message = (error as Error)?.message ?? String(error);
+    if (DB_PROBLEM.test(message)) return; // refused when connecting (checkDatabase), said once there
     if (isConnectionError(error)) this.lastError = message;
     else this.report(`overseer: redis/BullMQ error: ${message}`);
   }
@@ -305,20 +319,58 @@ export class EventStreamReader {
   }
 }
 
-/** Waits for `ready` with a deadline; on timeout, runs `giveUp` and throws RedisUnreachableError. */
-export async function readyWithin(ready: Promise<unknown>, ms: number, label: string, giveUp: () => Promise<unknown>): Promise<void> {
+/**
+ * Waits for `ready` until `deadline` (epoch ms; the connect timeout counts from the start of the
+ * whole connect); on timeout, runs `giveUp` and throws RedisUnreachableError.
+ */
+export async function readyWithin(ready: Promise<unknown>, deadline: number, label: string, giveUp: () => Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(deadline - Date.now(), 0))));
   try {
     const first = await Promise.race([ready.then(() => 'ready' as const), timeout]);
     if (first === 'timeout') {
       // Closing a client that never connected may wait for it; do not wait long.
-      await Promise.race([giveUp().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
-      throw new RedisUnreachableError(`cannot reach redis at ${label} within ${ms} ms: is redis-server running there?`);
+      await Promise.race([giveUp().catch(() => {}), new Promise((r) => setTimeout(r, 200).unref())]);
+      throw new RedisUnreachableError(`cannot reach redis at ${label} within the connect timeout: is redis-server running there?`);
     }
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The connection options of `target` with a switch that stops reconnecting: after a connect gave up,
+ * clients BullMQ keeps retrying would keep the process alive for seconds past the timeout.
+ */
+export function abandonable(target: RedisTarget): { options: RedisTarget['connection'] & { disconnectTimeout: number }; abandon(): void } {
+  if (typeof target?.connection?.host !== 'string') throw new ValidationError('abandonable', ['target: must come from parseRedisUrl']);
+  let abandoned = false;
+  return {
+    // ioredis waits up to disconnectTimeout (2 s by default) for a socket still connecting to close.
+    options: { ...target.connection, disconnectTimeout: 200, retryStrategy: (times: number) => (abandoned ? (null as unknown as number) : reconnectDelay(times)) },
+    abandon: () => void (abandoned = true),
+  };
+}
+
+const DB_PROBLEM = /DB index is out of range|invalid DB index|SELECT is not allowed/i;
+
+/**
+ * A database number the server does not have: ioredis reports it and goes on, on database 0 (another
+ * store's data) or hanging. Checked once connected; bad input, with a clear message.
+ */
+export async function checkDatabase(client: RawRedis, target: RedisTarget, giveUp: () => Promise<unknown>): Promise<void> {
+  if (typeof client?.select !== 'function' || typeof target?.connection !== 'object' || typeof giveUp !== 'function') {
+    throw new ValidationError('checkDatabase', ['needs a client, a target from parseRedisUrl and a giveUp function']);
+  }
+  const db = target.connection.db;
+  if (db === undefined) return;
+  const problem = await client.select(db).then(
+    () => null,
+    (error: unknown) => (DB_PROBLEM.test((error as Error)?.message ?? '') ? (error as Error).message : null),
+  );
+  if (problem === null) return;
+  await Promise.race([giveUp().catch(() => {}), new Promise((r) => setTimeout(r, 200).unref())]);
+  throw new ValidationError('--redis', [`${target.label}: redis has no database ${db} (${problem}); use a database number the server has (by default 0 to 15)`]);
 }
 
 type BullmqModule = typeof import('bullmq');

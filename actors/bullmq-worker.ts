@@ -6,8 +6,8 @@
  * go back as job progress.
  *
  * A worker that dies stops renewing its jobs' locks; with `maxStalledCount: 0` BullMQ's
- * stalled-job check (run by the other workers) reports the job as stalled, which the
- * supervisor turns into a `worker_lost` failure for its retry policy. A cancel reaches the
+ * stalled-job check (run by the other workers, and by the supervisor) reports the job as
+ * stalled, which the supervisor turns into a `worker_lost` failure for its retry policy. A cancel reaches the
  * worker as a message on the queue's cancel channel and aborts the executor's signal, which
  * stops the work's process group. A message for a job whose processor has not started yet is
  * kept until it starts. The supervisor also leaves a key per cancel: a job starting while the
@@ -19,8 +19,9 @@ import type { JsonValue } from '../runtime/json.js';
 import { ValidationError } from '../runtime/errors.js';
 import type { ExecutorSpec } from '../runtime/plan.js';
 import { agentExecutor } from './agent.js';
+import { hostname } from 'node:os';
 import {
-  ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, cancelChannel, cancelKey, failureOutcome, jobDataProblem, loadBullmq,
+  ConnectionReporter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUEUE, abandonable, cancelChannel, cancelKey, checkDatabase, failureOutcome, jobDataProblem, loadBullmq,
   msProblem, parseRedisUrl, positiveIntProblem, queueNameProblem, readyWithin, type JobData, type JobOutcome, type RawRedis,
 } from './bullmq-shared.js';
 import { shellExecutor } from './shell.js';
@@ -65,6 +66,16 @@ export interface BullmqWorker {
 }
 
 const SHUTDOWN = 'the worker is shutting down';
+/** BullMQ's words when a job's lock was gone as its outcome was saved (Redis lost it, or the job was failed as stalled). */
+const LOST_LOCK = /^(?:Missing lock|Lock mismatch) for job (.+?)\. /;
+
+/** BullMQ's errors as people can act on them; others unchanged. */
+export function workerErrorLine(error: unknown): string | null {
+  const message = (error as Error)?.message ?? String(error);
+  const lock = LOST_LOCK.exec(message);
+  if (lock) return `overseer: job ${lock[1]}: its result was not accepted because Redis lost the job's lock (the supervisor decides whether it runs again)`;
+  return null;
+}
 const HEARD_MAX = 10_000;
 const CHANNEL_SETTLE_MS = 2_000;
 
@@ -84,6 +95,9 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
   const name = options.queue ?? DEFAULT_QUEUE;
   const report = options.report ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const reporter = new ConnectionReporter(target.label, report);
+  // The timeout bounds the whole connect, loading BullMQ included.
+  const deadline = Date.now() + (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const me = `${hostname()}:${process.pid}`;
   const executors = options.executors ?? {};
   const killGraceMs = options.killGraceMs ?? 2000;
   const lockDuration = options.lockDurationMs ?? 30_000;
@@ -126,11 +140,11 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
         // In order, and all sent before the outcome.
         log: (line) => void (progress = progress.then(() => job.updateProgress({ log: line })).catch(() => {})),
       });
-      outcome = { ok: true, result: (result ?? null) as JsonValue };
+      outcome = { ok: true, result: (result ?? null) as JsonValue, worker: me };
     } catch (error) {
-      outcome = failureOutcome(error);
+      outcome = { ...failureOutcome(error), worker: me };
       if (shuttingDown && controller.signal.aborted && controller.signal.reason === SHUTDOWN) {
-        outcome = { ok: false, error: { message: `interrupted: ${SHUTDOWN}`, kind: 'interrupted', retryable: true } };
+        outcome = { ok: false, error: { message: `interrupted: ${SHUTDOWN}`, kind: 'interrupted', retryable: true }, worker: me };
       }
     } finally {
       bullSignal?.removeEventListener('abort', onBullAbort);
@@ -142,8 +156,9 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
   };
 
   const { Worker } = await loadBullmq();
+  const connection = abandonable(target);
   const worker: Worker = new Worker(name, processor, {
-    connection: target.connection,
+    connection: connection.options,
     concurrency: options.concurrency ?? 1,
     lockDuration,
     stalledInterval: options.stalledIntervalMs ?? Math.max(Math.round(lockDuration / 2), 100),
@@ -151,11 +166,17 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
     maxStalledCount: 0,
     autorun: false,
   });
-  worker.on('error', (e) => reporter.error(e));
+  worker.on('error', (e) => {
+    const line = workerErrorLine(e);
+    if (line) report(line);
+    else reporter.error(e);
+  });
   let subscriber: RawRedis | null = null;
+  const giveUp = () => (connection.abandon(), worker.close(true));
   try {
-    await readyWithin(worker.waitUntilReady(), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, () => worker.close(true));
+    await readyWithin(worker.waitUntilReady(), deadline, target.label, giveUp);
     client = (await worker.client) as unknown as RawRedis;
+    await checkDatabase(client, target, giveUp);
     reporter.watch(client);
     subscriber = client.duplicate();
     reporter.watch(subscriber);
@@ -172,7 +193,7 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
         report(`overseer: ignored a malformed cancel message: ${message.slice(0, 200)}`);
       }
     });
-    await readyWithin(subscriber.subscribe(cancelChannel(name)), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, target.label, async () => subscriber?.disconnect());
+    await readyWithin(subscriber.subscribe(cancelChannel(name)), deadline, target.label, async () => (connection.abandon(), subscriber?.disconnect()));
     // Messages sent while the channel was down are lost: the running jobs look for their cancel keys once it is back.
     subscriber.on('close', () => (channelDown = true));
     subscriber.on('ready', () => {
@@ -187,8 +208,9 @@ export async function startBullmqWorker(options: BullmqWorkerOptions): Promise<B
       );
     });
   } catch (error) {
+    connection.abandon();
     subscriber?.disconnect();
-    await worker.close(true).catch(() => {});
+    await Promise.race([worker.close(true).catch(() => {}), new Promise((r) => setTimeout(r, 200).unref())]);
     throw error;
   }
   void worker.run().catch((e: unknown) => reporter.error(e));

@@ -3,12 +3,13 @@
  * `resume`, and the `overseer worker` command that processes the queue's jobs anywhere.
  * BullMQ is loaded only when one of them is used.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
-import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem } from '../actors/bullmq-shared.js';
+import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem, runIdProblem } from '../actors/bullmq-shared.js';
 import type { WorkerJobEvent } from '../actors/bullmq-worker.js';
 import type { Executor } from '../actors/types.js';
 import { ValidationError } from './errors.js';
@@ -24,6 +25,8 @@ export interface DispatchFlags {
   redis?: string;
   queue?: string;
   connectTimeout?: number;
+  /** The store's run id (part of its job ids); null: a store from before run ids, whose jobs have none. Not a CLI option. */
+  runId?: string | null;
 }
 
 const INTERRUPTED = 130;
@@ -53,10 +56,14 @@ export function addDispatchOptions(command: Command): Command {
  * Where a store's attempts were dispatched, kept beside it (`<store>.dispatch`): after a crash,
  * attempts may still run on workers, and a resume that forgot `--dispatch bullmq` would run them
  * here a second time. The Redis URL is not kept (it may hold a password): resume asks for it.
+ * The run id is part of the store's job ids: another store on the queue, or this one started over
+ * (`--fresh` forgets it), never meets these jobs; a resumed store finds its jobs by it.
  */
 interface DispatchMemory {
   dispatch: 'bullmq';
   queue: string;
+  /** null: remembered before run ids existed (its jobs have none). */
+  runId: string | null;
 }
 
 export const dispatchMemoryPath = (store: string) => `${store}.dispatch`;
@@ -64,7 +71,8 @@ export const dispatchMemoryPath = (store: string) => `${store}.dispatch`;
 function rememberedDispatch(store: string): DispatchMemory | null {
   try {
     const m = JSON.parse(readFileSync(dispatchMemoryPath(store), 'utf8')) as Partial<DispatchMemory>;
-    return m.dispatch === 'bullmq' && typeof m.queue === 'string' ? { dispatch: 'bullmq', queue: m.queue } : null;
+    if (m.dispatch !== 'bullmq' || typeof m.queue !== 'string') return null;
+    return { dispatch: 'bullmq', queue: m.queue, runId: typeof m.runId === 'string' && !runIdProblem(m.runId) ? m.runId : null };
   } catch {
     return null;
   }
@@ -72,7 +80,8 @@ function rememberedDispatch(store: string): DispatchMemory | null {
 
 /** Records (or, for a local run, forgets) how the store's attempts are dispatched. */
 export function rememberDispatch(store: string, dispatch: BullmqDispatch | null): void {
-  if (dispatch) writeFileSync(dispatchMemoryPath(store), `${JSON.stringify({ dispatch: 'bullmq', queue: dispatch.queueName })}\n`);
+  if (typeof store !== 'string' || store === '') throw new ValidationError('rememberDispatch', ['store: must be a path']);
+  if (dispatch) writeFileSync(dispatchMemoryPath(store), `${JSON.stringify({ dispatch: 'bullmq', queue: dispatch.queueName, runId: dispatch.runId })}\n`);
   else rmSync(dispatchMemoryPath(store), { force: true });
 }
 
@@ -91,7 +100,7 @@ export function dispatchFlagsFor(store: string, flags: DispatchFlags, io: Io): D
   if (flags.redis === undefined) problems.push(`${store} was last run with --dispatch bullmq --queue ${memory.queue}: give --redis <url> to go on with its workers, or --dispatch local to run the rest here`);
   if (flags.queue !== undefined && flags.queue !== memory.queue) problems.push(`--queue ${flags.queue}: ${store} was last run on queue ${memory.queue}, where its attempts may still be running; use --queue ${memory.queue}`);
   if (problems.length) throw new ValidationError('--dispatch', problems);
-  return { ...flags, dispatch: 'bullmq', queue: memory.queue };
+  return { ...flags, dispatch: 'bullmq', queue: memory.queue, runId: memory.runId };
 }
 
 /** The dispatcher the flags ask for (connected), or null for local runs. Bad flags or an unreachable Redis: exit 2. */
@@ -107,9 +116,12 @@ export async function openDispatch(flags: DispatchFlags, io: Io): Promise<Bullmq
   const queueProblem = queueNameProblem(flags.queue ?? DEFAULT_QUEUE);
   if (queueProblem) throw new ValidationError('--queue', [queueProblem]);
   const { BullmqDispatch } = await import('../actors/bullmq-dispatch.js');
+  // A store run with BullMQ for the first time (or started over) gets a new run id.
+  const runId = flags.runId === undefined ? randomBytes(5).toString('hex') : flags.runId;
   const dispatch = await BullmqDispatch.connect({
     redis: flags.redis,
     queue: flags.queue ?? DEFAULT_QUEUE,
+    ...(runId !== null ? { runId } : {}),
     report: (line) => void io.err.write(`${line}\n`),
     ...(flags.connectTimeout !== undefined ? { connectTimeoutMs: Math.max(flags.connectTimeout, 1) } : {}),
   });
@@ -136,7 +148,7 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
   cli
     .command('worker')
     .description('process tasks dispatched by `overseer run --dispatch bullmq` (on this or any machine that reaches the Redis server)')
-    .requiredOption('--redis <url>', 'the Redis server, e.g. redis://10.0.0.5:6379')
+    .requiredOption('--redis <url>', '(required) the Redis server, e.g. redis://10.0.0.5:6379')
     .option('--queue <name>', 'the BullMQ queue, as given to `overseer run`', DEFAULT_QUEUE)
     .option('--concurrency <n>', 'jobs at once in this worker', positiveInt, 1)
     .option('--executors <module>', 'a JavaScript module whose exported functions are the function executors tasks name')
@@ -156,6 +168,9 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
         if (o.json) return void io.out.write(`${JSON.stringify({ type: `job.${e.phase}`, worker: process.pid, ...e })}\n`);
         const how = !e.outcome ? 'started' : e.outcome.ok ? 'completed' : `failed (${e.outcome.error.kind}): ${e.outcome.error.message.split('\n')[0]}`;
         io.out.write(`worker ${process.pid}: ${e.taskId} attempt ${e.attempt} (job ${e.jobId}) ${how}\n`);
+        // What the work printed last, as --json has it in full: why it failed is often there.
+        const output = e.outcome && !e.outcome.ok ? e.outcome.error.output?.trimEnd() : undefined;
+        if (output) io.out.write(`${output.split('\n').slice(-5).map((l) => `    | ${l}`).join('\n')}\n`);
       };
       const worker = await startBullmqWorker({
         redis: o.redis,

@@ -120,7 +120,8 @@ export class Runner {
     const offTransitions = this.overseer.on('task.transition', (e) => {
       const attempt = this.attempts.get(e.taskId);
       if (attempt && e.from === 'running' && e.to !== 'running') {
-        this.abort(attempt, e.to === 'cancelled' ? 'cancelled' : e.to === 'blocked' ? 'paused' : 'stopped');
+        // The operator's reason goes with a cancel, so the work (and a worker's report of it) can say why.
+        this.abort(attempt, e.to === 'cancelled' ? 'cancelled' : e.to === 'blocked' ? 'paused' : 'stopped', undefined, e.to === 'cancelled' ? e.reason : undefined);
       }
       this.schedulePump();
     });
@@ -238,7 +239,7 @@ export class Runner {
     }
   }
 
-  private abort(attempt: Attempt, reason: NonNullable<Attempt['abortedFor']>, timeoutMs?: number): void {
+  private abort(attempt: Attempt, reason: NonNullable<Attempt['abortedFor']>, timeoutMs?: number, detail?: string): void {
     if (attempt.abortedFor) return;
     attempt.abortedFor = reason;
     // It no longer counts against the limits once its task moved on, but the run waits for it to end.
@@ -246,7 +247,7 @@ export class Runner {
       if (this.attempts.get(attempt.task.id) === attempt) this.attempts.delete(attempt.task.id);
       this.stopping_.add(attempt);
     }
-    attempt.controller.abort(reason === 'timeout' ? new TimeoutError(`timed out after ${timeoutMs} ms`) : reason);
+    attempt.controller.abort(reason === 'timeout' ? new TimeoutError(`timed out after ${timeoutMs} ms`) : detail && detail !== reason ? `${reason}: ${detail}` : reason);
   }
 
   private settle(attempt: Attempt, result: JsonValue | void, failure: unknown): void {

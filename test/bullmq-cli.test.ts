@@ -62,6 +62,7 @@ describe('bad input', () => {
     const badMode = overseer(['run', plan, '--store', store, '--dispatch', 'carrier-pigeon']);
     const unreachable = overseer(['worker', '--redis', 'redis://127.0.0.1:1', '--connect-timeout', '300ms']);
     const help = overseer(['run', '--help']);
+    const workerHelp = overseer(['worker', '--help']);
     const badExecutors = overseer(['worker', '--redis', 'redis://127.0.0.1:1', '--executors', join(dir, 'missing.js')]);
     expect(await noUrl.exited).toBe(2);
     expect(noUrl.stderr()).toMatch(/--dispatch bullmq.*needs --redis <url>/s);
@@ -74,8 +75,10 @@ describe('bad input', () => {
     expect(await badExecutors.exited).toBe(2);
     expect(badExecutors.stderr()).toMatch(/--executors.*cannot load/s);
     expect(await help.exited).toBe(0);
+    expect(await workerHelp.exited).toBe(0);
     expect(help.stdout()).toMatch(/--dispatch <mode>.*bullmq/s);
     expect(help.stdout()).toMatch(/--redis <url>/);
+    expect(workerHelp.stdout()).toMatch(/--redis <url>\s+\(required\)/);
     expect(existsSync(store)).toBe(false);
   });
 
@@ -129,7 +132,7 @@ describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker
     const [a, b] = [await worker(queue, '--concurrency', '2'), await worker(queue, '--concurrency', '2')];
     const run = overseer(['run', plan, '--store', join(dir, 's.json'), ...dispatchArgs(queue)]);
     expect(await run.exited, run.stderr()).toBe(0);
-    const did = (w: Proc) => [...w.stdout().matchAll(/: (t\d) attempt 1 \(job t\d@1\) completed/g)].map((m) => m[1]!);
+    const did = (w: Proc) => [...w.stdout().matchAll(/: (t\d) attempt 1 \(job \w+\/t\d@1\) completed/g)].map((m) => m[1]!);
     expect(did(a).length).toBeGreaterThan(0);
     expect(did(b).length).toBeGreaterThan(0);
     expect([...did(a), ...did(b)].sort()).toEqual(ids);
@@ -156,13 +159,13 @@ describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker
     const run = overseer(['run', plan, '--store', store, ...dispatchArgs(queue)]);
     const pid = Number(await until('the victim’s pid file', () => existsSync(join(dir, 'victim.pid')) && readFileSync(join(dir, 'victim.pid'), 'utf8').trim()));
     groups.push(pid);
-    const doomed = await until('the worker running the victim', () => workers.find((w) => /victim attempt 1 \(job victim@1\) started/.test(w.stdout())));
+    const doomed = await until('the worker running the victim', () => workers.find((w) => /victim attempt 1 \(job \w+\/victim@1\) started/.test(w.stdout())));
     const survivor = workers.find((w) => w !== doomed)!;
     // The machine dies: the worker and the work it started.
     doomed.child.kill('SIGKILL');
     process.kill(-pid, 'SIGKILL');
     expect(await run.exited, run.stderr()).toBe(0);
-    expect(survivor.stdout()).toMatch(/victim attempt 2 \(job victim@2\) completed/);
+    expect(survivor.stdout()).toMatch(/victim attempt 2 \(job \w+\/victim@2\) completed/);
     const victim = (await readTasks(store)).find((t) => t.id === 'victim')!;
     expect(victim).toMatchObject({ state: 'completed', attempts: 2, retries: 1 });
     expect(victim.history.find((h) => h.to === 'failed')).toMatchObject({ kind: 'worker_lost' });
@@ -213,10 +216,49 @@ describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker
     for (const id of inFlight) expect(tasks.find((t) => t.id === id)!.attempts).toBe(1);
   });
 
+  it('a plan run again on the same queue with --fresh: every task runs exactly once per run, within the limit', async () => {
+    const dir = tempDir();
+    const queue = `again-${process.pid}-${++n}`;
+    const ids = ['a', 'b', 'c'];
+    const plan = writePlan(dir, {
+      name: 'again',
+      concurrency: { global: 2 },
+      defaults: { cwd: '.', retries: 0 },
+      tasks: ids.map((id) => ({ id, command: `mkdir -p running && touch running/${id} && ls running | wc -l >> counts && echo ${id} >> ran && sleep 0.2 && rm running/${id}` })),
+    });
+    await worker(queue, '--concurrency', '3');
+    const store = join(dir, 's.json');
+    const runIds: string[] = [];
+    for (const round of [1, 2]) {
+      const run = overseer(['run', plan, '--store', store, '--fresh', ...dispatchArgs(queue)]);
+      expect(await run.exited, `round ${round}: ${run.stderr()}`).toBe(0);
+      expect(lines(join(dir, 'ran')).sort(), `round ${round}`).toEqual(ids.flatMap((id) => Array(round).fill(id)).sort());
+      expect((await readTasks(store)).map((t) => [t.id, t.state, t.attempts])).toEqual(ids.map((id) => [id, 'completed', 1]));
+      runIds.push(JSON.parse(readFileSync(`${store}.dispatch`, 'utf8')).runId);
+    }
+    expect(Math.max(...lines(join(dir, 'counts')).map(Number))).toBeLessThanOrEqual(2);
+    // --fresh starts over with a new run id: the jobs kept from the first run are never touched.
+    expect(runIds[0]).toMatch(/^[0-9a-f]{10}$/);
+    expect(runIds[1]).not.toBe(runIds[0]);
+  });
+
+  it('a database number the server does not have is bad input (exit 2), said once', async () => {
+    const dir = tempDir();
+    const plan = writePlan(dir, { name: 'p', tasks: [{ id: 'a', command: 'true' }] });
+    const url = `${redis.url}/99`;
+    const run = overseer(['run', plan, '--store', join(dir, 's.json'), '--dispatch', 'bullmq', '--redis', url]);
+    const w = overseer(['worker', '--redis', url]);
+    for (const p of [run, w]) {
+      expect(await p.exited, p.stderr()).toBe(2);
+      expect(p.stderr()).toMatch(/redis has no database 99 \(ERR DB index is out of range\)/);
+      expect(p.stderr().match(/DB index/g)).toHaveLength(1);
+    }
+  });
+
   it('cancelling a task stops its process on the worker', async () => {
     const dir = tempDir();
     const queue = `cancel-${process.pid}-${++n}`;
-    const plan = writePlan(dir, { name: 'cancel', defaults: { cwd: '.' }, tasks: [{ id: 'long', command: 'echo $$ > long.pid; sleep 60 & wait' }] });
+    const plan = writePlan(dir, { name: 'cancel', defaults: { cwd: '.' }, tasks: [{ id: 'long', command: 'echo $$ > long.pid; echo about to wait >&2; sleep 60 & wait' }] });
     const w = await worker(queue, '--kill-grace', '2s');
     const store = join(dir, 's.json');
     const run = overseer(['run', plan, '--store', store, ...dispatchArgs(queue)]);
@@ -227,7 +269,8 @@ describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker
     expect(await cancel.exited, cancel.stderr()).toBe(0);
     await until('the task’s process to be gone', () => !alive(pid));
     expect(await run.exited).toBe(1); // a cancelled task: not everything completed
-    await until('the worker to report it', () => /long attempt 1 \(job long@1\) failed \(cancelled\)/.test(w.stdout()));
+    await until('the worker to report it', () => /long attempt 1 \(job \w+\/long@1\) failed \(cancelled\): .*was cancelled \(cancelled: changed my mind\)/.test(w.stdout()));
+    expect(w.stdout()).toMatch(/\n {4}\| about to wait\n/); // what the work printed last, under its failure line
     expect((await readTasks(store))[0]).toMatchObject({ state: 'cancelled' });
   });
 });

@@ -5,16 +5,17 @@
  * BullMQ's; late outcomes are recorded and ignored; a restored supervisor reconciles running
  * attempts with the queue; a Redis restart fails nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { bullmqPriority, jobIdFor, parseRedisUrl } from '../actors/bullmq-shared.js';
-import { startBullmqWorker, type BullmqWorker } from '../actors/bullmq-worker.js';
+import { startBullmqWorker, workerErrorLine, type BullmqWorker } from '../actors/bullmq-worker.js';
 import { ExecutionError, type Executor } from '../actors/types.js';
 import { createOverseer, jsonFileStore, ValidationError } from '../runtime/index.js';
+import { cleanUpClis, startCli } from './helpers/cli.js';
 import { HAS_REDIS, NO_REDIS_MESSAGE, startRedis, type TestRedis } from './helpers/redis.js';
 
 if (!HAS_REDIS) console.warn(NO_REDIS_MESSAGE);
@@ -42,6 +43,17 @@ describe('pure parts', () => {
     expect(jobIdFor('web:build', 1)).toBe('web%3Abuild@1');
     expect(jobIdFor('50%:x', 1)).toBe('50%25%3Ax@1');
     expect(jobIdFor('7', 1)).toBe('7@1'); // never an integer
+    // With a store's run id: another store on the queue, or this one started over, never meets these ids.
+    expect(jobIdFor('web:build', 2, 'f00d01')).toBe('f00d01/web%3Abuild@2');
+    expect(() => jobIdFor('a', 1, 'no:colons')).toThrow(ValidationError);
+  });
+
+  it('translates BullMQ’s lost-lock errors into what happened', () => {
+    expect(workerErrorLine(new Error('Missing lock for job slow@1. moveToFinished'))).toBe(
+      "overseer: job slow@1: its result was not accepted because Redis lost the job's lock (the supervisor decides whether it runs again)",
+    );
+    expect(workerErrorLine(new Error('Lock mismatch for job r1/a.b@2. Cmd moveToFinished from active'))).toMatch(/^overseer: job r1\/a\.b@2: its result was not accepted/);
+    expect(workerErrorLine(new Error('something else'))).toBeNull();
   });
 
   it('higher Overseer priority is a lower BullMQ number, never 0 (none)', () => {
@@ -79,6 +91,7 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
   });
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close().catch(() => {});
+    await cleanUpClis(0);
   });
   afterAll(async () => {
     await redis?.dispose();
@@ -120,6 +133,7 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     expect((await outcome).status).toBe('failed');
     expect(overseer.getTaskStatus('b')!.result).toEqual({ id: 'b', attempt: 1, deps: { a: { id: 'a', attempt: 1, deps: {} } } });
     expect(logs).toContain('a: hello from a');
+    expect(logs).toContain(`a: [overseer] attempt 1 ran on worker ${hostname()}:${process.pid}`); // which worker ran it
     const r = overseer.getTaskStatus('r')!;
     expect(r.state).toBe('completed');
     expect(r.history.find((h) => h.to === 'failed')?.kind).toBe('rate_limit');
@@ -242,6 +256,67 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     await second.close();
   });
 
+  it('a queue that still holds jobs of the same ids from an earlier run (no run id): each attempt runs once and succeeds', async () => {
+    const queue = queueName();
+    const runs: string[] = [];
+    const { dispatch, reports } = await pair(queue, { ok: async (t, ctx) => (runs.push(`${t.id}@${ctx.attempt}`), t.id) });
+    for (const round of [1, 2]) {
+      const overseer = createOverseer();
+      overseer.scheduleTasks(['a', 'b'].map((id) => ({ id, executor: 'ok', maxRetries: 0 })));
+      const { outcome } = overseer.run({ dispatch });
+      expect((await outcome).status, `round ${round}: ${JSON.stringify(overseer.getTasks().map((t) => t.history))}`).toBe('completed');
+      expect(overseer.getTasks().map((t) => t.attempts)).toEqual([1, 1]);
+      await overseer.close();
+    }
+    expect(runs.sort()).toEqual(['a@1', 'a@1', 'b@1', 'b@1']); // once per run, never twice in one
+    expect(reports.filter((l) => /ignored a late outcome|interrupted/.test(l))).toEqual([]);
+  });
+
+  it('jobs waiting with no worker connected are reported', async () => {
+    const queue = queueName();
+    const reports: string[] = [];
+    const dispatch = await BullmqDispatch.connect({ redis: redis.url, queue, report: (l) => reports.push(l), sweepMs: 100, noWorkerNoticeMs: 300 });
+    closers.push(() => dispatch.close());
+    const overseer = createOverseer();
+    closers.push(() => overseer.close());
+    overseer.scheduleTasks([{ id: 'a', executor: 'ok' }, { id: 'b', executor: 'ok' }]);
+    const { outcome } = overseer.run({ dispatch });
+    const notice = await until('the no-worker notice', () => reports.find((l) => /waiting in queue/.test(l)));
+    expect(notice).toMatch(new RegExp(`^overseer: 2 job\\(s\\) waiting in queue ${queue} and no worker has taken one for \\d+ s \\(no worker is connected\\) — start \`overseer worker --redis redis://127.0.0.1:\\d+ --queue ${queue}\``));
+    const worker = await startBullmqWorker({ redis: redis.url, queue, executors: { ok: async () => 'done' }, report: () => {} });
+    closers.push(() => worker.close());
+    expect((await outcome).status).toBe('completed');
+    expect(reports.filter((l) => /waiting in queue/.test(l))).toHaveLength(1); // once, not every sweep
+  });
+
+  it('the only worker dies mid-task: the supervisor notices (no timeout needed), and a new worker completes the plan', async () => {
+    const queue = queueName();
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-bullmq-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const reports: string[] = [];
+    const dispatch = await BullmqDispatch.connect({ redis: redis.url, queue, report: (l) => reports.push(l), stalledCheckMs: 200 });
+    closers.push(() => dispatch.close());
+    const workerArgs = ['worker', '--redis', redis.url, '--queue', queue, '--lock-duration', '1s'];
+    const first = startCli(workerArgs);
+    await until('the worker ready', () => /processing .* queue/.test(first.stderr()));
+    const overseer = createOverseer({ retry: { baseDelayMs: 10 } });
+    closers.push(() => overseer.close());
+    const command = `if [ -e ${dir}/tried ]; then echo second; else touch ${dir}/tried; echo $$ > ${dir}/pid; exec sleep 60; fi`;
+    overseer.scheduleTask({ id: 'v', maxRetries: 1, metadata: { executor: { type: 'shell', command, cwd: dir }, timeoutMs: null } });
+    const { outcome } = overseer.run({ dispatch });
+    const pid = Number(await until('the task’s pid', () => existsSync(join(dir, 'pid')) && readFileSync(join(dir, 'pid'), 'utf8').trim()));
+    // The machine dies: the worker and the work it started.
+    first.child.kill('SIGKILL');
+    closers.push(async () => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } });
+    const failed = await until('the attempt to fail as worker_lost', () => overseer.getTaskStatus('v')!.history.find((h) => h.to === 'failed'));
+    expect(failed).toMatchObject({ kind: 'worker_lost' });
+    const second = startCli(workerArgs);
+    await until('the new worker ready', () => /processing .* queue/.test(second.stderr()));
+    expect((await outcome).status).toBe('completed');
+    expect(overseer.getTaskStatus('v')).toMatchObject({ state: 'completed', attempts: 2, result: expect.objectContaining({ stdout: expect.stringContaining('second') }) });
+    expect(reports.filter((l) => /late outcome/.test(l))).toEqual([]); // the lost worker's stalled job is not a late result
+  });
+
   /** Five slow tasks, two running when Redis restarts (with its data, or without); the run must still complete with nothing failed. */
   async function throughRedisRestart(persist: boolean) {
     const own = await startRedis({ persist });
@@ -278,10 +353,14 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
   });
 
   it('a Redis that lost its data in a restart: the jobs in flight are queued again and nothing fails', async () => {
-    const { runs, overseer } = await throughRedisRestart(false);
+    const { runs, reports, overseer } = await throughRedisRestart(false);
     // At least once: the two attempts whose jobs Redis lost ran again.
     expect([...new Set(runs)].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(runs.filter((id) => id === 'a' || id === 'b').sort()).toEqual(['a', 'a', 'b', 'b']);
     expect(overseer.getTasks().every((t) => t.attempts === 1)).toBe(true);
+    // Said once, with the count, where the run's output shows it (not only in the tasks' logs).
+    expect(reports.filter((l) => /^dispatch: overseer: redis lost \d+ job\(s\) in flight/.test(l))).toEqual([
+      expect.stringMatching(/redis lost 4 job\(s\) in flight after the outage .*queued again, so their work runs again/),
+    ]);
   });
 });
