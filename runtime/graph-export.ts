@@ -76,7 +76,8 @@ export interface PlanNode {
   state?: string;
 }
 
-const STATE_COLOURS: Record<string, string> = {
+/** One colour per task state, shared by the exported pictures and the inspector page. */
+export const STATE_COLOURS: Record<string, string> = {
   pending: '#e5e7eb',
   ready: '#bfdbfe',
   running: '#fde68a',

@@ -4,6 +4,7 @@
  * it is installed; nothing is fetched from elsewhere (the page works offline). The
  * script is in page-script.ts; the Content-Security-Policy allows only these three.
  */
+import { STATE_COLOURS } from '../graph-export.js';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -62,16 +63,6 @@ export const PAGE_HTML = (title: string): string => `<!doctype html>
 </html>
 `;
 
-const STATE_FILLS: Record<string, string> = {
-  pending: '#e5e7eb',
-  ready: '#bfdbfe',
-  running: '#fde68a',
-  blocked: '#fca5a5',
-  completed: '#bbf7d0',
-  failed: '#f87171',
-  cancelled: '#d1d5db',
-  retrying: '#fdba74',
-};
 
 export const PAGE_STYLE = `
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #111827; background: #f9fafb; }
@@ -112,7 +103,7 @@ header .badge[hidden], #problem[hidden] { display: none; }
 g.node.current > path, g.node.current > polygon, g.node.current > ellipse { stroke: #2563eb; stroke-width: 3px; fill: #dbeafe; }
 g.node.selected > path { stroke: #2563eb; stroke-width: 3px; }
 g.node { cursor: pointer; }
-${Object.entries(STATE_FILLS)
+${Object.entries(STATE_COLOURS)
   .map(([s, c]) => `.st-${s} { background: ${c}; } g.node.st-${s} > path, g.node.st-${s} > polygon { fill: ${c}; }`)
   .join('\n')}
 `;
