@@ -205,7 +205,9 @@ export class OverseerCore extends OverseerBase {
   detectDeadlock(projectId = 'default'): DeadlockReport | null {
     this.assertId(projectId, 'detectDeadlock', 'projectId');
     if (!this.scheduler.projects.has(projectId)) return null;
-    const report = analyzeDeadlock(this.scheduler.tasks, projectId);
+    let deadTasks = 0;
+    for (const project of this.scheduler.projects.values()) deadTasks += project.byState.failed.size + project.byState.cancelled.size;
+    const report = analyzeDeadlock(this.scheduler.tasks, projectId, { deadTasks, backEdges: this.scheduler.backEdges });
     if (report) {
       const at = this.clock.now();
       if (!this.closed) {

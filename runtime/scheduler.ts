@@ -49,6 +49,12 @@ const BOOST = 'boost:';
 const DEADLINE = 'deadline:';
 
 export class Scheduler {
+  /**
+   * Dependency edges that run against insertion order; a cycle needs one. `add` never makes one
+   * (dependencies are scheduled first) and the store refuses a snapshot that holds one, so this
+   * stays 0 unless something else builds the table; deadlock analysis then looks for cycles.
+   */
+  backEdges = 0;
   readonly host = new TaskHost();
   readonly tasks = new Map<string, TaskEntry>();
   readonly projects = new Map<string, Project>();
@@ -162,6 +168,7 @@ export class Scheduler {
     for (const entry of loaded) {
       for (const depId of entry.task.context.dependencies) {
         const dep = this.tasks.get(depId)!;
+        if (dep.seq >= entry.seq) this.backEdges++;
         dep.dependents.push(entry);
         if (dep.task.value !== 'completed' && !entry.ignored?.has(depId)) entry.unmet++;
       }
