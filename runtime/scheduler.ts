@@ -103,6 +103,7 @@ export class Scheduler {
         seq: this.seq++,
         task: this.host.create(input),
         dependents: [],
+        dependencies: [],
         unmet: 0,
         ignored: null,
         effective: input.priority,
@@ -121,6 +122,7 @@ export class Scheduler {
       for (const depId of input.dependencies) {
         const dep = this.tasks.get(depId)!;
         dep.dependents.push(entry);
+        entry.dependencies.push(dep);
         const depState = dep.task.value;
         if (dep.dependents.length === 1 && depState !== 'completed' && depState !== 'cancelled') {
           this.refreshPriority(dep, input.at, true);
@@ -154,6 +156,7 @@ export class Scheduler {
         seq: this.seq++,
         task: { value: record.value, context: freezeContext(record.context) },
         dependents: [],
+        dependencies: [],
         unmet: 0,
         ignored: record.ignored?.length ? new Set(record.ignored) : null,
         effective: record.effective,
@@ -170,6 +173,7 @@ export class Scheduler {
         const dep = this.tasks.get(depId)!;
         if (dep.seq >= entry.seq) this.backEdges++;
         dep.dependents.push(entry);
+        entry.dependencies.push(dep);
         if (dep.task.value !== 'completed' && !entry.ignored?.has(depId)) entry.unmet++;
       }
     }
