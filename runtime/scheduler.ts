@@ -44,6 +44,9 @@ function freezeContext(context: TaskContext): TaskContext {
 
 const sameReasons = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((r, i) => r === b[i]);
 
+/** The dependencies of a task that has none (shared: nothing adds to it). */
+const NO_ENTRIES: readonly TaskEntry[] = Object.freeze([]);
+
 const RETRY = 'retry:';
 const BOOST = 'boost:';
 const DEADLINE = 'deadline:';
@@ -103,7 +106,8 @@ export class Scheduler {
         seq: this.seq++,
         task: this.host.create(input),
         dependents: [],
-        dependencies: [],
+        // Built at its size: an array grown by push reserves 17 slots (~150 bytes a task at 100,000).
+        dependencies: input.dependencies.length ? input.dependencies.map((id) => this.tasks.get(id)!) : NO_ENTRIES,
         unmet: 0,
         ignored: null,
         effective: input.priority,
@@ -122,7 +126,6 @@ export class Scheduler {
       for (const depId of input.dependencies) {
         const dep = this.tasks.get(depId)!;
         dep.dependents.push(entry);
-        entry.dependencies.push(dep);
         const depState = dep.task.value;
         if (dep.dependents.length === 1 && depState !== 'completed' && depState !== 'cancelled') {
           this.refreshPriority(dep, input.at, true);
@@ -156,7 +159,7 @@ export class Scheduler {
         seq: this.seq++,
         task: { value: record.value, context: freezeContext(record.context) },
         dependents: [],
-        dependencies: [],
+        dependencies: NO_ENTRIES,
         unmet: 0,
         ignored: record.ignored?.length ? new Set(record.ignored) : null,
         effective: record.effective,
@@ -169,11 +172,12 @@ export class Scheduler {
       loaded.push(entry);
     }
     for (const entry of loaded) {
-      for (const depId of entry.task.context.dependencies) {
-        const dep = this.tasks.get(depId)!;
+      const ids = entry.task.context.dependencies;
+      if (ids.length) entry.dependencies = ids.map((id) => this.tasks.get(id)!);
+      for (const dep of entry.dependencies) {
+        const depId = dep.id;
         if (dep.seq >= entry.seq) this.backEdges++;
         dep.dependents.push(entry);
-        entry.dependencies.push(dep);
         if (dep.task.value !== 'completed' && !entry.ignored?.has(depId)) entry.unmet++;
       }
     }

@@ -23,7 +23,7 @@ export interface TaskEntry extends HeapItem {
   /** Tasks that list this one as a dependency. */
   readonly dependents: TaskEntry[];
   /** Its dependencies' entries, in the task's order: walks over the graph need no id lookups. */
-  readonly dependencies: TaskEntry[];
+  dependencies: readonly TaskEntry[];
   /** Dependencies not yet satisfied (completed, or failed under an `ignore` policy). */
   unmet: number;
   /** Failed dependencies this task chose to ignore; a later completion must not count twice. */
