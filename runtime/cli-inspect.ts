@@ -17,11 +17,8 @@ import { startInspector, type InspectorOptions, type InspectorServer } from './i
 import { liveSource, readStore, replaySource, storeSource, type InspectorSource } from './inspector/sources.js';
 import type { Overseer } from './overseer.js';
 import { readTrace, replayTrace, traceTo, type TraceWriter } from './trace.js';
+import type { Io } from './cli-session.js';
 
-interface Io {
-  out: NodeJS.WritableStream;
-  err: NodeJS.WritableStream;
-}
 
 class InspectInputError extends OverseerError {
   override name = 'InspectInputError';

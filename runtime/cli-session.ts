@@ -204,6 +204,6 @@ export function defaultWait(io: Io, inspect = false): number {
 
 export function duration(value: string): number {
   const ms = parseDuration(value);
-  if (ms === null) throw new InvalidArgumentError('must be a duration such as 30s, 5m or 1h');
+  if (ms === null) throw new InvalidArgumentError('must be a duration such as 500ms, 30s, 5m or 1h');
   return ms;
 }

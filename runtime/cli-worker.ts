@@ -7,18 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem, runIdProblem } from '../actors/bullmq-shared.js';
 import type { WorkerJobEvent } from '../actors/bullmq-worker.js';
 import type { Executor } from '../actors/types.js';
 import { ValidationError } from './errors.js';
-import { parseDuration } from './plan.js';
-
-interface Io {
-  out: NodeJS.WritableStream;
-  err: NodeJS.WritableStream;
-}
+import { duration, EXIT, positiveInt, type Io } from './cli-session.js';
 
 export interface DispatchFlags {
   dispatch?: string;
@@ -27,20 +22,6 @@ export interface DispatchFlags {
   connectTimeout?: number;
   /** The store's run id (part of its job ids); null: a store from before run ids, whose jobs have none. Not a CLI option. */
   runId?: string | null;
-}
-
-const INTERRUPTED = 130;
-
-function duration(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === null) throw new InvalidArgumentError('must be a duration such as 500ms, 30s, 5m or 1h');
-  return ms;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return n;
 }
 
 /** Adds the dispatch options to `run` and `resume`. */
@@ -194,7 +175,7 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
           } else if (signals === 2) {
             io.err.write(`overseer worker ${process.pid}: stopping running jobs (they will be retried)…\n`);
             void worker.close({ force: true }).then(finish);
-          } else process.exit(INTERRUPTED);
+          } else process.exit(EXIT.interrupted);
         };
         const finish = () => {
           process.off('SIGINT', onSignal);
@@ -204,6 +185,6 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       });
-      done(INTERRUPTED);
+      done(EXIT.interrupted);
     });
 }
