@@ -17,18 +17,9 @@ import { ExecutionError, type Executor } from '../actors/types.js';
 import { createOverseer, jsonFileStore, ValidationError } from '../runtime/index.js';
 import { cleanUpClis, startCli } from './helpers/cli.js';
 import { HAS_REDIS, NO_REDIS_MESSAGE, startRedis, type TestRedis } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 
 if (!HAS_REDIS) console.warn(NO_REDIS_MESSAGE);
-
-async function until<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** A promise the test opens when it wants. */
 function gate() {

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createOverseer, liveSource, replaySource, startInspector, type InspectionRecord, type InspectorServer, type Overseer } from '../runtime/index.js';
+import { until as waitUntil } from './helpers/until.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -21,13 +22,7 @@ const XSS_IMG = '<img src=x onerror=window.__xss=1>';
 const XSS_SCRIPT = '</script><script>window.__xss=2</script>';
 
 /** Polls a condition until a deadline (no fixed sleeps). */
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => waitUntil(what, check, timeoutMs);
 
 describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium', () => {
   let browser: Browser;

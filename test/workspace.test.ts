@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOverseer, type Overseer } from '../runtime/index.js';
 import { WorkspaceMonitor } from '../runtime/workspace.js';
+import { until as waitUntil } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -23,13 +24,7 @@ function workspace(): string {
   return dir;
 }
 
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, check: () => boolean, ms = 5000) => waitUntil(what, check, ms);
 
 async function monitor(overseer: Overseer, root: string, protectedPaths: string[] = []): Promise<WorkspaceMonitor> {
   const m = new WorkspaceMonitor(overseer, { root, protectedPaths, debounceMs: 50 });

@@ -49,16 +49,7 @@ export function runCliSync(args: string[]): { code: number | null; stdout: strin
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Polls until `probe` returns something truthy (bounded: a hang fails the test, it does not stall it). */
-export async function until<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from './until.js';
 
 /** A temporary folder, removed after the test. */
 export function tempDir(prefix = 'overseer-cli-'): string {
