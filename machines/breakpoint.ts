@@ -13,6 +13,7 @@
  * JSON and keeps an audit trail of every change (who, when, what, note).
  */
 import { assign, setup } from 'xstate';
+import type { ContextUpdate } from '../runtime/flat-machine.js';
 import type { JsonValue } from '../runtime/json.js';
 
 export const BREAKPOINT_STATES = ['triggered', 'awaiting', 'autoResolving', 'resolved', 'rejected', 'expired'] as const;
@@ -102,40 +103,56 @@ export function initialBreakpointContext(input: BreakpointInput): BreakpointCont
   };
 }
 
+type Update = ContextUpdate<BreakpointContext, BreakpointEvent>;
+
+/**
+ * What each named action changes in the context, as pure functions: the machine's
+ * actions are these wrapped in `assign`, and the breakpoint host steps the machine with
+ * them directly (runtime/flat-machine.ts).
+ */
+export const breakpointContextUpdates = {
+  recordAwait: (({ context, event }) => ({
+    audit: audit(context, { at: event.at, who: 'overseer', what: 'awaiting a person' }),
+  })) as Update,
+  scheduleAutoResolution: (({ context, event }) => {
+    if (event.type !== 'AUTO_RESOLVE') return {};
+    return {
+      autoResolveAt: event.resolveAt,
+      autoAction: event.action,
+      audit: audit(context, { at: event.at, who: 'overseer', what: `auto-resolving: ${event.action} at ${new Date(event.resolveAt).toISOString()}` }),
+    };
+  }) as Update,
+  recordAutoResolution: (({ context, event }) => ({
+    resolution: Object.freeze({ action: context.autoAction ?? 'continue', by: 'auto', note: null, at: event.at, auto: true }),
+    audit: audit(context, { at: event.at, who: 'auto', what: `resolved: ${context.autoAction ?? 'continue'}` }),
+  })) as Update,
+  recordEscalation: (({ context, event }) => ({
+    autoResolveAt: null,
+    audit: audit(context, { at: event.at, who: 'overseer', what: 'escalated to a person', ...(event.type === 'ESCALATE' ? { note: event.reason } : {}) }),
+  })) as Update,
+  recordDecision: (({ context, event }) => {
+    if (event.type !== 'RESOLVE' && event.type !== 'REJECT') return {};
+    const what = `${event.type === 'RESOLVE' ? 'approved' : 'rejected'}: ${event.action}`;
+    return {
+      autoResolveAt: null,
+      resolution: Object.freeze({ action: event.action, by: event.by, note: event.note, at: event.at, auto: false }),
+      audit: audit(context, { at: event.at, who: event.by, what, ...(event.note ? { note: event.note } : {}) }),
+    };
+  }) as Update,
+  recordExpiry: (({ context, event }) => ({
+    audit: audit(context, { at: event.at, who: 'overseer', what: 'expired unanswered' }),
+  })) as Update,
+};
+
 export const breakpointMachine = setup({
   types: {} as { context: BreakpointContext; events: BreakpointEvent; input: BreakpointInput },
   actions: {
-    recordAwait: assign(({ context, event }) => ({
-      audit: audit(context, { at: event.at, who: 'overseer', what: 'awaiting a person' }),
-    })),
-    scheduleAutoResolution: assign(({ context, event }) => {
-      if (event.type !== 'AUTO_RESOLVE') return {};
-      return {
-        autoResolveAt: event.resolveAt,
-        autoAction: event.action,
-        audit: audit(context, { at: event.at, who: 'overseer', what: `auto-resolving: ${event.action} at ${new Date(event.resolveAt).toISOString()}` }),
-      };
-    }),
-    recordAutoResolution: assign(({ context, event }) => ({
-      resolution: Object.freeze({ action: context.autoAction ?? 'continue', by: 'auto', note: null, at: event.at, auto: true }),
-      audit: audit(context, { at: event.at, who: 'auto', what: `resolved: ${context.autoAction ?? 'continue'}` }),
-    })),
-    recordEscalation: assign(({ context, event }) => ({
-      autoResolveAt: null,
-      audit: audit(context, { at: event.at, who: 'overseer', what: 'escalated to a person', ...(event.type === 'ESCALATE' ? { note: event.reason } : {}) }),
-    })),
-    recordDecision: assign(({ context, event }) => {
-      if (event.type !== 'RESOLVE' && event.type !== 'REJECT') return {};
-      const what = `${event.type === 'RESOLVE' ? 'approved' : 'rejected'}: ${event.action}`;
-      return {
-        autoResolveAt: null,
-        resolution: Object.freeze({ action: event.action, by: event.by, note: event.note, at: event.at, auto: false }),
-        audit: audit(context, { at: event.at, who: event.by, what, ...(event.note ? { note: event.note } : {}) }),
-      };
-    }),
-    recordExpiry: assign(({ context, event }) => ({
-      audit: audit(context, { at: event.at, who: 'overseer', what: 'expired unanswered' }),
-    })),
+    recordAwait: assign(breakpointContextUpdates.recordAwait),
+    scheduleAutoResolution: assign(breakpointContextUpdates.scheduleAutoResolution),
+    recordAutoResolution: assign(breakpointContextUpdates.recordAutoResolution),
+    recordEscalation: assign(breakpointContextUpdates.recordEscalation),
+    recordDecision: assign(breakpointContextUpdates.recordDecision),
+    recordExpiry: assign(breakpointContextUpdates.recordExpiry),
   },
 }).createMachine({
   id: 'breakpoint',

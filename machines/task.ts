@@ -10,6 +10,7 @@
  * clocks, replays and restores exact.
  */
 import { assign, setup } from 'xstate';
+import type { ContextUpdate } from '../runtime/flat-machine.js';
 import type { JsonValue } from '../runtime/json.js';
 
 export const TASK_STATES = [
@@ -179,57 +180,77 @@ function historyWith(context: TaskContext, event: TaskEvent, edge: Edge): Transi
   return Object.freeze([...context.history, Object.freeze(record)]) as TransitionRecord[];
 }
 
+type Update<TParams = Edge> = ContextUpdate<TaskContext, TaskEvent, TParams>;
+
+/**
+ * What each named action changes in the context, as pure functions. The machine's
+ * actions are these wrapped in `assign`; the task host steps the machine with them
+ * directly (runtime/flat-machine.ts), so this is the one definition of both.
+ *
+ * One update per transition: each assign clones the snapshot, so combining the context
+ * changes of a transition into one action halves the cost of a step.
+ */
+export const taskContextUpdates = {
+  recordTransition: (({ context, event }, edge) => ({ history: historyWith(context, event, edge) })) as Update,
+  countAttempt: (({ context, event }, edge) => ({
+    attempts: context.attempts + 1,
+    history: historyWith(context, event, edge),
+  })) as Update,
+  storeResult: (({ context, event }, edge) => ({
+    result: event.type === 'COMPLETE' ? event.result : null,
+    history: historyWith(context, event, edge),
+  })) as Update,
+  storeError: (({ context, event }, edge) => ({
+    lastError: event.type === 'FAIL' ? event.error : context.lastError,
+    blockedReason: null,
+    history: historyWith(context, event, edge),
+  })) as Update,
+  storeBlockedReason: (({ context, event }, edge) => {
+    let blockedReason: BlockedReason | null = null;
+    if (event.type === 'BLOCK') {
+      blockedReason = { reason: event.reason, at: event.at };
+      if (event.upstream !== undefined) blockedReason.upstream = event.upstream;
+      if (event.breakpoint !== undefined) blockedReason.breakpoint = event.breakpoint;
+      Object.freeze(blockedReason);
+    }
+    return { blockedReason, history: historyWith(context, event, edge) };
+  }) as Update,
+  clearBlockedReason: (({ context, event }, edge) => ({
+    blockedReason: null,
+    history: historyWith(context, event, edge),
+  })) as Update,
+  scheduleRetry: (({ context, event }, edge) => ({
+    retries: context.retries + 1,
+    retryAt: event.type === 'RETRY' ? event.retryAt : null,
+    history: historyWith(context, event, edge),
+  })) as Update,
+  recordChanges: (({ context, event }) => {
+    if (event.type !== 'RECORD_CHANGES') return {};
+    const files = [...(context.changedFiles ?? []), ...event.files.map((f) => Object.freeze({ ...f }))].slice(-CHANGED_FILES_LIMIT);
+    return { changedFiles: Object.freeze(files) as ChangedFile[] };
+  }) as Update<undefined>,
+  clearRetryAt: (({ context, event }, edge) => ({
+    retryAt: null,
+    history: historyWith(context, event, edge),
+  })) as Update,
+};
+
 export const taskMachine = setup({
   types: {} as {
     context: TaskContext;
     events: TaskEvent;
     input: TaskInput;
   },
-  // One assign per transition: each assign clones the snapshot, so combining the
-  // context changes of a transition into one action halves the cost of a step.
   actions: {
-    recordTransition: assign(({ context, event }, edge: Edge) => ({ history: historyWith(context, event, edge) })),
-    countAttempt: assign(({ context, event }, edge: Edge) => ({
-      attempts: context.attempts + 1,
-      history: historyWith(context, event, edge),
-    })),
-    storeResult: assign(({ context, event }, edge: Edge) => ({
-      result: event.type === 'COMPLETE' ? event.result : null,
-      history: historyWith(context, event, edge),
-    })),
-    storeError: assign(({ context, event }, edge: Edge) => ({
-      lastError: event.type === 'FAIL' ? event.error : context.lastError,
-      blockedReason: null,
-      history: historyWith(context, event, edge),
-    })),
-    storeBlockedReason: assign(({ context, event }, edge: Edge) => {
-      let blockedReason: BlockedReason | null = null;
-      if (event.type === 'BLOCK') {
-        blockedReason = { reason: event.reason, at: event.at };
-        if (event.upstream !== undefined) blockedReason.upstream = event.upstream;
-        if (event.breakpoint !== undefined) blockedReason.breakpoint = event.breakpoint;
-        Object.freeze(blockedReason);
-      }
-      return { blockedReason, history: historyWith(context, event, edge) };
-    }),
-    clearBlockedReason: assign(({ context, event }, edge: Edge) => ({
-      blockedReason: null,
-      history: historyWith(context, event, edge),
-    })),
-    scheduleRetry: assign(({ context, event }, edge: Edge) => ({
-      retries: context.retries + 1,
-      retryAt: event.type === 'RETRY' ? event.retryAt : null,
-      history: historyWith(context, event, edge),
-    })),
-    recordChanges: assign(({ context, event }) => {
-      if (event.type !== 'RECORD_CHANGES') return {};
-      const files = [...(context.changedFiles ?? []), ...event.files.map((f) => Object.freeze({ ...f }))].slice(-CHANGED_FILES_LIMIT);
-      return { changedFiles: Object.freeze(files) as ChangedFile[] };
-    }),
-    clearRetryAt: assign(({ context, event }, edge: Edge) => ({
-      retryAt: null,
-      history: historyWith(context, event, edge),
-    })),
+    recordTransition: assign(taskContextUpdates.recordTransition),
+    countAttempt: assign(taskContextUpdates.countAttempt),
+    storeResult: assign(taskContextUpdates.storeResult),
+    storeError: assign(taskContextUpdates.storeError),
+    storeBlockedReason: assign(taskContextUpdates.storeBlockedReason),
+    clearBlockedReason: assign(taskContextUpdates.clearBlockedReason),
+    scheduleRetry: assign(taskContextUpdates.scheduleRetry),
+    recordChanges: assign(taskContextUpdates.recordChanges),
+    clearRetryAt: assign(taskContextUpdates.clearRetryAt),
   },
 }).createMachine({
   id: 'task',

@@ -4,17 +4,20 @@
  * Every task (and breakpoint) is an actor of its machine: it has its own state and
  * changes only through events the machine accepts. What a host saves is the per-actor
  * machinery: measured on Node 20 with XState 5.33, one `createActor` costs ~20 µs and
- * ~3.9 KB and one `send` ~7–10 µs, while stepping the same machine through its
- * transition function costs ~4–6 µs and ~0.7 KB per task. At 100,000 tasks that is the
- * difference between missing and meeting the throughput and memory targets (see
- * docs/ARCHITECTURE.md). A host is the only place that advances its actors, and it
- * does so with the machine's own `transition` — the same function `createActor` runs —
- * over one shared, inert actor scope (what XState's `transition()` helper creates anew
- * on every call, at ~20 µs).
+ * ~3.9 KB and one `send` ~7–10 µs; stepping the same machine through
+ * `machine.transition` costs ~4–6 µs, and through its compiled table
+ * (runtime/flat-machine.ts: the machine's own transitions and assign functions, checked
+ * equal to XState's step by test/flat-machine.test.ts) well under 1 µs. At 100,000
+ * tasks that is the difference between missing and meeting the throughput and memory
+ * targets (see docs/benchmarks.md). A host is the only place that advances its actors.
+ * When a machine leaves the compiled subset, the host runs `machine.transition` over one
+ * shared, inert actor scope (what XState's `transition()` helper creates anew on every
+ * call, at ~20 µs).
  */
+import { compileFlatMachine, type ContextUpdate, type FlatStep } from './flat-machine.js';
 import { createEmptyActor, type ActorScope, type AnyStateMachine, type EventObject } from 'xstate';
-import { breakpointMachine, initialBreakpointContext, type BreakpointContext, type BreakpointEvent, type BreakpointInput, type BreakpointState } from '../machines/breakpoint.js';
-import { initialTaskContext, taskMachine, type TaskContext, type TaskEvent, type TaskInput, type TaskState } from '../machines/task.js';
+import { breakpointContextUpdates, breakpointMachine, initialBreakpointContext, type BreakpointContext, type BreakpointEvent, type BreakpointInput, type BreakpointState } from '../machines/breakpoint.js';
+import { initialTaskContext, taskContextUpdates, taskMachine, type TaskContext, type TaskEvent, type TaskInput, type TaskState } from '../machines/task.js';
 
 /**
  * An actor's state at rest: its state value and context, exactly what is persisted.
@@ -31,13 +34,27 @@ export interface AtRest<TValue extends string, TContext> {
 export type PersistedTask = AtRest<TaskState, TaskContext>;
 export type PersistedBreakpoint = AtRest<BreakpointState, BreakpointContext>;
 
+export interface MachineHostOptions {
+  /**
+   * Step through the machine's compiled table (runtime/flat-machine.ts) when the machine
+   * allows it. Default true; false always runs XState's `machine.transition` (the tests
+   * compare the two).
+   */
+  compiled?: boolean;
+}
+
 export class MachineHost<TValue extends string, TContext, TEvent extends EventObject, TInput> {
   private readonly scope: ActorScope<never, TEvent>;
+  private readonly step: FlatStep<TValue, TContext, TEvent> | null;
+  /** Why the compiled step is not used (null when it is). */
+  readonly uncompiledReason: string | null;
 
   constructor(
     private readonly machine: AnyStateMachine,
     private readonly initialValue: TValue,
     private readonly initialContext: (input: TInput) => TContext,
+    updates: Readonly<Record<string, ContextUpdate<TContext, TEvent, never>>>,
+    options: MachineHostOptions = {},
   ) {
     const self = createEmptyActor();
     this.scope = {
@@ -53,6 +70,9 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
       // applies inside the transition), so there is nothing to execute here.
       actionExecutor: () => {},
     };
+    const compiled = options.compiled === false ? { ok: false as const, reason: 'compiled: false' } : compileFlatMachine<TValue, TContext, TEvent>(machine, updates);
+    this.step = compiled.ok ? compiled.step : null;
+    this.uncompiledReason = compiled.ok ? null : compiled.reason;
   }
 
   /**
@@ -67,6 +87,7 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
 
   /** The actor after `event`, or null when the machine does not accept it in this state. */
   send(actor: AtRest<TValue, TContext>, event: TEvent): AtRest<TValue, TContext> | null {
+    if (this.step) return this.step(actor.value, actor.context, event);
     const snapshot = this.machine.resolveState({ value: actor.value, context: actor.context as never });
     const next = this.machine.transition(snapshot, event, this.scope as never);
     if (next === snapshot) return null;
@@ -75,13 +96,13 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
 }
 
 export class TaskHost extends MachineHost<TaskState, TaskContext, TaskEvent, TaskInput> {
-  constructor() {
-    super(taskMachine, 'pending', initialTaskContext);
+  constructor(options: MachineHostOptions = {}) {
+    super(taskMachine, 'pending', initialTaskContext, taskContextUpdates, options);
   }
 }
 
 export class BreakpointHost extends MachineHost<BreakpointState, BreakpointContext, BreakpointEvent, BreakpointInput> {
-  constructor() {
-    super(breakpointMachine, 'triggered', initialBreakpointContext);
+  constructor(options: MachineHostOptions = {}) {
+    super(breakpointMachine, 'triggered', initialBreakpointContext, breakpointContextUpdates, options);
   }
 }
