@@ -171,7 +171,7 @@ describe('the inspector commands, as a fresh user meets them', { timeout: 60_000
     const line = await until('the replay URL', () => /inspector: (\S+)/.exec(replay.stderr())?.[1]);
     expect(line).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     replay.child.kill('SIGINT');
-    expect((await replay.exited).code).toBe(0);
+    expect(await replay.exited).toEqual({ code: 0, signal: null });
 
     // `| true` has closed the pipe before the replay writes: EPIPE, not a stack trace.
     const piped = spawnSync('bash', ['-c', `"${process.execPath}" --import tsx runtime/cli.ts replay "${trace}" --json | true; echo "exit=\${PIPESTATUS[0]}" >&2`], { cwd: ROOT, encoding: 'utf8' });
