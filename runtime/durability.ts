@@ -3,6 +3,7 @@
  * compacting the journal into a snapshot now and then, and the final snapshot at close.
  */
 import type { JournalEntry, Store, StoreWarning } from '../store/types.js';
+import { snapshotInWorker } from './compactor.js';
 import { buildImage, replay, type ImageParts, type ReplayResult } from './persistence.js';
 import type { TaskHost } from './task-host.js';
 
@@ -13,17 +14,26 @@ export interface DurabilityOptions {
   onError: (error: unknown, source: string) => void;
   /** The state to write at a compaction: every task and breakpoint, and the supervisor. */
   image: () => ImageParts;
+  /**
+   * Make automatic compactions in a worker thread from the store's files, when the store
+   * can (`compactFrom`). The final compaction at close stays on the main thread: nothing
+   * else runs then, and it needs no replay.
+   */
+  background: boolean;
 }
 
 export class Durability {
   private compacting: Promise<void> | null = null;
   private compactionQueued = false;
   private closing = false;
+  private background: boolean;
 
   constructor(
     readonly store: Store,
     private readonly options: DurabilityOptions,
-  ) {}
+  ) {
+    this.background = options.background && typeof store.compactFrom === 'function';
+  }
 
   /**
    * Takes the store's lock and replays what it holds. Throws, changing nothing and
@@ -50,7 +60,7 @@ export class Durability {
     queueMicrotask(() => {
       this.compactionQueued = false;
       if (this.compacting || this.closing) return;
-      this.compacting = this.compact()
+      this.compacting = (this.background ? this.compactInBackground() : this.compact())
         .catch((error) => this.options.onError(error, 'store compaction'))
         .finally(() => {
           this.compacting = null;
@@ -68,6 +78,21 @@ export class Durability {
     if (this.compacting) await this.compacting;
     await this.compact();
     await this.store.close();
+  }
+
+  /**
+   * A compaction made by a worker thread. If the worker fails (it could not start, or
+   * disagrees with the journal), that is reported and this compaction, and every later
+   * one, runs on the main thread instead.
+   */
+  private async compactInBackground(): Promise<void> {
+    try {
+      await this.store.compactFrom!(snapshotInWorker);
+    } catch (error) {
+      this.background = false;
+      this.options.onError(error, 'background store compaction (compacting on the main thread from now on)');
+      if (!this.closing) await this.compact();
+    }
   }
 
   /** Writes a snapshot of everything into the store and shortens its journal. */

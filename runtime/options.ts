@@ -34,6 +34,12 @@ export interface OverseerOptions {
   quality?: Omit<QualityControllerOptions, 'history' | 'onRecord' | 'now'>;
   /** Journal records between automatic compactions into the snapshot. Default 100,000. */
   compactEvery?: number;
+  /**
+   * Make automatic compactions in a worker thread, from the store's files (a store that
+   * supports it: `jsonFileStore`), so the event loop does not stand still while a large
+   * snapshot is written. Default true; false compacts on the main thread.
+   */
+  backgroundCompaction?: boolean;
   /** Where errors thrown by event listeners are reported. Default: console.error. */
   onListenerError?: (error: unknown, eventType: string) => void;
   /** Where background failures (a store compaction that failed) are reported. Default: console.error. */
@@ -62,7 +68,7 @@ export interface RecoveryReport {
   warnings: StoreWarning[];
 }
 
-const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'executors', 'breakpoints', 'quality', 'onRestoreRunning']);
+const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'backgroundCompaction', 'executors', 'breakpoints', 'quality', 'onRestoreRunning']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
 
 export function failureProblem(error: unknown): string | null {
@@ -137,6 +143,9 @@ export function optionProblems(options: unknown): string[] {
   }
   if (options.onRestoreRunning !== undefined && options.onRestoreRunning !== 'interrupt' && options.onRestoreRunning !== 'keep') {
     problems.push(`options.onRestoreRunning: must be 'interrupt' or 'keep', got ${describe(options.onRestoreRunning)}`);
+  }
+  if (options.backgroundCompaction !== undefined && typeof options.backgroundCompaction !== 'boolean') {
+    problems.push(`options.backgroundCompaction: must be true or false, got ${describe(options.backgroundCompaction)}`);
   }
   const compactEvery = options.compactEvery;
   if (compactEvery !== undefined && (typeof compactEvery !== 'number' || !Number.isInteger(compactEvery) || compactEvery < 1)) {

@@ -73,6 +73,7 @@ export class OverseerBase {
     this.durability = options.store
       ? new Durability(options.store, {
           compactEvery: options.compactEvery ?? 100_000,
+          background: options.backgroundCompaction ?? true,
           onError: this.onError,
           image: () => {
             const b = this.breakpointManager.stored();

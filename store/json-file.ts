@@ -7,6 +7,7 @@
  *   state.json.journal  everything since the snapshot, one JSON record per line
  *   state.json.bak      the snapshot before the last compaction
  *   state.json.lock     the pid of the one process writing
+ *   state.json.compacting  a snapshot being written in the background (renamed over state.json when done)
  */
 import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, renameSync, rmSync } from 'node:fs';
 import { Low, LowSync } from 'lowdb';
@@ -15,7 +16,7 @@ import { StoreCorruptError } from './errors.js';
 import { JournalWriter, readJournal, type JournalContents } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { upgradeImage } from './schema.js';
-import type { JournalEntry, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
+import type { JournalEntry, SnapshotSource, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
 
 export interface JsonFileStoreOptions {
   /** At most this long (ms) between a transition and its fsync. Default 50. */
@@ -97,6 +98,22 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       });
       return compacting;
     },
+    compactFrom(make: (source: SnapshotSource) => Promise<void>): Promise<void> {
+      const w = requireOpen();
+      const run = async () => {
+        if (compacting) await compacting;
+        const mark = w.mark(); // every record up to `seq` is in the file's first mark.offset bytes
+        const target = `${path}.compacting`;
+        await make({ snapshot: path, journal: journalPath, journalBytes: mark.offset, seq: seq, target });
+        if (existsSync(path)) keepAsBackup(path);
+        renameSync(target, path);
+        w.dropBefore(mark);
+      };
+      compacting = run().finally(() => {
+        compacting = null;
+      });
+      return compacting;
+    },
     async close(): Promise<void> {
       if (compacting) await compacting;
       if (writer) await writer.close();
@@ -117,7 +134,8 @@ function syncFile(file: string): void {
   }
 }
 
-function readSnapshot(path: string): { image: StoreImage | null; warnings: StoreWarning[] } {
+/** Reads and upgrades a snapshot file; null when there is none yet. */
+export function readSnapshot(path: string): { image: StoreImage | null; warnings: StoreWarning[] } {
   const warnings: StoreWarning[] = [];
   let raw: unknown;
   try {

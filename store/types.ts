@@ -96,6 +96,19 @@ export interface StoreContents {
   warnings: StoreWarning[];
 }
 
+/** What a snapshot maker is given by `Store.compactFrom`. */
+export interface SnapshotSource {
+  /** The current snapshot file (it may not exist yet). */
+  snapshot: string;
+  /** The journal file: only its first `journalBytes` bytes belong to this snapshot. */
+  journal: string;
+  journalBytes: number;
+  /** The number of the last record in them: the new snapshot's `seq`. */
+  seq: number;
+  /** Where to write the new snapshot; it must be complete and fsynced when `make` resolves. */
+  target: string;
+}
+
 export interface Store {
   /** `memory` or `file`. */
   readonly kind: string;
@@ -111,6 +124,13 @@ export interface Store {
   flush(): Promise<void>;
   /** Writes `image` (which must include every record up to `image.seq`) and drops the journal it covers. */
   compact(image: StoreImage): Promise<void>;
+  /**
+   * Optional: a compaction whose snapshot `make` writes from the store's own files, so
+   * that it can be made off the main thread (runtime/compactor.ts, a worker thread). The
+   * store marks the journal, hands `make` what the snapshot must cover, then swaps the
+   * written snapshot in and drops the journal it covers, as `compact` does.
+   */
+  compactFrom?(make: (source: SnapshotSource) => Promise<void>): Promise<void>;
   /** Records appended since the last compaction. */
   readonly journalLength: number;
   /** Flushes and releases the lock. */
