@@ -67,7 +67,7 @@ const backends: [string, () => Backend][] = [
   }],
 ];
 
-/** Wraps a store to count the compactions the runtime starts in the background and to wait for them. */
+/** Wraps a store to count the compactions the runtime starts in the background (on the main thread or in a worker) and to wait for them. */
 function track(inner: Store) {
   const running: Promise<void>[] = [];
   // A store's methods and getters are closures, so the wrapper can inherit them all.
@@ -76,6 +76,15 @@ function track(inner: Store) {
       running.push(inner.compact(image));
       return running.at(-1)!;
     },
+    // The file store's automatic compactions are made in a worker thread (runtime/compactor.ts).
+    ...(inner.compactFrom
+      ? {
+          compactFrom: (make: Parameters<NonNullable<Store['compactFrom']>>[0]) => {
+            running.push(inner.compactFrom!(make));
+            return running.at(-1)!;
+          },
+        }
+      : {}),
   });
   return {
     store,

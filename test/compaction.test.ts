@@ -1,0 +1,172 @@
+/**
+ * Compaction off the main thread (runtime/compactor.ts): a snapshot made from the store's
+ * files by replaying them must be the one the live runtime would write, the worker's
+ * snapshot is swapped in without losing a record appended meanwhile, and a worker that
+ * fails leaves the compaction to the main thread, said once.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
+import { createOverseer, jsonFileStore, memoryStore, type Overseer, type Store } from '../runtime/index.js';
+import { until } from './helpers/until.js';
+
+const T0 = 1_700_000_000_000;
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-compaction-'));
+  dirs.push(dir);
+  return join(dir, 'state.json');
+}
+
+/** Retries, a failure that blocks, an ignored one, a cancel, a boost, a deadline, a pause, a breakpoint and a rule. */
+function work(o: Overseer, clock: SimulatedClock): void {
+  o.scheduleTasks([
+    { id: 'done', priority: 6 },
+    { id: 'after', dependencies: ['done'] },
+    { id: 'flaky', priority: 9, retryBaseMs: 1_000, maxRetries: 3 },
+    { id: 'dead', priority: 10, maxRetries: 0 },
+    { id: 'child', dependencies: ['dead'] },
+    { id: 'loose', dependencies: ['dead'], onDependencyFailure: 'ignore' },
+    { id: 'urgent', deadline: T0 + 60_000 },
+    { id: 'gone' },
+    { id: 'other', projectId: 'q' },
+  ]);
+  o.markFailed(o.getNextTask()!.id, 'broken'); // dead: fails for good
+  clock.increment(10);
+  o.markFailed(o.getNextTask()!.id, 'flaky once'); // flaky: retrying
+  o.markComplete(o.getNextTask()!.id, { ok: true });
+  o.cancelTask('gone', 'not needed');
+  o.pause('q');
+  o.addCustomRule({ type: 'slow_review', priority: 'low', condition: 'event == "task.completed" && task.id == "after"' });
+  clock.increment(2_000); // the retry comes due
+}
+
+const withoutTime = (image: Record<string, unknown>) => ({ ...image, savedAt: 0 });
+
+describe('a snapshot made from the store files', () => {
+  it.each([
+    ['the journal alone', 1_000_000],
+    ['a snapshot and the journal after it', 12],
+  ])('from %s equals the one the live runtime writes at close', async (_, compactEvery) => {
+    const path = tempPath();
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    const store = jsonFileStore(path);
+    const o = createOverseer({ clock, store, compactEvery, backgroundCompaction: false });
+    work(o, clock);
+    await until('inline compactions to settle', () => compactEvery > 100 || (existsSync(path) && store.journalLength < compactEvery));
+    await o.flush();
+    if (compactEvery < 100) expect(existsSync(path)).toBe(true);
+    const target = `${path}.made`;
+    snapshotFromFiles({ snapshot: path, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target });
+    const seq = store.seq;
+    await o.close();
+    expect(store.seq).toBe(seq); // close itself journals nothing: the two snapshots cover the same records
+    const live = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const made = JSON.parse(readFileSync(target, 'utf8')) as Record<string, unknown>;
+    expect((live.tasks as unknown[]).length).toBe(9);
+    expect(withoutTime(made)).toEqual(withoutTime(live));
+  });
+
+  it('refuses a journal that does not reach the sequence number it was promised', async () => {
+    const path = tempPath();
+    const store = jsonFileStore(path);
+    const o = createOverseer({ store });
+    o.scheduleTask({ id: 'a' });
+    await o.flush();
+    const journal = `${path}.journal`;
+    expect(() => snapshotFromFiles({ snapshot: path, journal, journalBytes: statSync(journal).size, seq: store.seq + 1, target: `${path}.made` })).toThrow(
+      `expected records up to ${store.seq + 1}, found up to ${store.seq}`,
+    );
+    await o.close();
+  });
+});
+
+describe('background compaction', () => {
+  it('runs in a worker, keeps what was appended meanwhile, and restores exactly after a crash', async () => {
+    const path = tempPath();
+    const errors: unknown[] = [];
+    const store = jsonFileStore(path);
+    const o = createOverseer({ store, compactEvery: 40, onError: (e) => errors.push(e) });
+    o.scheduleTasks(Array.from({ length: 30 }, (_, i) => ({ id: `t${i}`, dependencies: i > 0 ? [`t${i - 1}`] : [] })));
+    // 30 adds + 1 ready: under 40. Completing tasks crosses it; the worker's snapshot
+    // lands while the loop goes on appending.
+    for (let i = 0; i < 20; i++) {
+      o.markComplete(o.getNextTask()!.id);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until('a snapshot written by the worker', () => existsSync(path) && !existsSync(`${path}.compacting`), 20_000);
+    expect(errors).toEqual([]);
+    const snapshot = JSON.parse(readFileSync(path, 'utf8')) as { seq: number; tasks: unknown[] };
+    expect(snapshot.seq).toBeGreaterThanOrEqual(40);
+    expect(snapshot.tasks).toHaveLength(30);
+    // The journal keeps exactly the records after the snapshot, those appended while the worker ran included.
+    expect(store.journalLength).toBe(store.seq - snapshot.seq);
+    expect(store.journalLength).toBeGreaterThan(0);
+    await o.flush();
+    const expected = o.getTasks().map((t) => `${t.id}:${t.state}`);
+
+    // What a restart sees if the process died now: the worker's snapshot and the journal after it.
+    const copy = tempPath();
+    for (const suffix of ['', '.journal']) copyFileSync(path + suffix, copy + suffix);
+    const restored = createOverseer({ store: jsonFileStore(copy) });
+    expect(restored.recovery?.replayed).toBe(store.journalLength);
+    expect(restored.getTasks().map((t) => `${t.id}:${t.state}`)).toEqual(expected);
+    await restored.close();
+    await o.close();
+  });
+
+  it('a worker that fails is reported once, and its compaction and the later ones run on the main thread', async () => {
+    const path = tempPath();
+    const inner = jsonFileStore(path);
+    let inline = 0;
+    let offered = 0;
+    // The store's own files, but a maker that breaks: what a worker that cannot start does.
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compact: (image: Parameters<Store['compact']>[0]) => (inline++, inner.compact(image)),
+      compactFrom: (make: Parameters<NonNullable<Store['compactFrom']>>[0]) => {
+        offered++;
+        return inner.compactFrom!(async (source) => {
+          await make({ ...source, snapshot: `${path}.missing-dir/x`, seq: source.seq + 1 });
+        });
+      },
+    });
+    const errors: { error: unknown; source: string }[] = [];
+    const o = createOverseer({ store, compactEvery: 5, onError: (error, source) => errors.push({ error, source }) });
+    for (let i = 0; i < 8; i++) {
+      o.scheduleTask({ id: `t${i}` });
+      await until('the compaction to settle', () => !existsSync(`${path}.compacting`) && inner.journalLength < 5);
+    }
+    expect(offered).toBe(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.source).toMatch(/background store compaction \(compacting on the main thread from now on\)/);
+    expect(String(errors[0]!.error)).toMatch(/expected records up to/);
+    expect(inline).toBeGreaterThanOrEqual(2);
+    await o.close();
+    const reopened = createOverseer({ store: jsonFileStore(path) });
+    expect(reopened.getTasks()).toHaveLength(8);
+    await reopened.close();
+  });
+
+  it('is not used by a store that cannot make snapshots from files, and is a boolean option', async () => {
+    expect(() => createOverseer({ backgroundCompaction: 'yes' as never })).toThrow(/options\.backgroundCompaction: must be true or false, got "yes"/);
+    const store = memoryStore();
+    const o = createOverseer({ store, compactEvery: 3 });
+    for (let i = 0; i < 5; i++) o.scheduleTask({ id: `t${i}` });
+    await until('a compaction', () => store.journalLength < 3);
+    await o.close();
+  });
+
+  it('snapshotInWorker reports the worker error', async () => {
+    const path = tempPath();
+    await expect(snapshotInWorker({ snapshot: path, journal: `${path}.journal`, journalBytes: 0, seq: 5, target: `${path}.made` })).rejects.toThrow(
+      /expected records up to 5, found up to 0/,
+    );
+  });
+});
