@@ -13,6 +13,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rea
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readJournal } from '../store/journal.js';
 import { SimulatedClock } from 'xstate';
 import {
   createOverseer, jsonFileStore, memoryStore, readStoreFile, restoreBackup, SCHEMA_VERSION,
@@ -158,6 +159,28 @@ describe('the journal', () => {
     expect(again.recovery?.warnings).toEqual([]);
     expect(again.getTasks().map((t) => t.id)).toEqual(['a', 'b', 'c', 'd']);
     await again.close();
+    await overseer.close();
+  });
+
+  it('a journal of multi-byte text with a torn tail: the cut is at the byte where the last whole line ends', async () => {
+    const path = tempPath();
+    const scratch = tempPath();
+    const first = open(scratch);
+    first.scheduleTasks([{ id: 'a', title: 'Überprüfung — 検証 ✓' }, { id: 'b', title: 'ß'.repeat(50) }]);
+    await first.flush();
+    copyFileSync(`${scratch}.journal`, `${path}.journal`);
+    await first.close();
+    const whole = readFileSync(`${path}.journal`);
+    appendFileSync(`${path}.journal`, '{"k":"ev","t":"b","e":{"type":"ST');
+    const read = readJournal(`${path}.journal`);
+    expect(read.intactBytes).toBe(whole.length); // bytes, not characters
+    expect(read.records.map((r) => r.k)).toEqual(['add', 'ev', 'add', 'ev']);
+    expect(read.warnings).toEqual([expect.objectContaining({ message: expect.stringContaining(`line 6 (byte ${whole.length}), 33 bytes`) })]);
+    const overseer = open(path);
+    expect(overseer.getTaskStatus('a')?.title).toBe('Überprüfung — 検証 ✓');
+    overseer.scheduleTask({ id: 'c' });
+    await overseer.flush();
+    expect(readFileSync(`${path}.journal`).subarray(0, whole.length).equals(whole)).toBe(true);
     await overseer.close();
   });
 
