@@ -199,7 +199,8 @@ export class Scheduler {
     const out: StoredTask[] = [];
     for (const entry of this.tasks.values()) {
       const record: StoredTask = { value: entry.task.value, context: entry.task.context, effective: entry.effective, boosts: entry.boosts };
-      if (entry.priorityChanges) record.priorityChanges = entry.priorityChanges;
+      // A copy: the entry's list grows in place, and an image must stay as it was taken (memoryStore keeps it by reference).
+      if (entry.priorityChanges) record.priorityChanges = entry.priorityChanges.slice();
       if (entry.ignored?.size) record.ignored = [...entry.ignored];
       out.push(record);
     }

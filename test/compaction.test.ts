@@ -24,28 +24,37 @@ function tempPath(): string {
   return join(dir, 'state.json');
 }
 
-/** Retries, a failure that blocks, an ignored one, a cancel, a boost, a deadline, a pause, a breakpoint and a rule. */
-function work(o: Overseer, clock: SimulatedClock): void {
-  o.scheduleTasks([
-    { id: 'done', priority: 6 },
-    { id: 'after', dependencies: ['done'] },
-    { id: 'flaky', priority: 9, retryBaseMs: 1_000, maxRetries: 3 },
-    { id: 'dead', priority: 10, maxRetries: 0 },
-    { id: 'child', dependencies: ['dead'] },
-    { id: 'loose', dependencies: ['dead'], onDependencyFailure: 'ignore' },
-    { id: 'urgent', deadline: T0 + 60_000 },
-    { id: 'gone' },
-    { id: 'other', projectId: 'q' },
-  ]);
-  o.markFailed(o.getNextTask()!.id, 'broken'); // dead: fails for good
-  clock.increment(10);
-  o.markFailed(o.getNextTask()!.id, 'flaky once'); // flaky: retrying
-  o.markComplete(o.getNextTask()!.id, { ok: true });
-  o.cancelTask('gone', 'not needed');
-  o.pause('q');
-  o.addCustomRule({ type: 'slow_review', priority: 'low', condition: 'event == "task.completed" && task.id == "after"' });
-  clock.increment(2_000); // the retry comes due
+/** Retries, a failure that blocks, an ignored one, a cancel, a boost, a deadline, a pause, a breakpoint rule: one step each. */
+function steps(o: Overseer, clock: SimulatedClock): (() => unknown)[] {
+  return [
+    () =>
+      o.scheduleTasks([
+        { id: 'done', priority: 6 },
+        { id: 'after', dependencies: ['done'] },
+        { id: 'flaky', priority: 9, retryBaseMs: 1_000, maxRetries: 3 },
+        { id: 'dead', priority: 10, maxRetries: 0 },
+        { id: 'child', dependencies: ['dead'] },
+        { id: 'loose', dependencies: ['dead'], onDependencyFailure: 'ignore' },
+        { id: 'urgent', deadline: T0 + 60_000 },
+        { id: 'gone' },
+        { id: 'other', projectId: 'q' },
+      ]),
+    () => o.markFailed(o.getNextTask()!.id, 'broken'), // dead: fails for good
+    () => clock.increment(10),
+    () => o.markFailed(o.getNextTask()!.id, 'flaky once'), // flaky: retrying
+    () => o.markComplete(o.getNextTask()!.id, { ok: true }),
+    () => o.cancelTask('gone', 'not needed'),
+    () => o.pause('q'),
+    () => o.addCustomRule({ type: 'slow_review', priority: 'low', condition: 'event == "task.completed" && task.id == "after"' }),
+    () => clock.increment(2_000), // the retry comes due
+  ];
 }
+
+function work(o: Overseer, clock: SimulatedClock): void {
+  for (const step of steps(o, clock)) step();
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 const withoutTime = (image: Record<string, unknown>) => ({ ...image, savedAt: 0 });
 
@@ -85,6 +94,47 @@ describe('a snapshot made from the store files', () => {
       `expected records up to ${store.seq + 1}, found up to ${store.seq}`,
     );
     await o.close();
+  });
+});
+
+describe('memoryStore keeps images by reference', () => {
+  it('and every image stays what it was when taken, while the runtime goes on changing', async () => {
+    const inner = memoryStore();
+    const taken: { image: unknown; json: string }[] = [];
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compact: (image: Parameters<Store['compact']>[0]) => (taken.push({ image, json: JSON.stringify(image) }), inner.compact(image)),
+    });
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    const o = createOverseer({ clock, store, compactEvery: 2 });
+    for (const step of steps(o, clock)) {
+      step();
+      await tick();
+    }
+    // More of what changes in place: a task with a priority change already (it has a
+    // dependent) gets another one after it is retried, with images taken in between.
+    o.scheduleTasks([{ id: 'base', priority: 10, retryBaseMs: 1_000, maxRetries: 5 }, { id: 'top', dependencies: ['base'] }]);
+    await tick();
+    expect(o.getTaskStatus('base')?.priorityChanges).toHaveLength(1);
+    for (let i = 0; i < 4; i++) {
+      const next = o.getNextTask();
+      if (!next) break;
+      clock.increment(5);
+      o.markFailed(next.id, 'again');
+      await tick();
+      clock.increment(60_000);
+      await tick();
+    }
+    expect(o.getTaskStatus('base')?.priorityChanges.length).toBeGreaterThan(1);
+    expect(taken.length).toBeGreaterThan(5);
+    const changed = taken.flatMap(({ image, json }, i) => (JSON.stringify(image) === json ? [] : [`image ${i + 1} of ${taken.length}`]));
+    expect(changed, 'images changed after they were taken').toEqual([]);
+    await o.flush();
+    const live = o.getTasks().map((t) => JSON.stringify(t));
+    await inner.close(); // what a crash leaves: the last image and the journal after it
+    const restored = createOverseer({ clock, store: inner });
+    expect(restored.getTasks().map((t) => JSON.stringify(t))).toEqual(live);
+    await restored.close();
   });
 });
 
