@@ -49,7 +49,7 @@ export { memoryStore } from '../store/memory.js';
 export { jsonFileStore, restoreBackup, readStoreFile } from '../store/json-file.js';
 export type { JsonFileStoreOptions } from '../store/json-file.js';
 export { StoreLockedError, StoreCorruptError, StoreVersionError } from '../store/errors.js';
-export type { Store, StoreImage, StoreContents, StoreWarning, StoredTask, JournalRecord } from '../store/types.js';
+export type { Store, SnapshotSource, StoreImage, StoreContents, StoreWarning, StoredTask, JournalRecord } from '../store/types.js';
 export { SCHEMA_VERSION } from '../store/types.js';
 export { Runner } from './runner.js';
 export type { RunnerOptions, RunOutcome, AttemptDispatch } from './runner.js';
