@@ -10,6 +10,7 @@ import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonFileStore, readStoreFile } from '../store/json-file.js';
 import { acquireLock } from '../store/lock.js';
+import type { Store } from '../store/types.js';
 import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
 import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import { createOverseer, type Overseer } from './overseer.js';
@@ -37,10 +38,31 @@ export function positiveInt(value: string): number {
 }
 
 /** With a dispatcher (BullMQ), attempts that were running stay running: the runner re-attaches to them. */
+/** The store each CLI runtime was opened on. */
+const storeOf = new WeakMap<Overseer, Store>();
+
+/**
+ * Output that follows the journal: before each write, the records appended so far are handed
+ * to the OS, so a line a person or a program has read about a transition survives a kill of
+ * this process (the journal otherwise writes at the end of the event-loop turn).
+ */
+function afterJournal(out: NodeJS.WritableStream, store: Store | undefined): NodeJS.WritableStream {
+  if (!store?.writeOut) return out;
+  const write = out.write.bind(out) as (...args: unknown[]) => boolean;
+  return Object.assign(Object.create(out) as NodeJS.WritableStream, {
+    write: (...args: unknown[]) => {
+      store.writeOut!();
+      return write(...args);
+    },
+  });
+}
+
 export function openStore(path: string, io: Io, dispatch: BullmqDispatch | null = null): Overseer {
   mkdirSync(dirname(resolve(path)), { recursive: true });
   try {
-    const overseer = createOverseer({ store: jsonFileStore(resolve(path)), ...(dispatch ? { onRestoreRunning: 'keep' as const } : {}) });
+    const store = jsonFileStore(resolve(path));
+    const overseer = createOverseer({ store, ...(dispatch ? { onRestoreRunning: 'keep' as const } : {}) });
+    storeOf.set(overseer, store);
     for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
     const interrupted = overseer.recovery?.interrupted ?? [];
     if (interrupted.length) io.err.write(`overseer: ${interrupted.length} interrupted attempt(s) go back through the retry policy: ${interrupted.join(', ')}\n`);
@@ -132,10 +154,10 @@ export async function execute(
 ): Promise<number> {
   const tty = !options.json && (io.out as NodeJS.WriteStream).isTTY === true;
   const reporter: Reporter = options.json
-    ? jsonReporter(overseer, io.out, io.err)
+    ? jsonReporter(overseer, afterJournal(io.out, storeOf.get(overseer)), io.err)
     : tty
       ? liveReporter(overseer, io.out as NodeJS.WriteStream, title)
-      : plainReporter(overseer, io.out);
+      : plainReporter(overseer, afterJournal(io.out, storeOf.get(overseer)));
   options.onStart?.();
   const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);

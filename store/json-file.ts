@@ -82,6 +82,9 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       return writer?.length ?? existingJournal?.records.length ?? 0;
     },
     flush: () => requireOpen().flush(),
+    writeOut(): void {
+      writer?.writeOut();
+    },
     compact(image: StoreImage): Promise<void> {
       const w = requireOpen();
       const run = async () => {

@@ -122,6 +122,12 @@ export interface Store {
   readonly seq: number;
   /** Resolves once every record appended so far is durable. */
   flush(): Promise<void>;
+  /**
+   * Optional: hands every record appended so far to the OS now, so that it survives a
+   * killed process (records otherwise wait for the end of the event-loop turn). The CLI
+   * calls it before printing a line about them.
+   */
+  writeOut?(): void;
   /** Writes `image` (which must include every record up to `image.seq`) and drops the journal it covers. */
   compact(image: StoreImage): Promise<void>;
   /**

@@ -138,7 +138,7 @@ describe('a run killed with SIGKILL', () => {
     expect(atKill.running.length).toBeGreaterThan(0);
 
     const resume = await overseer('resume', '--store', store);
-    expect(resume.code, resume.stderr).toBe(0);
+    expect(resume.code, `${resume.stderr}\n${resume.stdout}`).toBe(0);
     expect(resume.stderr).toContain('interrupted attempt(s)');
 
     const tasks = await tasksIn(store);
