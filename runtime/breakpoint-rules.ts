@@ -46,6 +46,8 @@ export interface Rule extends Required<Omit<RuleDefinition, 'autoResolve' | 'mes
   expiresAfterMs: number | null;
   compiled: CompiledExpression;
   builtIn: boolean;
+  /** The facts' `event` values the condition can hold for (from its `event == "…"` tests), or null for any. */
+  events: ReadonlySet<string> | null;
 }
 
 export const DEFAULT_BREAKPOINT_TYPES = [
@@ -147,7 +149,13 @@ export function checkRule(raw: unknown, builtIn = false): Rule | string[] {
     expiresAfterMs: (raw.expiresAfterMs as number | undefined) ?? null,
     compiled,
     builtIn,
+    events: eventsOf(compiled),
   };
+}
+
+function eventsOf(compiled: CompiledExpression): ReadonlySet<string> | null {
+  const values = compiled.valuesRequiredOf('event');
+  return values && new Set(values.filter((v): v is string => typeof v === 'string'));
 }
 
 export function defaultRules(): Rule[] {
@@ -175,4 +183,11 @@ export function readPath(facts: unknown, path: string): unknown {
     value = value[key];
   }
   return value;
+}
+
+const URGENCY: Record<BreakpointPriority, number> = { high: 0, medium: 1, low: 2 };
+
+/** The rules that can fire: enabled, of a type not switched off, most urgent first (in order of addition among equals). */
+export function activeRules(rules: readonly Rule[], disabledTypes: ReadonlySet<string>): Rule[] {
+  return rules.filter((r) => r.enabled && !disabledTypes.has(r.type)).sort((a, b) => URGENCY[a.priority] - URGENCY[b.priority]);
 }

@@ -10,7 +10,7 @@
  */
 import { isOpenBreakpoint, type BreakpointDefinition, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
 import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
-import { checkRule, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
+import { activeRules, checkRule, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
 import { OverseerError, ValidationError } from './errors.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
@@ -61,6 +61,8 @@ export class BreakpointManager {
   private readonly breakpoints = new Map<string, PersistedBreakpoint>();
   private rules: Rule[] = defaultRules();
   private readonly disabledTypes = new Set<string>();
+  /** The enabled rules, most urgent first; null when rules or switched-off types changed since. */
+  private active: Rule[] | null = null;
   private readonly callbacks = new Set<NotificationCallback>();
   private batch: BreakpointNotification[] = [];
   private readonly notifyBatchMs: number;
@@ -81,23 +83,23 @@ export class BreakpointManager {
   }
 
   private firing(facts: Record<string, unknown>): Rule[] {
-    const order: Record<BreakpointPriority, number> = { high: 0, medium: 1, low: 2 };
-    return this.rules
-      .filter((r) => r.enabled && !this.disabledTypes.has(r.type))
-      .sort((a, b) => order[a.priority] - order[b.priority])
-      .filter((rule) => {
-        try {
-          return rule.compiled.test(facts);
-        } catch {
-          return false; // a rule about facts this moment does not have
-        }
-      });
+    const out: Rule[] = [];
+    for (const rule of (this.active ??= activeRules(this.rules, this.disabledTypes))) {
+      if (rule.events && !rule.events.has(facts.event as string)) continue; // about other events: cannot hold
+      try {
+        if (rule.compiled.test(facts)) out.push(rule);
+      } catch {
+        // a rule about facts this moment does not have
+      }
+    }
+    return out;
   }
 
   addCustomRule(definition: RuleDefinition): RuleDefinition {
     const rule = checkRule(definition);
     if (Array.isArray(rule)) throw new ValidationError('addCustomRule', rule);
     this.rules.push(rule);
+    this.active = null;
     this.ports.journal({ k: 'rule', rule: ruleDefinition(rule) });
     return ruleDefinition(rule);
   }
@@ -116,6 +118,7 @@ export class BreakpointManager {
     }
     if (enabled) this.disabledTypes.delete(type);
     else this.disabledTypes.add(type);
+    this.active = null;
     this.ports.journal({ k: 'bptype', type, enabled });
   }
 
@@ -323,6 +326,7 @@ export class BreakpointManager {
       if (!Array.isArray(rule)) this.rules.push(rule);
     }
     for (const t of stored.disabledTypes) this.disabledTypes.add(t);
+    this.active = null;
     for (const b of stored.breakpoints) {
       this.breakpoints.set(b.context.id, { value: b.value, context: deepFreeze(b.context) });
       if (b.value === 'autoResolving' && b.context.autoResolveAt !== null) this.ports.schedule(RESOLVE_KEY + b.context.id, b.context.autoResolveAt);

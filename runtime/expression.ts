@@ -45,6 +45,12 @@ export interface CompiledExpression {
   test(context: unknown): boolean;
   /** The dotted identifier paths it reads (`['confidence', 'task.attempts']`), sorted, unique. */
   readonly fields: readonly string[];
+  /**
+   * The values `path` must equal for the expression to be true, read from `path == literal`
+   * tests joined by `&&` and `||`; null when no such test constrains it. A caller can skip an
+   * expression whose `path` has none of these values without evaluating it.
+   */
+  valuesRequiredOf(path: string): readonly Literal[] | null;
 }
 
 type Literal = string | number | boolean | null;
@@ -360,6 +366,23 @@ function collectFields(n: ExpressionNode, out: Set<string>): void {
   for (const c of children) collectFields(c, out);
 }
 
+/** See `CompiledExpression.valuesRequiredOf`: true only if ⇒ `path` is one of the result. */
+function valuesRequired(n: ExpressionNode, path: string): Literal[] | null {
+  if (n.k !== 'bin') return null;
+  if (n.op === '&&') {
+    const a = valuesRequired(n.a, path), b = valuesRequired(n.b, path);
+    return a === null ? b : b === null ? a : a.filter((x) => b.includes(x));
+  }
+  if (n.op === '||') {
+    const a = valuesRequired(n.a, path), b = valuesRequired(n.b, path);
+    return a === null || b === null ? null : [...new Set([...a, ...b])];
+  }
+  // `==` is strict equality for anything but arrays, and a literal is never an array.
+  if (n.op === '==' && pathOf(n.a) === path && n.b.k === 'lit') return [n.b.value];
+  if (n.op === '==' && pathOf(n.b) === path && n.a.k === 'lit') return [n.a.value];
+  return null;
+}
+
 /** Parses and checks `source`; throws `ExpressionError` naming the problem and its position. */
 export function compileExpression(source: string): CompiledExpression {
   if (typeof source !== 'string') throw new ExpressionError('expression must be a string', String(source), 0);
@@ -367,7 +390,16 @@ export function compileExpression(source: string): CompiledExpression {
   const fields = new Set<string>();
   collectFields(ast, fields);
   const evaluate = (context: unknown): unknown => evaluateNode(ast, context, source);
-  return Object.freeze({ source, fields: Object.freeze([...fields].sort()), evaluate, test: (context: unknown) => Boolean(evaluate(context)) });
+  return Object.freeze({
+    source,
+    fields: Object.freeze([...fields].sort()),
+    evaluate,
+    test: (context: unknown) => Boolean(evaluate(context)),
+    valuesRequiredOf: (path: string) => {
+      const values = valuesRequired(ast, path);
+      return values && Object.freeze(values);
+    },
+  });
 }
 
 /** Compiles and evaluates in one step (compile once and reuse the result for hot paths). */

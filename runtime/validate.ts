@@ -262,12 +262,14 @@ export function checkBatch(
       rawDependencies.set(raw.id, deps.filter((d): d is string => typeof d === 'string' && d !== raw.id));
     }
   });
-  const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
+  // One new task cannot close a cycle: what is scheduled cannot depend on it, and a self-dependency is refused above.
+  const cycle = single ? null : findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
   if (cycle) {
     problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
     throw new DependencyCycleError(cycle, problems, what);
   }
   if (problems.length) throw new ValidationError(what, problems);
   const ids = [...inputs.keys()];
+  if (single) return { ordered: [...inputs.values()], ids };
   return { ordered: topologicalOrder(ids, (id) => inputs.get(id)!.dependencies).map((id) => inputs.get(id)!), ids };
 }

@@ -70,6 +70,15 @@ describe('rules', () => {
     expect(o.evaluateBreakpointConditions({ confidence: 0.9 })).toEqual([]);
   });
 
+  it('a rule added after rules were evaluated fires; a rule about one event is not asked about others', () => {
+    const { o } = start();
+    expect(o.evaluateBreakpointConditions({ event: 'task.failed', attempts: 5 })).toEqual([]);
+    o.addCustomRule({ type: 'stubborn', priority: 'low', condition: '(event == "task.failed" || event == "task.slow") && attempts > 3' });
+    expect(o.evaluateBreakpointConditions({ event: 'task.failed', attempts: 5 }).map((r) => r.type)).toEqual(['stubborn']);
+    expect(o.evaluateBreakpointConditions({ event: 'task.slow', attempts: 5 }).map((r) => r.type)).toEqual(['stubborn']);
+    expect(o.evaluateBreakpointConditions({ event: 'task.completed', attempts: 5 })).toEqual([]);
+  });
+
   it('addCustomRule names each problem and changes nothing', () => {
     const { o } = start();
     const before = o.listBreakpointRules();

@@ -228,6 +228,53 @@ describe('fields', () => {
   });
 });
 
+describe('valuesRequiredOf: the values a path must have for the expression to hold', () => {
+  const cases: [string, (string | number)[] | null][] = [
+    ['event == "task.completed" && task.milestone == true', ['task.completed']],
+    ['(event == "a" && x > 1) || (event == "b" && len(y) > 0)', ['a', 'b']],
+    ['"a" == event || event == "a"', ['a']],
+    ['event == "a" && event == "b"', []],
+    ['event == "a" || x > 1', null],
+    ['event != "a"', null],
+    ['!(event == "a")', null],
+    ['event == "a" ? x : y', null],
+    ['confidence < 0.6', null],
+    ['event.kind == "a"', null],
+    ['event == 5', [5]],
+  ];
+  it.each(cases)('%s: %j', (source, values) => {
+    expect(compileExpression(source).valuesRequiredOf('event')).toEqual(values);
+  });
+
+  it('is sound: an expression that holds has its path among those values', () => {
+    const sources = cases.map(([source]) => source);
+    const facts = fc.record({
+      event: fc.constantFrom('a', 'b', 'task.completed', 'c', 5, null),
+      x: fc.integer({ min: 0, max: 3 }),
+      y: fc.array(fc.integer(), { maxLength: 2 }),
+      confidence: fc.double({ min: 0, max: 1, noNaN: true }),
+      task: fc.record({ milestone: fc.boolean() }),
+    });
+    let held = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...sources), facts, (source, f) => {
+        const compiled = compileExpression(source);
+        const values = compiled.valuesRequiredOf('event');
+        let holds = false;
+        try {
+          holds = compiled.test(f);
+        } catch {
+          return; // a type error is not "holds"
+        }
+        if (holds) held++;
+        if (holds && values !== null) expect(values).toContain(f.event);
+      }),
+      { numRuns: 2_000, seed: 3 },
+    );
+    expect(held).toBeGreaterThan(200);
+  });
+});
+
 describe('parse errors name the problem and its position', () => {
   const cases: [string, string][] = [
     ['(confidence < 1))', 'unexpected ")" at 16'],
