@@ -232,6 +232,7 @@ function isPlain(v: unknown): v is object {
 }
 /** An own *data* property's value: the descriptor is read, so a getter is never run; functions read as undefined. */
 function dataValue(obj: object, key: string): unknown {
+  if (!Object.hasOwn(obj, key)) return undefined; // most reads of facts miss: no descriptor to build
   const d = Object.getOwnPropertyDescriptor(obj, key);
   return d !== undefined && 'value' in d && typeof d.value !== 'function' ? d.value : undefined;
 }
@@ -315,39 +316,82 @@ const FUNCTIONS = new Map<string, Fn>([
   } }],
 ]);
 
-function evaluateNode(n: ExpressionNode, ctx: unknown, src: string): unknown {
-  const fail = (problem: string): never => { throw new ExpressionError(problem, src, n.pos); };
-  const ev = (x: ExpressionNode): unknown => evaluateNode(x, ctx, src);
+type Evaluator = (ctx: unknown) => unknown;
+
+/**
+ * The node as a function of the context, built once at compile time: a closure per node
+ * (its `fail` included), so evaluating allocates nothing but results. Rules are evaluated
+ * on every task event; the tree walker this replaces built two closures per node per
+ * evaluation. Operands are evaluated left to right, as written.
+ */
+function compileNode(n: ExpressionNode, src: string): Evaluator {
+  const fail = (problem: string): never => {
+    throw new ExpressionError(problem, src, n.pos);
+  };
   switch (n.k) {
-    case 'lit': return n.value;
-    case 'arr': return n.items.map(ev);
-    case 'id': return get(ctx, n.name, fail);
-    case 'member': { const obj = ev(n.obj); return get(obj, ev(n.key), fail); }
-    case 'cond': return ev(n.c) ? ev(n.t) : ev(n.f);
-    case 'call': return FUNCTIONS.get(n.fn)!.call(n.args.map(ev), fail);
+    case 'lit': {
+      const value = n.value;
+      return () => value;
+    }
+    case 'arr': {
+      const items = n.items.map((x) => compileNode(x, src));
+      return (ctx) => items.map((item) => item(ctx));
+    }
+    case 'id': {
+      const name = n.name;
+      return (ctx) => get(ctx, name, fail);
+    }
+    case 'member': {
+      const obj = compileNode(n.obj, src);
+      const key = compileNode(n.key, src);
+      return (ctx) => get(obj(ctx), key(ctx), fail);
+    }
+    case 'cond': {
+      const c = compileNode(n.c, src);
+      const t = compileNode(n.t, src);
+      const f = compileNode(n.f, src);
+      return (ctx) => (c(ctx) ? t(ctx) : f(ctx));
+    }
+    case 'call': {
+      const fn = FUNCTIONS.get(n.fn)!;
+      const args = n.args.map((x) => compileNode(x, src));
+      return (ctx) => fn.call(args.map((arg) => arg(ctx)), fail);
+    }
     case 'un': {
-      const x = ev(n.x);
-      return n.op === '!' ? !x : missing(x) ? undefined : typeof x === 'number' ? -x : fail(`cannot negate ${typeName(x)}`);
+      const x = compileNode(n.x, src);
+      if (n.op === '!') return (ctx) => !x(ctx);
+      return (ctx) => {
+        const v = x(ctx);
+        return missing(v) ? undefined : typeof v === 'number' ? -v : fail(`cannot negate ${typeName(v)}`);
+      };
     }
     case 'bin': {
-      if (n.op === '&&') return Boolean(ev(n.a)) && Boolean(ev(n.b));
-      if (n.op === '||') return Boolean(ev(n.a)) || Boolean(ev(n.b));
-      const a = ev(n.a), b = ev(n.b);
-      switch (n.op) {
-        case '==': return equal(a, b, fail);
-        case '!=': return !equal(a, b, fail);
-        case 'in': return member(a, b, fail);
-        case 'not in': return !member(a, b, fail);
+      const a = compileNode(n.a, src);
+      const b = compileNode(n.b, src);
+      const op = n.op;
+      switch (op) {
+        case '&&': return (ctx) => Boolean(a(ctx)) && Boolean(b(ctx));
+        case '||': return (ctx) => Boolean(a(ctx)) || Boolean(b(ctx));
+        case '==': return (ctx) => equal(a(ctx), b(ctx), fail);
+        case '!=': return (ctx) => !equal(a(ctx), b(ctx), fail);
+        case 'in': return (ctx) => member(a(ctx), b(ctx), fail);
+        case 'not in': return (ctx) => !member(a(ctx), b(ctx), fail);
         case '<': case '<=': case '>': case '>=':
-          if (missing(a) || missing(b)) return false;
-          if (typeof a !== typeof b || (typeof a !== 'number' && typeof a !== 'string')) return fail(`cannot compare ${typeName(a)} with ${typeName(b)}`);
-          const [x, y] = [a, b] as [number, number]; // both numbers or both strings, checked above
-          return n.op === '<' ? x < y : n.op === '<=' ? x <= y : n.op === '>' ? x > y : x >= y;
+          return (ctx) => {
+            const x = a(ctx), y = b(ctx);
+            if (missing(x) || missing(y)) return false;
+            if (typeof x !== typeof y || (typeof x !== 'number' && typeof x !== 'string')) return fail(`cannot compare ${typeName(x)} with ${typeName(y)}`);
+            const [p, q] = [x, y] as [number, number]; // both numbers or both strings, checked above
+            return op === '<' ? p < q : op === '<=' ? p <= q : op === '>' ? p > q : p >= q;
+          };
       }
-      if (missing(a) || missing(b)) return undefined;
-      if (n.op === '+' && typeof a === 'string' && typeof b === 'string') return a + b;
-      if (typeof a !== 'number' || typeof b !== 'number') return fail(`cannot apply "${n.op}" to ${typeName(a)} and ${typeName(b)}`);
-      return n.op === '+' ? a + b : n.op === '-' ? a - b : n.op === '*' ? a * b : n.op === '/' ? a / b : a % b;
+      return (ctx) => {
+        const x = a(ctx), y = b(ctx);
+        if (missing(x) || missing(y)) return undefined;
+        if (op === '+' && typeof x === 'string' && typeof y === 'string') return x + y;
+        if (typeof x !== 'number' || typeof y !== 'number') return fail(`cannot apply "${op}" to ${typeName(x)} and ${typeName(y)}`);
+        return op === '+' ? x + y : op === '-' ? x - y : op === '*' ? x * y : op === '/' ? x / y : x % y;
+      };
     }
   }
 }
@@ -389,7 +433,7 @@ export function compileExpression(source: string): CompiledExpression {
   const ast = parse(source, (problem, position) => { throw new ExpressionError(problem, source, position); });
   const fields = new Set<string>();
   collectFields(ast, fields);
-  const evaluate = (context: unknown): unknown => evaluateNode(ast, context, source);
+  const evaluate: Evaluator = compileNode(ast, source);
   return Object.freeze({
     source,
     fields: Object.freeze([...fields].sort()),
