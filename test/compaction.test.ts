@@ -4,25 +4,16 @@
  * snapshot is swapped in without losing a record appended meanwhile, and a worker that
  * fails leaves the compaction to the main thread, said once.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
 import { createOverseer, jsonFileStore, memoryStore, type Overseer, type Store } from '../runtime/index.js';
 import { until } from './helpers/until.js';
+import { tempStorePath } from './helpers/temp.js';
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'overseer-compaction-'));
-  dirs.push(dir);
-  return join(dir, 'state.json');
-}
+const tempPath = () => tempStorePath('overseer-compaction-');
 
 /** Retries, a failure that blocks, an ignored one, a cancel, a boost, a deadline, a pause, a breakpoint rule: one step each. */
 function steps(o: Overseer, clock: SimulatedClock): (() => unknown)[] {

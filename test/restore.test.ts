@@ -12,30 +12,21 @@
  *           process); for the memory store the store itself is closed, not the runtime.
  * The new runtime gets its own SimulatedClock, started at the old one's time.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import {
   createOverseer, jsonFileStore, memoryStore,
   type Overseer, type OverseerOptions, type Store, type TaskDeadlineMissedEvent, type TaskTransitionEvent,
 } from '../runtime/index.js';
+import { tempStorePath } from './helpers/temp.js';
 
 const T0 = 1_700_000_000_000;
 const MIN = 60_000;
 const HOW = ['close', 'crash'] as const;
 type How = (typeof HOW)[number];
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'overseer-restore-'));
-  dirs.push(dir);
-  return join(dir, 'state.json');
-}
+const tempPath = () => tempStorePath('overseer-restore-');
 
 /** fresh: a store for a new run; afterClose: it again; afterCrash: what a restart sees if `old` died now. */
 interface Backend { fresh(): Store; afterClose(): Store; afterCrash(old: Overseer): Promise<Store> }

@@ -9,29 +9,20 @@
  * store test that never reads the disk could pass against nothing at all.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readJournal } from '../store/journal.js';
 import { SimulatedClock } from 'xstate';
 import {
   createOverseer, jsonFileStore, memoryStore, readStoreFile, restoreBackup, SCHEMA_VERSION,
   StoreCorruptError, StoreLockedError, StoreVersionError,
 } from '../runtime/index.js';
+import { tempStorePath } from './helpers/temp.js';
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh `state.json` path in its own temp directory. */
-function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'overseer-store-'));
-  dirs.push(dir);
-  return join(dir, 'state.json');
-}
+const tempPath = () => tempStorePath('overseer-store-');
 
 function clockAt(at = T0): SimulatedClock {
   const clock = new SimulatedClock();
