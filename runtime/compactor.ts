@@ -40,9 +40,13 @@ export function snapshotFromFiles(source: SnapshotSource): void {
 
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './compactor-worker.ts' : './compactor-worker.js', import.meta.url);
 
-/** `snapshotFromFiles` in a worker thread; resolves when the snapshot is written and fsynced. */
-export function snapshotInWorker(source: SnapshotSource): Promise<void> {
+/**
+ * `snapshotFromFiles` in a worker thread; resolves when the snapshot is written and fsynced.
+ * `signal` stops the worker (the promise rejects with the signal's reason).
+ */
+export function snapshotInWorker(source: SnapshotSource, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
     const worker = WORKER.pathname.endsWith('.ts')
       ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`, { eval: true, workerData: source })
       : new Worker(WORKER, { workerData: source });
@@ -59,7 +63,8 @@ export function snapshotInWorker(source: SnapshotSource): Promise<void> {
       reject(error);
     });
     worker.once('exit', (code) => {
-      if (!settled) reject(new Error(`the compaction worker exited with code ${code} before finishing`));
+      if (!settled) reject(signal?.aborted ? signal.reason : new Error(`the compaction worker exited with code ${code} before finishing`));
     });
+    signal?.addEventListener('abort', () => void worker.terminate(), { once: true });
   });
 }

@@ -27,6 +27,10 @@ export class Durability {
   private compactionQueued = false;
   private closing = false;
   private background: boolean;
+  /** Stops the background compaction in flight, if any. */
+  private worker: AbortController | null = null;
+  /** The last worker was overtaken (no spare core now): the next compaction runs here, the one after tries a worker again. */
+  private overtaken = false;
 
   constructor(
     readonly store: Store,
@@ -53,6 +57,9 @@ export class Durability {
   journal(entry: JournalEntry): void {
     const store = this.store;
     store.append(entry);
+    // A worker that falls this far behind (no spare core) is overtaken: the main thread
+    // compacts instead, so the journal, and a restore after a crash, stay bounded.
+    if (this.worker && store.journalLength >= 2 * this.options.compactEvery) this.worker.abort();
     if (store.journalLength < this.options.compactEvery || this.compactionQueued || this.compacting || this.closing) return;
     // Not now: an API call is half-way through its records (an "add" comes before its
     // task exists). Once the call has returned, the image is whole.
@@ -60,7 +67,9 @@ export class Durability {
     queueMicrotask(() => {
       this.compactionQueued = false;
       if (this.compacting || this.closing) return;
-      this.compacting = (this.background ? this.compactInBackground() : this.compact())
+      const inWorker = this.background && !this.overtaken;
+      this.overtaken = false;
+      this.compacting = (inWorker ? this.compactInBackground() : this.compact())
         .catch((error) => this.options.onError(error, 'store compaction'))
         .finally(() => {
           this.compacting = null;
@@ -75,6 +84,7 @@ export class Durability {
   /** Writes the final snapshot and releases the store. */
   async close(): Promise<void> {
     this.closing = true;
+    this.worker?.abort(); // the final snapshot below supersedes it
     if (this.compacting) await this.compacting;
     await this.compact();
     await this.store.close();
@@ -86,12 +96,24 @@ export class Durability {
    * one, runs on the main thread instead.
    */
   private async compactInBackground(): Promise<void> {
+    const worker = new AbortController();
+    this.worker = worker;
     try {
-      await this.store.compactFrom!(snapshotInWorker);
+      await this.store.compactFrom!((source) => snapshotInWorker(source, worker.signal));
     } catch (error) {
+      if (worker.signal.aborted) {
+        // Overtaken (see journal()) or superseded by close(): not a failure of the worker.
+        if (!this.closing) {
+          this.overtaken = true;
+          await this.compact();
+        }
+        return;
+      }
       this.background = false;
       this.options.onError(error, 'background store compaction (compacting on the main thread from now on)');
       if (!this.closing) await this.compact();
+    } finally {
+      this.worker = null;
     }
   }
 

@@ -107,7 +107,12 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         if (compacting) await compacting;
         const mark = w.mark(); // every record up to `seq` is in the file's first mark.offset bytes
         const target = `${path}.compacting`;
-        await make({ snapshot: path, journal: journalPath, journalBytes: mark.offset, seq: seq, target });
+        try {
+          await make({ snapshot: path, journal: journalPath, journalBytes: mark.offset, seq: seq, target });
+        } catch (error) {
+          rmSync(target, { force: true }); // half-written, or not written at all
+          throw error;
+        }
         if (existsSync(path)) keepAsBackup(path);
         renameSync(target, path);
         w.dropBefore(mark);
