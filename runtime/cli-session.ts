@@ -42,17 +42,27 @@ export function positiveInt(value: string): number {
 const storeOf = new WeakMap<Overseer, Store>();
 
 /**
- * Output that follows the journal: before each write, the records appended so far are handed
- * to the OS, so a line a person or a program has read about a transition survives a kill of
- * this process (the journal otherwise writes at the end of the event-loop turn).
+ * Output that follows the journal: lines are printed at the end of the synchronous stretch
+ * that made them (a microtask), right after the store has handed that stretch's records to the
+ * OS, so a line a person or a program has read about a transition survives a kill of this
+ * process (the journal otherwise writes at the end of the event-loop turn). Never earlier: an
+ * API call journals several records (a completion, then its dependents becoming ready), and a
+ * write between them would let a kill keep the first without the rest.
  */
-function afterJournal(out: NodeJS.WritableStream, store: Store | undefined): NodeJS.WritableStream {
+export function afterJournal(out: NodeJS.WritableStream, store: Store | undefined): NodeJS.WritableStream {
   if (!store?.writeOut) return out;
-  const write = out.write.bind(out) as (...args: unknown[]) => boolean;
+  let pending: string[] = [];
+  const print = () => {
+    const lines = pending;
+    pending = [];
+    store.writeOut!();
+    for (const line of lines) out.write(line);
+  };
   return Object.assign(Object.create(out) as NodeJS.WritableStream, {
-    write: (...args: unknown[]) => {
-      store.writeOut!();
-      return write(...args);
+    write: (chunk: string) => {
+      if (pending.length === 0) queueMicrotask(print);
+      pending.push(chunk);
+      return true;
     },
   });
 }

@@ -8,6 +8,7 @@ import { copyFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore, type TaskView } from '../runtime/index.js';
+import { afterJournal } from '../runtime/cli-session.js';
 import type { StoreStatus } from '../runtime/status.js';
 import { cleanUpClis, ROOT, runCli as overseer, startCli as start, tempDir, until } from './helpers/cli.js';
 import { alive } from './helpers/processes.js';
@@ -120,6 +121,30 @@ describe('invalid plans', () => {
     expect(run.stderr).toContain('tasks[2].command: a shell task needs a command');
     expect(run.stderr).toContain('tasks[3].dependsOn[0]: unknown task "buidl"');
     expect(run.stderr).toMatch(/dependency cycle: (a -> b -> a|b -> a -> b)/);
+  });
+});
+
+describe('CLI output follows the journal', () => {
+  it('a line is printed once the records of the whole call that made it are with the OS, never half of them', async () => {
+    const dir = tempDir();
+    const path = join(dir, 's.json');
+    const store = jsonFileStore(path);
+    const o = createOverseer({ store });
+    const seen: { line: string; journal: string }[] = [];
+    const out = { write: (line: string) => (seen.push({ line, journal: readFileSync(`${path}.journal`, 'utf8') }), true) } as unknown as NodeJS.WritableStream;
+    const printer = afterJournal(out, store);
+    o.on('task.transition', (e) => printer.write(`${e.taskId} ${e.from} → ${e.to}\n`));
+    o.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }]);
+    await o.flush();
+    o.getNextTask();
+    o.markComplete('a'); // journals a's completion, then b's DEPENDENCIES_MET, printing a line for each
+    expect(seen.filter((s) => s.line.startsWith('a running'))).toEqual([]); // not printed mid-call
+    await Promise.resolve();
+    const printed = seen.find((s) => s.line === 'a running → completed\n')!;
+    expect(printed.journal).toContain('"t":"a","e":{"type":"COMPLETE"');
+    expect(printed.journal).toContain('"t":"b","e":{"type":"DEPENDENCIES_MET"');
+    expect(seen.map((s) => s.line).slice(-3)).toEqual(['a ready → running\n', 'a running → completed\n', 'b pending → ready\n']);
+    await o.close();
   });
 });
 
