@@ -59,7 +59,7 @@ export class Durability {
     store.append(entry);
     // A worker that falls this far behind (no spare core) is overtaken: the main thread
     // compacts instead, so the journal, and a restore after a crash, stay bounded.
-    if (this.worker && store.journalLength >= 2 * this.options.compactEvery) this.worker.abort();
+    if (this.worker && !this.worker.signal.aborted && store.journalLength >= 2 * this.options.compactEvery) this.worker.abort();
     if (store.journalLength < this.options.compactEvery || this.compactionQueued || this.compacting || this.closing) return;
     // Not now: an API call is half-way through its records (an "add" comes before its
     // task exists). Once the call has returned, the image is whole.
