@@ -46,8 +46,8 @@ export interface Rule extends Required<Omit<RuleDefinition, 'autoResolve' | 'mes
   expiresAfterMs: number | null;
   compiled: CompiledExpression;
   builtIn: boolean;
-  /** The facts' `event` values the condition can hold for (from its `event == "…"` tests), or null for any. */
-  events: ReadonlySet<string> | null;
+  /** The facts' `event` values the condition can hold for (from its `event == …` tests), or null for any. */
+  events: ReadonlySet<unknown> | null;
 }
 
 export const DEFAULT_BREAKPOINT_TYPES = [
@@ -153,9 +153,24 @@ export function checkRule(raw: unknown, builtIn = false): Rule | string[] {
   };
 }
 
-function eventsOf(compiled: CompiledExpression): ReadonlySet<string> | null {
+function eventsOf(compiled: CompiledExpression): ReadonlySet<unknown> | null {
   const values = compiled.valuesRequiredOf('event');
-  return values && new Set(values.filter((v): v is string => typeof v === 'string'));
+  return values && new Set(values);
+}
+
+/**
+ * False when the rule's condition needs another `event` than the facts have: it cannot
+ * hold, so it need not be evaluated. `event` is read as the expression reads it: an own
+ * data property (a getter is never run, and reads as absent).
+ */
+export function mayHold(rule: Rule, facts: object): boolean {
+  if (rule.events === null) return true;
+  return rule.events.has(ownData(facts, 'event'));
+}
+
+function ownData(obj: object, key: string): unknown {
+  const d = Object.getOwnPropertyDescriptor(obj, key);
+  return d !== undefined && 'value' in d ? d.value : undefined;
 }
 
 export function defaultRules(): Rule[] {
@@ -179,8 +194,8 @@ export function ruleDefinition(rule: Rule): RuleDefinition {
 export function readPath(facts: unknown, path: string): unknown {
   let value: unknown = facts;
   for (const key of path.split('.')) {
-    if (!isPlainObject(value) || !Object.hasOwn(value, key)) return undefined;
-    value = value[key];
+    if (!isPlainObject(value)) return undefined;
+    value = ownData(value, key);
   }
   return value;
 }

@@ -10,7 +10,7 @@
  */
 import { isOpenBreakpoint, type BreakpointDefinition, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
 import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
-import { activeRules, checkRule, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
+import { activeRules, checkRule, mayHold, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
 import { OverseerError, ValidationError } from './errors.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
@@ -85,7 +85,7 @@ export class BreakpointManager {
   private firing(facts: Record<string, unknown>): Rule[] {
     const out: Rule[] = [];
     for (const rule of (this.active ??= activeRules(this.rules, this.disabledTypes))) {
-      if (rule.events && !rule.events.has(facts.event as string)) continue; // about other events: cannot hold
+      if (!mayHold(rule, facts)) continue; // about another event: cannot hold
       try {
         if (rule.compiled.test(facts)) out.push(rule);
       } catch {

@@ -58,7 +58,7 @@ async function serve(source: InspectorSource, options: InspectorOptions, flag: s
 }
 
 /** The store's own files: a trace written over one of them would destroy the run. */
-const STORE_FILES = ['', '.journal', '.bak', '.lock', '.inbox', '.inbox.done', '.dispatch'];
+const STORE_FILES = ['', '.journal', '.bak', '.lock', '.inbox', '.inbox.done', '.dispatch', '.compacting'];
 
 /** Resolves on Ctrl-C or SIGTERM (the inspector and replay commands serve until then). */
 function untilStopped(): Promise<void> {

@@ -131,7 +131,7 @@ export function discardStore(path: string): void {
     throw new BadInput((error as Error).message);
   }
   try {
-    for (const suffix of ['', '.journal', '.bak', '.dispatch']) rmSync(`${path}${suffix}`, { force: true });
+    for (const suffix of ['', '.journal', '.bak', '.dispatch', '.compacting']) rmSync(`${path}${suffix}`, { force: true });
   } finally {
     lock.release();
   }

@@ -21,14 +21,21 @@ import type { SnapshotSource } from '../store/types.js';
 import { buildImage, replay } from './persistence.js';
 import { TaskHost } from './task-host.js';
 
+/** What the live runtime trims that a replay keeps: the quality controller's history is capped. */
+export interface SnapshotLimits {
+  maxQualityHistory: number;
+}
+
 /** Makes the snapshot `source` asks for: the old snapshot plus the journal prefix, replayed, written to `source.target`. */
-export function snapshotFromFiles(source: SnapshotSource): void {
+export function snapshotFromFiles(source: SnapshotSource, limits: SnapshotLimits): void {
   const { image } = readSnapshot(source.snapshot);
   const journal = readJournal(source.journal, source.journalBytes);
   const records = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
   const last = records.at(-1)?.s ?? image?.seq ?? 0;
   if (last !== source.seq) throw new Error(`${source.journal}: expected records up to ${source.seq}, found up to ${last}`);
   const { replayed: _, ...parts } = replay({ image, journal: records, warnings: [] }, new TaskHost(), source.journal);
+  // As the controller keeps it (it drops the oldest beyond its cap), so the snapshot is the one the runtime would write.
+  parts.qualityHistory = parts.qualityHistory.slice(-limits.maxQualityHistory);
   const fd = openSync(source.target, 'w');
   try {
     writeSync(fd, JSON.stringify(buildImage(parts, source.seq)));
@@ -44,12 +51,12 @@ const WORKER = new URL(import.meta.url.endsWith('.ts') ? './compactor-worker.ts'
  * `snapshotFromFiles` in a worker thread; resolves when the snapshot is written and fsynced.
  * `signal` stops the worker (the promise rejects with the signal's reason).
  */
-export function snapshotInWorker(source: SnapshotSource, signal?: AbortSignal): Promise<void> {
+export function snapshotInWorker(source: SnapshotSource, limits: SnapshotLimits, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const worker = WORKER.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`, { eval: true, workerData: source })
-      : new Worker(WORKER, { workerData: source });
+      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`, { eval: true, workerData: { source, limits } })
+      : new Worker(WORKER, { workerData: { source, limits } });
     // A process that ends without close() does not wait for a compaction: the old snapshot and the journal still hold everything.
     worker.unref();
     let settled = false;

@@ -3,7 +3,7 @@
  * compacting the journal into a snapshot now and then, and the final snapshot at close.
  */
 import type { JournalEntry, Store, StoreWarning } from '../store/types.js';
-import { snapshotInWorker } from './compactor.js';
+import { snapshotInWorker, type SnapshotLimits } from './compactor.js';
 import { buildImage, replay, type ImageParts, type ReplayResult } from './persistence.js';
 import type { TaskHost } from './task-host.js';
 
@@ -20,6 +20,8 @@ export interface DurabilityOptions {
    * else runs then, and it needs no replay.
    */
   background: boolean;
+  /** What the runtime trims that a replay in the worker must trim too. */
+  limits: SnapshotLimits;
 }
 
 export class Durability {
@@ -29,6 +31,8 @@ export class Durability {
   private background: boolean;
   /** Stops the background compaction in flight, if any. */
   private worker: AbortController | null = null;
+  /** The journal's length when that worker started: the records it covers. */
+  private workerCovers = 0;
   /** The last worker was overtaken (no spare core now): the next compaction runs here, the one after tries a worker again. */
   private overtaken = false;
 
@@ -57,9 +61,10 @@ export class Durability {
   journal(entry: JournalEntry): void {
     const store = this.store;
     store.append(entry);
-    // A worker that falls this far behind (no spare core) is overtaken: the main thread
-    // compacts instead, so the journal, and a restore after a crash, stay bounded.
-    if (this.worker && !this.worker.signal.aborted && store.journalLength >= 2 * this.options.compactEvery) this.worker.abort();
+    // A worker still at work when another compactEvery records have come (no spare core)
+    // is overtaken: the main thread compacts instead, so the journal, and a restore after
+    // a crash, stay bounded.
+    if (this.worker && !this.worker.signal.aborted && store.journalLength - this.workerCovers >= this.options.compactEvery) this.worker.abort();
     if (store.journalLength < this.options.compactEvery || this.compactionQueued || this.compacting || this.closing) return;
     // Not now: an API call is half-way through its records (an "add" comes before its
     // task exists). Once the call has returned, the image is whole.
@@ -98,8 +103,9 @@ export class Durability {
   private async compactInBackground(): Promise<void> {
     const worker = new AbortController();
     this.worker = worker;
+    this.workerCovers = this.store.journalLength;
     try {
-      await this.store.compactFrom!((source) => snapshotInWorker(source, worker.signal));
+      await this.store.compactFrom!((source) => snapshotInWorker(source, this.options.limits, worker.signal));
     } catch (error) {
       if (worker.signal.aborted) {
         // Overtaken (see journal()) or superseded by close(): not a failure of the worker.

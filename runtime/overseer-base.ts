@@ -20,7 +20,7 @@ import { Emitter, schedulerHooks } from './events.js';
 import { Judge, qualityRetriesUsed } from './judge.js';
 import { optionProblems, type OverseerOptions, type RecoveryReport } from './options.js';
 import type { Overseer } from './overseer.js';
-import { createQualityController, type QualityController } from './quality/controller.js';
+import { createQualityController, DEFAULT_MAX_HISTORY, type QualityController } from './quality/controller.js';
 import { Scheduler, type TaskEntry } from './scheduler.js';
 import { describe, idProblems } from './validate.js';
 import { toView, type TaskView } from './view.js';
@@ -74,6 +74,7 @@ export class OverseerBase {
       ? new Durability(options.store, {
           compactEvery: options.compactEvery ?? 100_000,
           background: options.backgroundCompaction ?? true,
+          limits: { maxQualityHistory: options.quality?.maxHistory ?? DEFAULT_MAX_HISTORY },
           onError: this.onError,
           image: () => {
             const b = this.breakpointManager.stored();

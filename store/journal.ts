@@ -61,6 +61,14 @@ function readQuickly(file: string, text: string): JournalContents | null {
   }
   const version = (header as Record<string, unknown>)?.[JOURNAL_HEADER_KEY];
   if (typeof version !== 'number' || version > SCHEMA_VERSION) return null;
+  // One record per line, each line starting as the writer starts one: lines joined or split
+  // by damage (two records on a line, one record over two) go to the line-by-line reader.
+  let lines = 0;
+  for (let at = headerEnd; at < end - 1; at = text.indexOf('\n', at + 1)) {
+    if (!text.startsWith('{"s":', at + 1)) return null;
+    lines++;
+  }
+  if (lines !== records.length) return null;
   let lastSeq = -Infinity;
   for (const record of records) {
     if (typeof record?.s !== 'number' || typeof record.k !== 'string' || record.s <= lastSeq) return null;
@@ -218,7 +226,9 @@ export class JournalWriter {
    * Drops everything before `mark` (it is in a durable snapshot now): the records
    * written since are copied to a new journal, which replaces the old one atomically.
    */
-  dropBefore(mark: { offset: number; count: number }): void {
+  async dropBefore(mark: { offset: number; count: number }): Promise<void> {
+    // Not while an fdatasync runs on the file descriptor this closes (it would fail with EBADF).
+    while (this.syncing) await this.syncing.catch(() => {});
     this.writeOut();
     const tailLength = this.size - mark.offset;
     const tail = Buffer.alloc(tailLength);

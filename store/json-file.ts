@@ -94,7 +94,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         // DataFile stringifies now, synchronously: the image is captured as it is at this call.
         await new Low<StoreImage>(new DataFile<StoreImage>(path, compact), image).write();
         syncFile(path);
-        w.dropBefore(mark);
+        await w.dropBefore(mark);
       };
       compacting = run().finally(() => {
         compacting = null;
@@ -115,7 +115,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         }
         if (existsSync(path)) keepAsBackup(path);
         renameSync(target, path);
-        w.dropBefore(mark);
+        await w.dropBefore(mark);
       };
       compacting = run().finally(() => {
         compacting = null;

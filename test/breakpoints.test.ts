@@ -77,6 +77,14 @@ describe('rules', () => {
     expect(o.evaluateBreakpointConditions({ event: 'task.failed', attempts: 5 }).map((r) => r.type)).toEqual(['stubborn']);
     expect(o.evaluateBreakpointConditions({ event: 'task.slow', attempts: 5 }).map((r) => r.type)).toEqual(['stubborn']);
     expect(o.evaluateBreakpointConditions({ event: 'task.completed', attempts: 5 })).toEqual([]);
+    // Events that are not strings are events too; a getter is never run, and reads as absent.
+    o.addCustomRule({ type: 'numbered', priority: 'low', condition: 'event == 1 || event == null' });
+    expect(o.evaluateBreakpointConditions({ event: 1 }).map((r) => r.type)).toEqual(['numbered']);
+    expect(o.evaluateBreakpointConditions({ event: null }).map((r) => r.type)).toEqual(['numbered']);
+    let ran = false;
+    const sly = Object.defineProperty({ attempts: 5 }, 'event', { enumerable: true, get: () => ((ran = true), 'task.failed') });
+    expect(o.evaluateBreakpointConditions(sly)).toEqual([]);
+    expect(ran).toBe(false);
   });
 
   it('addCustomRule names each problem and changes nothing', () => {

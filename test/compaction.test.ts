@@ -11,6 +11,7 @@ import { snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
 import { createOverseer, jsonFileStore, memoryStore, type Overseer, type Store } from '../runtime/index.js';
 import { until } from './helpers/until.js';
 import { tempStorePath } from './helpers/temp.js';
+import { dirname } from 'node:path';
 
 const T0 = 1_700_000_000_000;
 const tempPath = () => tempStorePath('overseer-compaction-');
@@ -58,19 +59,23 @@ describe('a snapshot made from the store files', () => {
     const clock = new SimulatedClock();
     clock.set(T0);
     const store = jsonFileStore(path);
-    const o = createOverseer({ clock, store, compactEvery, backgroundCompaction: false });
+    const quality = { maxHistory: 2, validators: [{ name: 'v', weight: 1, validate: () => ({ score: 1, issues: [] }) }] };
+    const o = createOverseer({ clock, store, compactEvery, backgroundCompaction: false, quality: quality as never });
     work(o, clock);
+    // Quality records, more than the controller keeps: the snapshot holds its last 2, as the runtime does.
+    for (let i = 0; i < 5; i++) await o.quality.validateOutput({ workdir: dirname(path), response: 'x' }, { id: `t${i}`, projectId: 'p', title: 't' });
     await until('inline compactions to settle', () => compactEvery > 100 || (existsSync(path) && store.journalLength < compactEvery));
     await o.flush();
     if (compactEvery < 100) expect(existsSync(path)).toBe(true);
     const target = `${path}.made`;
-    snapshotFromFiles({ snapshot: path, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target });
+    snapshotFromFiles({ snapshot: path, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target }, { maxQualityHistory: 2 });
     const seq = store.seq;
     await o.close();
     expect(store.seq).toBe(seq); // close itself journals nothing: the two snapshots cover the same records
     const live = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     const made = JSON.parse(readFileSync(target, 'utf8')) as Record<string, unknown>;
     expect((live.tasks as unknown[]).length).toBe(9);
+    expect(live.qualityHistory).toHaveLength(2);
     expect(withoutTime(made)).toEqual(withoutTime(live));
   });
 
@@ -81,7 +86,7 @@ describe('a snapshot made from the store files', () => {
     o.scheduleTask({ id: 'a' });
     await o.flush();
     const journal = `${path}.journal`;
-    expect(() => snapshotFromFiles({ snapshot: path, journal, journalBytes: statSync(journal).size, seq: store.seq + 1, target: `${path}.made` })).toThrow(
+    expect(() => snapshotFromFiles({ snapshot: path, journal, journalBytes: statSync(journal).size, seq: store.seq + 1, target: `${path}.made` }, { maxQualityHistory: 10 })).toThrow(
       `expected records up to ${store.seq + 1}, found up to ${store.seq}`,
     );
     await o.close();
@@ -195,6 +200,23 @@ describe('background compaction', () => {
     await reopened.close();
   });
 
+  it('a worker is overtaken by what comes after it started, not by the records it was given', async () => {
+    const path = tempPath();
+    const inner = jsonFileStore(path);
+    let inline = 0;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compact: (image: Parameters<Store['compact']>[0]) => (inline++, inner.compact(image)),
+    });
+    const o = createOverseer({ store, compactEvery: 50 });
+    o.scheduleTasks(Array.from({ length: 120 }, (_, i) => ({ id: `t${i}` }))); // 240 records in one call
+    await Promise.resolve(); // the worker starts with all of them
+    o.scheduleTask({ id: 'one-more' });
+    await until('the worker’s snapshot', () => existsSync(path) && !existsSync(`${path}.compacting`));
+    expect(inline).toBe(0);
+    expect((JSON.parse(readFileSync(path, 'utf8')) as { tasks: unknown[] }).tasks).toHaveLength(120);
+    await o.close();
+  });
+
   it('close() stops a compaction in flight: its final snapshot supersedes it, nothing is reported', async () => {
     const path = tempPath();
     const errors: unknown[] = [];
@@ -254,7 +276,7 @@ describe('background compaction', () => {
 
   it('snapshotInWorker reports the worker error', async () => {
     const path = tempPath();
-    await expect(snapshotInWorker({ snapshot: path, journal: `${path}.journal`, journalBytes: 0, seq: 5, target: `${path}.made` })).rejects.toThrow(
+    await expect(snapshotInWorker({ snapshot: path, journal: `${path}.journal`, journalBytes: 0, seq: 5, target: `${path}.made` }, { maxQualityHistory: 10 })).rejects.toThrow(
       /expected records up to 5, found up to 0/,
     );
   });

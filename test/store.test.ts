@@ -153,6 +153,17 @@ describe('the journal', () => {
     await overseer.close();
   });
 
+  it.each([
+    ['two records on one line', '{"s":1,"k":"add"},{"s":2,"k":"add"}\n'],
+    ['a record split over two lines', '{"s":1,"k":"add"\n"x":1}\n'],
+    ['an array split over two lines', '{"s":1,"k":"add","v":[1\n2]}\n'],
+  ])('%s is refused, naming line 2, though the lines joined would parse', (_, body) => {
+    const path = tempPath();
+    writeFileSync(`${path}.journal`, `{"overseerJournal":1}\n${body}`);
+    const error = thrown(() => readJournal(`${path}.journal`), StoreCorruptError);
+    expect(error.position).toMatch(/^line 2 \(byte 22\)$/);
+  });
+
   it('a journal of multi-byte text with a torn tail: the cut is at the byte where the last whole line ends', async () => {
     const path = tempPath();
     const scratch = tempPath();
