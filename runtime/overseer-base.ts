@@ -149,6 +149,13 @@ export class OverseerBase {
     }
     if (opened && (opened.restored.tasks.length > 0 || opened.restored.breakpoints.length > 0 || opened.warnings.length > 0)) {
       this.scheduler.load(opened.restored.tasks, this.clock.now());
+      const released = this.scheduler.releaseMet(this.clock.now());
+      if (released.length) {
+        opened.warnings.push({
+          kind: 'released_pending',
+          message: `${this.durability!.store.location}: the journal ended between a completion and its consequences (a write cut short); ${released.length} task(s) whose dependencies are all complete were pending and are ready now: ${released.join(', ')}`,
+        });
+      }
       this.recovery = {
         store: this.durability!.store.location,
         tasks: opened.restored.tasks.length,

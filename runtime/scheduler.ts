@@ -194,6 +194,21 @@ export class Scheduler {
     }
   }
 
+  /**
+   * After a load: pending tasks whose dependencies are all met, which a whole journal never
+   * leaves (the call that completes the last dependency also makes its dependents ready), are
+   * made ready now. Returns their ids.
+   */
+  releaseMet(now: number): string[] {
+    const released: string[] = [];
+    for (const project of this.projects.values()) {
+      for (const entry of [...project.byState.pending]) {
+        if (entry.unmet === 0 && this.send(entry, { type: 'DEPENDENCIES_MET', at: now })) released.push(entry.id);
+      }
+    }
+    return released;
+  }
+
   /** Every task as stored: scheduling order, the actor's state and the facts not derivable from it. */
   storedTasks(): StoredTask[] {
     const out: StoredTask[] = [];

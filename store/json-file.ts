@@ -64,6 +64,8 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         // The journal is opened for writing (which cuts a torn tail) at the first write,
         // after the runtime has replayed it: a store it refuses is left as it was.
         existingJournal = journal;
+        // A background compaction a killed process left half-done: never read, so just gone.
+        rmSync(`${path}.compacting`, { force: true });
         return { image, journal: after, warnings };
       } catch (error) {
         lock.release();

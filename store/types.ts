@@ -84,8 +84,12 @@ export type JournalRecord =
 export type JournalEntry = JournalRecord extends infer R ? (R extends { s: number } ? Omit<R, 's'> : never) : never;
 
 export interface StoreWarning {
-  /** `torn_journal_tail`: a crash cut the last journal line short; it was skipped. `migrated`, `stale_lock_taken`. */
-  kind: 'torn_journal_tail' | 'migrated' | 'stale_lock_taken';
+  /**
+   * `torn_journal_tail`: a crash cut the last journal line short; it was skipped. `migrated`,
+   * `stale_lock_taken`. `released_pending`: the journal ended between a completion and its
+   * dependents becoming ready (a write cut short at power loss); they were made ready.
+   */
+  kind: 'torn_journal_tail' | 'migrated' | 'stale_lock_taken' | 'released_pending';
   message: string;
 }
 

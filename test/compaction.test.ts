@@ -4,7 +4,7 @@
  * snapshot is swapped in without losing a record appended meanwhile, and a worker that
  * fails leaves the compaction to the main thread, said once.
  */
-import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
@@ -215,6 +215,18 @@ describe('background compaction', () => {
     expect(inline).toBe(0);
     expect((JSON.parse(readFileSync(path, 'utf8')) as { tasks: unknown[] }).tasks).toHaveLength(120);
     await o.close();
+  });
+
+  it('a half-written snapshot a killed process left is removed when the store is opened, and never read', async () => {
+    const path = tempPath();
+    const first = createOverseer({ store: jsonFileStore(path) });
+    first.scheduleTask({ id: 'a' });
+    await first.close();
+    writeFileSync(`${path}.compacting`, '{"schemaVersion":2,"seq":99,"tas');
+    const again = createOverseer({ store: jsonFileStore(path) });
+    expect(existsSync(`${path}.compacting`)).toBe(false);
+    expect(again.getTasks().map((t) => t.id)).toEqual(['a']);
+    await again.close();
   });
 
   it('close() stops a compaction in flight: its final snapshot supersedes it, nothing is reported', async () => {

@@ -164,6 +164,31 @@ describe('the journal', () => {
     expect(error.position).toMatch(/^line 2 \(byte 22\)$/);
   });
 
+  it('a journal cut between a completion and its dependents becoming ready: they are released at restore, and told', async () => {
+    const path = tempPath();
+    const first = open(path);
+    first.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }, { id: 'c', dependencies: ['a'] }]);
+    first.getNextTask();
+    first.markComplete('a');
+    await first.flush();
+    const copy = tempPath();
+    // What a write cut short at power loss could leave: the completion, without what followed it.
+    const lines = readFileSync(`${path}.journal`, 'utf8').trimEnd().split('\n');
+    const completion = lines.findIndex((l) => l.includes('"type":"COMPLETE"'));
+    writeFileSync(`${copy}.journal`, `${lines.slice(0, completion + 1).join('\n')}\n`);
+    await first.close();
+    const restored = open(copy);
+    expect(restored.getTasks().map((t) => `${t.id}:${t.state}`)).toEqual(['a:completed', 'b:ready', 'c:ready']);
+    expect(restored.recovery?.warnings).toEqual([expect.objectContaining({ kind: 'released_pending', message: expect.stringContaining('2 task(s)') })]);
+    await restored.flush();
+    await restored.close();
+    // The release is journaled like any transition: the next restore needs no repair.
+    const again = open(copy);
+    expect(again.recovery?.warnings ?? []).toEqual([]);
+    expect(again.getTasks().map((t) => t.state)).toEqual(['completed', 'ready', 'ready']);
+    await again.close();
+  });
+
   it('a journal of multi-byte text with a torn tail: the cut is at the byte where the last whole line ends', async () => {
     const path = tempPath();
     const scratch = tempPath();
@@ -193,14 +218,16 @@ describe('the journal', () => {
     const lines = await seedJournal(path);
     writeFileSync(`${path}.journal`, lines.slice(0, 3).join('\n')); // header, add a, ev a (no final \n)
     const overseer = open(path);
-    expect(overseer.recovery?.warnings).toEqual([expect.objectContaining({ kind: 'torn_journal_tail' })]);
-    expect(overseer.getTaskStatus('a')?.state).toBe('pending');
+    // "a" has no dependencies, so the call that added it also made it ready: the restore
+    // releases it again (a new record, at the restore's time), and says so.
+    expect(overseer.recovery?.warnings).toEqual([expect.objectContaining({ kind: 'torn_journal_tail' }), expect.objectContaining({ kind: 'released_pending' })]);
+    expect(overseer.getTaskStatus('a')?.state).toBe('ready');
     await overseer.flush();
     const copy = tempPath();
     copyFileSync(`${path}.journal`, `${copy}.journal`);
     const again = open(copy); // what the next crash would leave sees the same state
     expect(again.recovery?.warnings).toEqual([]);
-    expect(again.getTaskStatus('a')?.state).toBe('pending');
+    expect(again.getTaskStatus('a')?.state).toBe('ready');
     await again.close();
     await overseer.close();
   });
