@@ -65,7 +65,11 @@ export class Durability {
     // is overtaken: the main thread compacts instead, so the journal, and a restore after
     // a crash, stay bounded.
     if (this.worker && !this.worker.signal.aborted && store.journalLength - this.workerCovers >= this.options.compactEvery) this.worker.abort();
-    if (store.journalLength < this.options.compactEvery || this.compactionQueued || this.compacting || this.closing) return;
+    this.compactIfDue();
+  }
+
+  private compactIfDue(): void {
+    if (this.store.journalLength < this.options.compactEvery || this.compactionQueued || this.compacting || this.closing) return;
     // Not now: an API call is half-way through its records (an "add" comes before its
     // task exists). Once the call has returned, the image is whole.
     this.compactionQueued = true;
@@ -75,9 +79,15 @@ export class Durability {
       const inWorker = this.background && !this.overtaken;
       this.overtaken = false;
       this.compacting = (inWorker ? this.compactInBackground() : this.compact())
-        .catch((error) => this.options.onError(error, 'store compaction'))
-        .finally(() => {
+        .then(
+          () => true,
+          (error: unknown) => (this.options.onError(error, 'store compaction'), false),
+        )
+        .then((ok) => {
           this.compacting = null;
+          // What came while it ran may be due already: not left waiting for the next record
+          // (after a failure it is: the next record tries again, not a loop of failures).
+          if (ok) this.compactIfDue();
         });
     });
   }
