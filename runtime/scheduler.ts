@@ -123,8 +123,7 @@ export class Scheduler {
       added.push(entry);
 
       const dead: TaskEntry[] = [];
-      for (const depId of input.dependencies) {
-        const dep = this.tasks.get(depId)!;
+      for (const dep of entry.dependencies) {
         dep.dependents.push(entry);
         const depState = dep.task.value;
         if (dep.dependents.length === 1 && depState !== 'completed' && depState !== 'cancelled') {
@@ -330,9 +329,7 @@ export class Scheduler {
   }
 
   private deadDependency(entry: TaskEntry): TaskEntry | undefined {
-    return entry.task.context.dependencies
-      .map((id) => this.tasks.get(id)!)
-      .find((dep) => isDead(dep.task.value) && !entry.ignored?.has(dep.id));
+    return entry.dependencies.find((dep) => isDead(dep.task.value) && !entry.ignored?.has(dep.id));
   }
 
   private dependencySatisfied(entry: TaskEntry, depId: string, at: number): void {
