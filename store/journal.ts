@@ -25,6 +25,20 @@ export interface JournalContents {
 
 const ADVICE = 'Move the journal away to start from the last snapshot (losing what it recorded since), or restore a backup.';
 
+/** A record that may follow the one numbered `lastSeq`. */
+const followsInSequence = (record: JournalRecord, lastSeq: number) => typeof record?.s === 'number' && typeof record.k === 'string' && record.s > lastSeq;
+
+/**
+ * Every write ends with a newline, so a last line without one was cut short by a crash (even
+ * if what is there happens to parse): it is skipped, and the writer cuts it off.
+ */
+function tornTail(file: string, line: number, byte: number, tail: string): StoreWarning {
+  return {
+    kind: 'torn_journal_tail',
+    message: `${file}: the last line (line ${line} (byte ${byte}), ${Buffer.byteLength(tail)} bytes) was cut short by a crash and was skipped`,
+  };
+}
+
 /**
  * Reads and checks a journal. A torn last line (a crash mid-write) is skipped and reported.
  * With `upToBytes`, only that prefix is read (a background compaction reads the part it
@@ -71,19 +85,12 @@ function readQuickly(file: string, text: string): JournalContents | null {
   if (lines !== records.length) return null;
   let lastSeq = -Infinity;
   for (const record of records) {
-    if (typeof record?.s !== 'number' || typeof record.k !== 'string' || record.s <= lastSeq) return null;
+    if (!followsInSequence(record, lastSeq)) return null;
     lastSeq = record.s;
   }
-  const lineCount = records.length + 1;
-  const warnings: StoreWarning[] = [];
   const intactBytes = Buffer.byteLength(text.slice(0, end));
-  if (end < text.length) {
-    // As below: a last line without its newline was cut short by a crash.
-    warnings.push({
-      kind: 'torn_journal_tail',
-      message: `${file}: the last line (line ${lineCount + 1} (byte ${intactBytes}), ${Buffer.byteLength(text.slice(end))} bytes) was cut short by a crash and was skipped`,
-    });
-  }
+  // The header and the records are the first records.length + 1 lines.
+  const warnings = end < text.length ? [tornTail(file, records.length + 2, intactBytes, text.slice(end))] : [];
   return { records, warnings, intactBytes, exists: true };
 }
 
@@ -102,12 +109,7 @@ function readLineByLine(file: string, text: string): JournalContents {
     line++;
     const position = () => `line ${line} (byte ${bytes})`;
     if (!complete) {
-      // Every write ends with a newline, so a last line without one was cut short by a crash
-      // (even if what is there happens to parse): skip it, and the writer cuts it off.
-      warnings.push({
-        kind: 'torn_journal_tail',
-        message: `${file}: the last line (${position()}, ${Buffer.byteLength(raw)} bytes) was cut short by a crash and was skipped`,
-      });
+      warnings.push(tornTail(file, line, bytes, raw));
       break;
     }
     let parsed: unknown;
@@ -122,9 +124,7 @@ function readLineByLine(file: string, text: string): JournalContents {
       if (version > SCHEMA_VERSION) throw new StoreVersionError(file, version, SCHEMA_VERSION);
     } else {
       const record = parsed as JournalRecord;
-      if (typeof record?.s !== 'number' || typeof record.k !== 'string' || record.s <= lastSeq) {
-        throw new StoreCorruptError(file, position(), 'not a journal record in sequence', ADVICE);
-      }
+      if (!followsInSequence(record, lastSeq)) throw new StoreCorruptError(file, position(), 'not a journal record in sequence', ADVICE);
       lastSeq = record.s;
       records.push(record);
     }
