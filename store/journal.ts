@@ -136,6 +136,12 @@ function readLineByLine(file: string, text: string): JournalContents {
   return { records, warnings, intactBytes, exists: true };
 }
 
+/** A point in the journal: its size in bytes and its number of records then. */
+export interface JournalMark {
+  offset: number;
+  count: number;
+}
+
 export class JournalWriter {
   private fd: number;
   private pending: string[] = [];
@@ -217,7 +223,7 @@ export class JournalWriter {
   }
 
   /** A point in the journal: what has been written up to now. */
-  mark(): { offset: number; count: number } {
+  mark(): JournalMark {
     this.writeOut();
     return { offset: this.size, count: this.count };
   }
@@ -226,7 +232,7 @@ export class JournalWriter {
    * Drops everything before `mark` (it is in a durable snapshot now): the records
    * written since are copied to a new journal, which replaces the old one atomically.
    */
-  async dropBefore(mark: { offset: number; count: number }): Promise<void> {
+  async dropBefore(mark: JournalMark): Promise<void> {
     // Not while an fdatasync runs on the file descriptor this closes (it would fail with EBADF).
     while (this.syncing) await this.syncing.catch(() => {});
     this.writeOut();

@@ -13,7 +13,7 @@ import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, ren
 import { Low, LowSync } from 'lowdb';
 import { DataFile, DataFileSync } from 'lowdb/node';
 import { StoreCorruptError } from './errors.js';
-import { JournalWriter, readJournal, type JournalContents } from './journal.js';
+import { JournalWriter, readJournal, type JournalContents, type JournalMark } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { upgradeImage } from './schema.js';
 import type { JournalEntry, SnapshotSource, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
@@ -36,6 +36,25 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
   let writer: JournalWriter | null = null;
   let seq = 0;
   let compacting: Promise<void> | null = null;
+
+  /**
+   * One compaction at a time: marks the journal, has `writeSnapshot` put the snapshot covering
+   * everything before the mark in place (the old one kept as .bak), then drops what it covers.
+   */
+  const compactWith = (writeSnapshot: (mark: JournalMark) => Promise<void>): Promise<void> => {
+    const w = requireOpen();
+    const run = async () => {
+      if (compacting) await compacting;
+      const mark = w.mark();
+      await writeSnapshot(mark);
+      await w.dropBefore(mark);
+    };
+    const running: Promise<void> = run().finally(() => {
+      if (compacting === running) compacting = null; // a later one queued behind it is still running
+    });
+    compacting = running;
+    return running;
+  };
 
   let existingJournal: JournalContents | null = null;
   const requireOpen = () => {
@@ -88,41 +107,26 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       writer?.writeOut();
     },
     compact(image: StoreImage): Promise<void> {
-      const w = requireOpen();
-      const run = async () => {
-        if (compacting) await compacting;
-        const mark = w.mark();
+      return compactWith(async () => {
         if (existsSync(path)) keepAsBackup(path);
         // DataFile stringifies now, synchronously: the image is captured as it is at this call.
         await new Low<StoreImage>(new DataFile<StoreImage>(path, compact), image).write();
         syncFile(path);
-        await w.dropBefore(mark);
-      };
-      compacting = run().finally(() => {
-        compacting = null;
       });
-      return compacting;
     },
     compactFrom(make: (source: SnapshotSource) => Promise<void>): Promise<void> {
-      const w = requireOpen();
-      const run = async () => {
-        if (compacting) await compacting;
-        const mark = w.mark(); // every record up to `seq` is in the file's first mark.offset bytes
+      return compactWith(async (mark) => {
         const target = `${path}.compacting`;
         try {
-          await make({ snapshot: path, journal: journalPath, journalBytes: mark.offset, seq: seq, target });
+          // Every record up to `seq` is in the journal's first mark.offset bytes.
+          await make({ snapshot: path, journal: journalPath, journalBytes: mark.offset, seq, target });
         } catch (error) {
           rmSync(target, { force: true }); // half-written, or not written at all
           throw error;
         }
         if (existsSync(path)) keepAsBackup(path);
         renameSync(target, path);
-        await w.dropBefore(mark);
-      };
-      compacting = run().finally(() => {
-        compacting = null;
       });
-      return compacting;
     },
     async close(): Promise<void> {
       if (compacting) await compacting;
