@@ -117,16 +117,12 @@ export class Durability {
     try {
       await this.store.compactFrom!((source) => snapshotInWorker(source, this.options.limits, worker.signal));
     } catch (error) {
-      if (worker.signal.aborted) {
-        // Overtaken (see journal()) or superseded by close(): not a failure of the worker.
-        if (!this.closing) {
-          this.overtaken = true;
-          await this.compact();
-        }
-        return;
+      // Stopped (overtaken, see journal(), or superseded by close()) is not a failure of the worker.
+      if (worker.signal.aborted) this.overtaken = true;
+      else {
+        this.background = false;
+        this.options.onError(error, 'background store compaction (compacting on the main thread from now on)');
       }
-      this.background = false;
-      this.options.onError(error, 'background store compaction (compacting on the main thread from now on)');
       if (!this.closing) await this.compact();
     } finally {
       this.worker = null;
