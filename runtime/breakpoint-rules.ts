@@ -8,7 +8,7 @@
  * gathers itself; users add their own with `addCustomRule`.
  */
 import type { BreakpointPriority, ResolutionAction } from '../machines/breakpoint.js';
-import { compileExpression, ExpressionError, type CompiledExpression } from './expression.js';
+import { compileExpression, dataValue, ExpressionError, type CompiledExpression } from './expression.js';
 import { describe, isPlainObject } from './validate.js';
 
 export type NotifyPolicy = 'immediate' | 'batch' | 'none';
@@ -165,12 +165,7 @@ function eventsOf(compiled: CompiledExpression): ReadonlySet<unknown> | null {
  */
 export function mayHold(rule: Rule, facts: object): boolean {
   if (rule.events === null) return true;
-  return rule.events.has(ownData(facts, 'event'));
-}
-
-function ownData(obj: object, key: string): unknown {
-  const d = Object.getOwnPropertyDescriptor(obj, key);
-  return d !== undefined && 'value' in d ? d.value : undefined;
+  return rule.events.has(dataValue(facts, 'event'));
 }
 
 export function defaultRules(): Rule[] {
@@ -195,7 +190,7 @@ export function readPath(facts: unknown, path: string): unknown {
   let value: unknown = facts;
   for (const key of path.split('.')) {
     if (!isPlainObject(value)) return undefined;
-    value = ownData(value, key);
+    value = dataValue(value, key);
   }
   return value;
 }

@@ -37,7 +37,6 @@ export function positiveInt(value: string): number {
   return n;
 }
 
-/** With a dispatcher (BullMQ), attempts that were running stay running: the runner re-attaches to them. */
 /** The store each CLI runtime was opened on. */
 const storeOf = new WeakMap<Overseer, Store>();
 
@@ -67,6 +66,7 @@ export function afterJournal(out: NodeJS.WritableStream, store: Store | undefine
   });
 }
 
+/** With a dispatcher (BullMQ), attempts that were running stay running: the runner re-attaches to them. */
 export function openStore(path: string, io: Io, dispatch: BullmqDispatch | null = null): Overseer {
   mkdirSync(dirname(resolve(path)), { recursive: true });
   try {

@@ -231,7 +231,7 @@ function isPlain(v: unknown): v is object {
   return proto === Object.prototype || proto === null;
 }
 /** An own *data* property's value: the descriptor is read, so a getter is never run; functions read as undefined. */
-function dataValue(obj: object, key: string): unknown {
+export function dataValue(obj: object, key: string): unknown {
   if (!Object.hasOwn(obj, key)) return undefined; // most reads of facts miss: no descriptor to build
   const d = Object.getOwnPropertyDescriptor(obj, key);
   return d !== undefined && 'value' in d && typeof d.value !== 'function' ? d.value : undefined;
