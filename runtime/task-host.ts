@@ -43,8 +43,27 @@ export interface MachineHostOptions {
   compiled?: boolean;
 }
 
+/** One actor scope for every step: what XState's `transition()` helper creates anew on every call. */
+function inertScope<TEvent extends EventObject>(): ActorScope<never, TEvent> {
+  const self = createEmptyActor();
+  return {
+    self: self as never,
+    id: 'host',
+    sessionId: 'host',
+    system: self.system,
+    logger: () => {},
+    defer: () => {},
+    emit: () => {},
+    stopChild: () => {},
+    // The hosted machines have no side-effecting actions (only assign, which XState
+    // applies inside the transition), so there is nothing to execute here.
+    actionExecutor: () => {},
+  };
+}
+
 export class MachineHost<TValue extends string, TContext, TEvent extends EventObject, TInput> {
-  private readonly scope: ActorScope<never, TEvent>;
+  /** For `machine.transition`, made when first needed (never, for a compiled machine). */
+  private scope: ActorScope<never, TEvent> | null = null;
   private readonly step: FlatStep<TValue, TContext, TEvent> | null;
   /** Why the compiled step is not used (null when it is). */
   readonly uncompiledReason: string | null;
@@ -56,20 +75,6 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
     updates: Readonly<Record<string, ContextUpdate<TContext, TEvent, never>>>,
     options: MachineHostOptions = {},
   ) {
-    const self = createEmptyActor();
-    this.scope = {
-      self: self as never,
-      id: 'host',
-      sessionId: 'host',
-      system: self.system,
-      logger: () => {},
-      defer: () => {},
-      emit: () => {},
-      stopChild: () => {},
-      // The hosted machines have no side-effecting actions (only assign, which XState
-      // applies inside the transition), so there is nothing to execute here.
-      actionExecutor: () => {},
-    };
     const compiled = options.compiled === false ? { ok: false as const, reason: 'compiled: false' } : compileFlatMachine<TValue, TContext, TEvent>(machine, updates);
     this.step = compiled.ok ? compiled.step : null;
     this.uncompiledReason = compiled.ok ? null : compiled.reason;
@@ -89,7 +94,7 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
   send(actor: AtRest<TValue, TContext>, event: TEvent): AtRest<TValue, TContext> | null {
     if (this.step) return this.step(actor.value, actor.context, event);
     const snapshot = this.machine.resolveState({ value: actor.value, context: actor.context as never });
-    const next = this.machine.transition(snapshot, event, this.scope as never);
+    const next = this.machine.transition(snapshot, event, (this.scope ??= inertScope<TEvent>()) as never);
     if (next === snapshot) return null;
     return { value: next.value as TValue, context: next.context as TContext };
   }
