@@ -115,7 +115,7 @@ function persistence(m: Measured): string[] {
     '',
     'Per W1 size: file ÷ memory store = W1 time ratio; final flush after W1; the journal just before `close()` (the rest is in the',
     'snapshot: the store compacts every 100,000 records in a worker thread while the run goes on appending; W1 saturates these 2',
-    'cores, so the main thread overtakes a worker that is not done when the journal reaches 200,000 records, and compacts itself);',
+    'cores, so the main thread overtakes a worker that is not done when another 100,000 records have come, and compacts itself);',
     '`close()` = the final compaction on the main thread (a worker in flight is stopped); restore = `createOverseer({ store })`',
     'in a fresh process, on the closed store, and on a copy taken after the final flush but before close (what a killed process leaves).',
     '',
