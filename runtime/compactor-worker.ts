@@ -1,12 +1,14 @@
-/** The compaction worker thread: makes one snapshot (runtime/compactor.ts) and exits. */
-import { parentPort, workerData } from 'node:worker_threads';
+/** The compaction worker thread: makes the snapshots it is asked for (runtime/compactor.ts), one at a time, keeping the last. */
+import { parentPort } from 'node:worker_threads';
 import type { SnapshotSource } from '../store/types.js';
-import { snapshotFromFiles, type SnapshotLimits } from './compactor.js';
+import { SnapshotMaker, type SnapshotLimits } from './compactor.js';
 
-try {
-  const { source, limits } = workerData as { source: SnapshotSource; limits: SnapshotLimits };
-  snapshotFromFiles(source, limits);
-  parentPort!.postMessage({ ok: true });
-} catch (error) {
-  parentPort!.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
-}
+const maker = new SnapshotMaker();
+parentPort!.on('message', ({ source, limits }: { source: SnapshotSource; limits: SnapshotLimits }) => {
+  try {
+    maker.make(source, limits);
+    parentPort!.postMessage({ ok: true, reused: maker.reused });
+  } catch (error) {
+    parentPort!.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
+  }
+});

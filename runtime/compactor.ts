@@ -9,15 +9,19 @@
  * computes (`replay`). So a worker thread can make the snapshot from the store's files
  * alone, while the main thread goes on appending, and the store swaps it in.
  *
- * One worker per compaction: it exits when done, so the copy of the state it builds is
- * freed with it. Under vitest and tsx (sources in TypeScript), the worker registers tsx
- * first.
+ * The worker lives from one compaction to the next and keeps what it wrote (see
+ * `SnapshotMaker`): the next compaction replays and serializes only what changed since,
+ * instead of parsing the whole snapshot again and serializing all of it (at 100,000
+ * tasks, ~0.7 s and ~0.35 s of a compaction's ~1.5 s). The price is a copy of the state
+ * and of its JSON in the worker's heap while the runtime is open. Under vitest and tsx
+ * (sources in TypeScript), the worker registers tsx first.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { readSnapshot } from '../store/json-file.js';
 import { readJournal } from '../store/journal.js';
-import type { SnapshotSource } from '../store/types.js';
+import { SnapshotText } from '../store/snapshot-text.js';
+import type { SnapshotSource, StoreImage } from '../store/types.js';
 import { buildImage, replay } from './persistence.js';
 import { TaskHost } from './task-host.js';
 
@@ -26,52 +30,131 @@ export interface SnapshotLimits {
   maxQualityHistory: number;
 }
 
-/** Makes the snapshot `source` asks for: the old snapshot plus the journal prefix, replayed, written to `source.target`. */
-export function snapshotFromFiles(source: SnapshotSource, limits: SnapshotLimits): void {
-  const { image } = readSnapshot(source.snapshot);
-  const journal = readJournal(source.journal, source.journalBytes);
-  const records = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
-  const last = records.at(-1)?.s ?? image?.seq ?? 0;
-  if (last !== source.seq) throw new Error(`${source.journal}: expected records up to ${source.seq}, found up to ${last}`);
-  const { replayed: _, ...parts } = replay({ image, journal: records, warnings: [] }, new TaskHost(), source.journal);
-  // As the controller keeps it (it drops the oldest beyond its cap), so the snapshot is the one the runtime would write.
-  parts.qualityHistory = parts.qualityHistory.slice(-limits.maxQualityHistory);
-  const fd = openSync(source.target, 'w');
-  try {
-    writeSync(fd, JSON.stringify(buildImage(parts, source.seq)));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/** The image a maker wrote last, and the text maker that serialized it (it keeps each task's JSON). */
+interface Kept {
+  image: StoreImage;
+  text: SnapshotText;
+}
+
+/**
+ * Makes the snapshots `source` asks for: the old snapshot plus the journal prefix,
+ * replayed, written to `source.target`.
+ *
+ * It keeps the last image it wrote and, when `source.snapshotSeq` says that image is the
+ * store's snapshot, starts the next one from it: only the journal since is read and
+ * replayed, and only the tasks those records touch are serialized again (SnapshotText).
+ */
+export class SnapshotMaker {
+  private kept: Kept | null = null;
+  /** Whether the last `make` started from the image it kept (for tests and benchmarks). */
+  reused = false;
+
+  make(source: SnapshotSource, limits: SnapshotLimits): void {
+    const kept = this.kept?.image.seq === source.snapshotSeq ? this.kept : null;
+    this.reused = kept !== null;
+    // The replay below changes the kept image's task records in place: until it is done, there is nothing to keep.
+    this.kept = null;
+    const image = kept ? kept.image : readSnapshot(source.snapshot).image;
+    const text = kept?.text ?? new SnapshotText();
+    const journal = readJournal(source.journal, source.journalBytes);
+    const records = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
+    const last = records.at(-1)?.s ?? image?.seq ?? 0;
+    if (last !== source.seq) throw new Error(`${source.journal}: expected records up to ${source.seq}, found up to ${last}`);
+    const { replayed: _, ...parts } = replay({ image, journal: records, warnings: [] }, new TaskHost(), source.journal);
+    // As the controller keeps it (it drops the oldest beyond its cap), so the snapshot is the one the runtime would write.
+    parts.qualityHistory = parts.qualityHistory.slice(-limits.maxQualityHistory);
+    const made = buildImage(parts, source.seq);
+    const json = text.serialize(made);
+    const fd = openSync(source.target, 'w');
+    try {
+      writeSync(fd, json);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.kept = { image: made, text };
   }
+}
+
+/** One snapshot from the store's files, on this thread, keeping nothing. */
+export function snapshotFromFiles(source: SnapshotSource, limits: SnapshotLimits): void {
+  new SnapshotMaker().make(source, limits);
 }
 
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './compactor-worker.ts' : './compactor-worker.js', import.meta.url);
 
+type Reply = { ok: true; reused: boolean } | { ok: false; message: string; stack?: string };
+
 /**
- * `snapshotFromFiles` in a worker thread; resolves when the snapshot is written and fsynced.
- * `signal` stops the worker (the promise rejects with the signal's reason).
+ * A worker thread that makes snapshots (`SnapshotMaker`), one at a time. It starts at the
+ * first `snapshot()` and lives until `close()`, or until a snapshot is stopped or the
+ * worker dies: the next `snapshot()` then starts a fresh one.
  */
-export function snapshotInWorker(source: SnapshotSource, limits: SnapshotLimits, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+export class CompactionWorker {
+  private worker: Worker | null = null;
+  private settle: ((reply: Reply | Error) => void) | null = null;
+
+  /**
+   * Resolves when the snapshot is written and fsynced (saying whether the worker started
+   * from the state it kept). `signal` stops it: the worker is terminated and the promise
+   * rejects with the signal's reason.
+   */
+  snapshot(source: SnapshotSource, limits: SnapshotLimits, signal?: AbortSignal): Promise<{ reused: boolean }> {
+    if (this.settle) return Promise.reject(new Error('CompactionWorker: one snapshot at a time'));
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const worker = this.start();
+      const onAbort = () => this.stop(signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.settle = (reply) => {
+        this.settle = null;
+        signal?.removeEventListener('abort', onAbort);
+        if (reply instanceof Error) reject(reply);
+        else if (reply.ok) resolve({ reused: reply.reused });
+        else reject(Object.assign(new Error(reply.message), reply.stack ? { stack: reply.stack } : {}));
+      };
+      worker.postMessage({ source, limits });
+    });
+  }
+
+  /** Terminates the worker (a snapshot in flight rejects). The next `snapshot()` starts another. */
+  close(): void {
+    this.stop(new Error('the compaction worker was closed'));
+  }
+
+  private stop(reason: unknown): void {
+    const worker = this.worker;
+    this.worker = null;
+    this.settle?.(reason instanceof Error ? reason : Object.assign(new Error(String(reason)), { cause: reason }));
+    if (worker) void worker.terminate();
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
     const worker = WORKER.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`, { eval: true, workerData: { source, limits } })
-      : new Worker(WORKER, { workerData: { source, limits } });
-    // A process that ends without close() does not wait for a compaction: the old snapshot and the journal still hold everything.
+      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`, { eval: true })
+      : new Worker(WORKER);
+    // A process that ends without close() does not wait for the worker: the old snapshot and the journal still hold everything.
     worker.unref();
-    let settled = false;
-    worker.once('message', (message: { ok: true } | { ok: false; message: string; stack?: string }) => {
-      settled = true;
-      if (message.ok) resolve();
-      else reject(Object.assign(new Error(message.message), message.stack ? { stack: message.stack } : {}));
-    });
-    worker.once('error', (error) => {
-      settled = true;
-      reject(error);
-    });
-    worker.once('exit', (code) => {
-      if (!settled) reject(signal?.aborted ? signal.reason : new Error(`the compaction worker exited with code ${code} before finishing`));
-    });
-    signal?.addEventListener('abort', () => void worker.terminate(), { once: true });
-  });
+    worker.on('message', (reply: Reply) => this.settle?.(reply));
+    const gone = (error: Error) => {
+      if (this.worker !== worker) return; // stopped on purpose
+      this.worker = null;
+      this.settle?.(error);
+    };
+    worker.once('error', gone);
+    worker.once('exit', (code) => gone(new Error(`the compaction worker exited with code ${code} before finishing`)));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+/** One snapshot in a worker thread of its own, which exits when it is done. */
+export async function snapshotInWorker(source: SnapshotSource, limits: SnapshotLimits, signal?: AbortSignal): Promise<void> {
+  const worker = new CompactionWorker();
+  try {
+    await worker.snapshot(source, limits, signal);
+  } finally {
+    worker.close();
+  }
 }

@@ -3,7 +3,7 @@
  * compacting the journal into a snapshot now and then, and the final snapshot at close.
  */
 import type { JournalEntry, Store, StoreWarning } from '../store/types.js';
-import { snapshotInWorker, type SnapshotLimits } from './compactor.js';
+import { CompactionWorker, type SnapshotLimits } from './compactor.js';
 import { buildImage, replay, type ImageParts, type ReplayResult } from './persistence.js';
 import type { TaskHost } from './task-host.js';
 
@@ -29,6 +29,8 @@ export class Durability {
   private compactionQueued = false;
   private closing = false;
   private background: boolean;
+  /** Started at the first background compaction; it keeps the state it wrote for the next one. */
+  private readonly compactor = new CompactionWorker();
   /** Stops the background compaction in flight, if any. */
   private worker: AbortController | null = null;
   /** The journal's length when that worker started: the records it covers. */
@@ -101,6 +103,7 @@ export class Durability {
     this.closing = true;
     this.worker?.abort(); // the final snapshot below supersedes it
     if (this.compacting) await this.compacting;
+    this.compactor.close();
     await this.compact();
     await this.store.close();
   }
@@ -115,12 +118,13 @@ export class Durability {
     this.worker = worker;
     this.workerCovers = this.store.journalLength;
     try {
-      await this.store.compactFrom!((source) => snapshotInWorker(source, this.options.limits, worker.signal));
+      await this.store.compactFrom!(async (source) => void (await this.compactor.snapshot(source, this.options.limits, worker.signal)));
     } catch (error) {
       // Stopped (overtaken, see journal(), or superseded by close()) is not a failure of the worker.
       if (worker.signal.aborted) this.overtaken = true;
       else {
         this.background = false;
+        this.compactor.close();
         this.options.onError(error, 'background store compaction (compacting on the main thread from now on)');
       }
       if (!this.closing) await this.compact();

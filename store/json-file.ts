@@ -9,13 +9,15 @@
  *   state.json.lock     the pid of the one process writing
  *   state.json.compacting  a snapshot being written in the background (renamed over state.json when done)
  */
-import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, renameSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Low, LowSync } from 'lowdb';
 import { DataFile, DataFileSync } from 'lowdb/node';
 import { StoreCorruptError } from './errors.js';
 import { JournalWriter, readJournal, type JournalContents, type JournalMark } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { upgradeImage } from './schema.js';
+import { SnapshotText } from './snapshot-text.js';
 import type { JournalEntry, SnapshotSource, Store, StoreContents, StoreImage, StoreWarning } from './types.js';
 
 export interface JsonFileStoreOptions {
@@ -35,7 +37,11 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
   let lock: Lock | null = null;
   let writer: JournalWriter | null = null;
   let seq = 0;
+  /** The seq of the snapshot now in place (0: none). */
+  let snapshotSeq = 0;
   let compacting: Promise<void> | null = null;
+  /** Keeps the JSON of each task as last written, to write it again if the task has not changed. */
+  let text = new SnapshotText();
 
   /**
    * One compaction at a time: marks the journal, has `writeSnapshot` put the snapshot covering
@@ -80,9 +86,11 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         warnings.push(...journal.warnings);
         const after = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
         seq = Math.max(image?.seq ?? 0, journal.records.at(-1)?.s ?? 0);
+        snapshotSeq = image?.seq ?? 0;
         // The journal is opened for writing (which cuts a torn tail) at the first write,
         // after the runtime has replayed it: a store it refuses is left as it was.
         existingJournal = journal;
+        text = new SnapshotText();
         // A background compaction a killed process left half-done: never read, so just gone.
         rmSync(`${path}.compacting`, { force: true });
         return { image, journal: after, warnings };
@@ -108,24 +116,27 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
     },
     compact(image: StoreImage): Promise<void> {
       return compactWith(async () => {
+        const json = await text.serializeInSlices(image);
         if (existsSync(path)) keepAsBackup(path);
-        // DataFile stringifies now, synchronously: the image is captured as it is at this call.
-        await new Low<StoreImage>(new DataFile<StoreImage>(path, compact), image).write();
-        syncFile(path);
+        await new Low<StoreImage>(new DataFile<StoreImage>(path, { parse: JSON.parse, stringify: () => json }), image).write();
+        await syncFile(path);
+        snapshotSeq = image.seq;
       });
     },
     compactFrom(make: (source: SnapshotSource) => Promise<void>): Promise<void> {
       return compactWith(async (mark) => {
         const target = `${path}.compacting`;
+        const covers = seq;
         try {
           // Every record up to `seq` is in the journal's first mark.offset bytes.
-          await make({ snapshot: path, journal: journalPath, journalBytes: mark.offset, seq, target });
+          await make({ snapshot: path, snapshotSeq, journal: journalPath, journalBytes: mark.offset, seq: covers, target });
         } catch (error) {
           rmSync(target, { force: true }); // half-written, or not written at all
           throw error;
         }
         if (existsSync(path)) keepAsBackup(path);
         renameSync(target, path);
+        snapshotSeq = covers;
       });
     },
     async close(): Promise<void> {
@@ -139,12 +150,13 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
   };
 }
 
-function syncFile(file: string): void {
-  const fd = openSync(file, 'r');
+/** fsync, off the main thread (a snapshot is tens of megabytes). */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
   try {
-    fsyncSync(fd);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 

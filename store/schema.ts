@@ -5,9 +5,13 @@
  * Version 1 kept tasks in an object keyed by id. JavaScript orders integer-like keys
  * ("1", "42") before all others, so ids such as "1" came back out of scheduling
  * order, and restore relies on that order (dependencies first). Version 2 keeps an array.
+ *
+ * Version 3 writes each task compactly (store/task-codec.ts); an image in memory
+ * (`StoreImage`) keeps the shape of version 2, so reading version 3 decodes its tasks.
  */
 import { TASK_STATES } from '../machines/task.js';
 import { StoreCorruptError, StoreVersionError } from './errors.js';
+import { decodeTask } from './task-codec.js';
 import { SCHEMA_VERSION, type StoreImage, type StoredTask } from './types.js';
 
 interface ImageV1 {
@@ -20,6 +24,7 @@ interface ImageV1 {
   order: string[];
 }
 
+/** Each step takes an image of version v to version v + 1, in the shape an image has in memory. */
 const migrations: Record<number, (image: never) => unknown> = {
   1: (image: ImageV1) => ({
     schemaVersion: 2,
@@ -28,7 +33,23 @@ const migrations: Record<number, (image: never) => unknown> = {
     supervisor: image.supervisor,
     tasks: image.order.map((id) => image.tasks[id]),
   }),
+  // Version 3 changed how tasks are written, not what an image holds.
+  2: (image: StoreImage) => ({ ...image, schemaVersion: 3 }),
 };
+
+/** The version 3 image with its tasks decoded; a task that is not one is named. */
+function decodeTasks(raw: Record<string, unknown>, file: string, advice: string): unknown {
+  if (!Array.isArray(raw.tasks)) return raw; // shapeProblem names it
+  const tasks: StoredTask[] = new Array(raw.tasks.length);
+  for (let i = 0; i < tasks.length; i++) {
+    try {
+      tasks[i] = decodeTask(raw.tasks[i]);
+    } catch (error) {
+      throw new StoreCorruptError(file, `tasks[${i}]`, (error as Error).message, advice);
+    }
+  }
+  return { ...raw, tasks };
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -43,7 +64,7 @@ export function upgradeImage(raw: unknown, file: string): { image: StoreImage; m
   }
   const found = raw.schemaVersion;
   if (found > SCHEMA_VERSION) throw new StoreVersionError(file, found, SCHEMA_VERSION);
-  let image: unknown = raw;
+  let image: unknown = found === SCHEMA_VERSION ? decodeTasks(raw, file, advice) : raw;
   for (let v = found; v < SCHEMA_VERSION; v++) {
     const migrate = migrations[v];
     if (!migrate) throw new StoreCorruptError(file, 'schemaVersion', `unknown schema version ${v}`, advice);

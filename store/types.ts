@@ -14,7 +14,7 @@ import type { DecisionState } from '../runtime/decision.js';
 import type { BoostReason } from '../runtime/priority.js';
 
 /** The schema this build writes. Older images and journals are migrated on open; newer ones are refused. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export interface StoredPriorityChange {
   from: number;
@@ -104,6 +104,11 @@ export interface StoreContents {
 export interface SnapshotSource {
   /** The current snapshot file (it may not exist yet). */
   snapshot: string;
+  /**
+   * The `seq` of that snapshot, as this store last wrote or read it (0 when there is none):
+   * a maker that still holds the image it made for that seq may start from it instead of the file.
+   */
+  snapshotSeq: number;
   /** The journal file: only its first `journalBytes` bytes belong to this snapshot. */
   journal: string;
   journalBytes: number;

@@ -7,8 +7,8 @@
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
-import { createOverseer, jsonFileStore, memoryStore, type Overseer, type Store } from '../runtime/index.js';
+import { CompactionWorker, SnapshotMaker, snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
+import { createOverseer, jsonFileStore, memoryStore, readStoreFile, type Overseer, type Store } from '../runtime/index.js';
 import { until } from './helpers/until.js';
 import { tempStorePath } from './helpers/temp.js';
 import { dirname } from 'node:path';
@@ -81,7 +81,7 @@ describe('a snapshot made from the store files', () => {
     await o.flush();
     if (compactEvery < 100) expect(existsSync(path)).toBe(true);
     const target = `${path}.made`;
-    snapshotFromFiles({ snapshot: path, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target }, { maxQualityHistory: 2 });
+    snapshotFromFiles({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target }, { maxQualityHistory: 2 });
     const seq = store.seq;
     await o.close();
     expect(store.seq).toBe(seq); // close itself journals nothing: the two snapshots cover the same records
@@ -99,10 +99,96 @@ describe('a snapshot made from the store files', () => {
     o.scheduleTask({ id: 'a' });
     await o.flush();
     const journal = `${path}.journal`;
-    expect(() => snapshotFromFiles({ snapshot: path, journal, journalBytes: statSync(journal).size, seq: store.seq + 1, target: `${path}.made` }, { maxQualityHistory: 10 })).toThrow(
+    expect(() => snapshotFromFiles({ snapshot: path, snapshotSeq: 0, journal, journalBytes: statSync(journal).size, seq: store.seq + 1, target: `${path}.made` }, { maxQualityHistory: 10 })).toThrow(
       `expected records up to ${store.seq + 1}, found up to ${store.seq}`,
     );
     await o.close();
+  });
+});
+
+describe('a worker that keeps the state it wrote', () => {
+  it('starts its next snapshot from it, unless the store has written another since, and the snapshots stay exact', async () => {
+    const path = tempPath();
+    const inner = jsonFileStore(path);
+    const inline: Promise<void>[] = [];
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compact: (image: Parameters<Store['compact']>[0]) => (inline.push(inner.compact(image)), inline.at(-1)!),
+    });
+    const settled = async () => {
+      while (inline.length > 0) await inline.shift();
+      await tick();
+    };
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    // Compactions of its own on the main thread every 8 records, and some made by `maker` as a worker makes them.
+    const o = createOverseer({ clock, store, compactEvery: 8, backgroundCompaction: false });
+    const maker = new SnapshotMaker();
+    const viaMaker = async () => {
+      await o.flush();
+      await inner.compactFrom!(async (source) => maker.make(source, { maxQualityHistory: 10 }));
+      return maker.reused;
+    };
+    /** What a process opening a copy of the store now sees. */
+    const restartSees = async () => {
+      const copy = tempPath();
+      for (const suffix of ['', '.journal']) if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
+      const again = new SimulatedClock();
+      again.set(clock.now());
+      const restored = createOverseer({ clock: again, store: jsonFileStore(copy) });
+      const seen = JSON.parse(JSON.stringify(restored.getTasks())) as unknown;
+      await restored.close();
+      return seen;
+    };
+    const [schedule, ...rest] = steps(o, clock);
+    schedule!(); // 17 records
+    await settled(); // the main thread wrote a snapshot: the maker has none of its own
+    expect(await viaMaker()).toBe(false);
+    rest[0]!(); // a failure for good: 5 records, fewer than the main thread compacts at
+    expect(await viaMaker()).toBe(true);
+    rest[2]!(); // a retry and a completion: 6
+    rest[3]!();
+    expect(await viaMaker()).toBe(true);
+    expect(await restartSees()).toEqual(JSON.parse(JSON.stringify(o.getTasks())));
+    // Enough records for the main thread to compact: the maker's state is not the store's snapshot now.
+    o.scheduleTasks(Array.from({ length: 8 }, (_, i) => ({ id: `more${i}`, dependencies: ['flaky'] })));
+    await settled();
+    rest[4]!(); // a cancel
+    expect(await viaMaker()).toBe(false);
+    expect(await restartSees()).toEqual(JSON.parse(JSON.stringify(o.getTasks())));
+    await o.close();
+  });
+
+  it('in a worker thread, lives from one snapshot to the next; stopped, its successor starts afresh', async () => {
+    const path = tempPath();
+    const store = jsonFileStore(path);
+    const o = createOverseer({ store, compactEvery: 1_000_000, backgroundCompaction: false });
+    const worker = new CompactionWorker();
+    const limits = { maxQualityHistory: 10 };
+    /** A snapshot by the worker; `stop` aborts it once the worker has been asked. */
+    const snapshot = async (stop?: AbortController) => {
+      await o.flush();
+      let reused: boolean | undefined;
+      await store.compactFrom!(async (source) => {
+        const made = worker.snapshot(source, limits, stop?.signal);
+        stop?.abort(new Error('overtaken'));
+        ({ reused } = await made);
+      });
+      return reused;
+    };
+    try {
+      o.scheduleTasks([{ id: 'a' }, { id: 'b', dependencies: ['a'] }]);
+      expect(await snapshot()).toBe(false);
+      o.markComplete(o.getNextTask()!.id);
+      expect(await snapshot()).toBe(true);
+      o.scheduleTask({ id: 'c' });
+      await expect(snapshot(new AbortController())).rejects.toThrow('overtaken');
+      expect(existsSync(`${path}.compacting`)).toBe(false);
+      expect(await snapshot()).toBe(false); // a new worker: nothing kept
+      expect(readStoreFile(path).image!.tasks.map((t) => `${t.context.id}:${t.value}`)).toEqual(['a:completed', 'b:ready', 'c:ready']);
+    } finally {
+      worker.close();
+      await o.close();
+    }
   });
 });
 
@@ -294,7 +380,7 @@ describe('background compaction', () => {
 
   it('snapshotInWorker reports the worker error', async () => {
     const path = tempPath();
-    await expect(snapshotInWorker({ snapshot: path, journal: `${path}.journal`, journalBytes: 0, seq: 5, target: `${path}.made` }, { maxQualityHistory: 10 })).rejects.toThrow(
+    await expect(snapshotInWorker({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: 0, seq: 5, target: `${path}.made` }, { maxQualityHistory: 10 })).rejects.toThrow(
       /expected records up to 5, found up to 0/,
     );
   });

@@ -302,7 +302,7 @@ describe('schema versions', () => {
     const before = filesIn(path);
     const error = thrown(() => open(path), StoreVersionError);
     expect(error).toMatchObject({ file: path, found: 99, supported: SCHEMA_VERSION });
-    expect(error.message).toMatch(/version 99.*up to 2/);
+    expect(error.message).toMatch(new RegExp(`version 99.*up to ${SCHEMA_VERSION}`));
     expect(filesIn(path)).toEqual(before);
   });
 
@@ -323,7 +323,7 @@ describe('schema versions', () => {
     overseer.scheduleTasks([{ id: '10' }, { id: '2' }, { id: '3', dependencies: ['10', '2'] }]);
     await overseer.close();
     // Rewrite the snapshot as version 1 wrote it: tasks keyed by id, order kept apart.
-    const v2 = JSON.parse(readFileSync(path, 'utf8'));
+    const v2 = readStoreFile(path).image!;
     const tasks = Object.fromEntries(v2.tasks.map((t: { context: { id: string } }) => [t.context.id, t]));
     expect(Object.keys(tasks)).toEqual(['2', '3', '10']); // integer-like keys sort first
     writeFileSync(path, JSON.stringify({ ...v2, schemaVersion: 1, tasks, order: ['10', '2', '3'] }));
@@ -337,8 +337,31 @@ describe('schema versions', () => {
     await migrated.close();
     // Written back in the current version.
     const written = JSON.parse(readFileSync(path, 'utf8'));
-    expect(written.schemaVersion).toBe(2);
-    expect(written.tasks.map((t: { context: { id: string } }) => t.context.id)).toEqual(['10', '2', '3']);
+    expect(written.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(written.tasks.map((t: { i: string }) => t.i)).toEqual(['10', '2', '3']);
+  });
+
+  it('reads a version 2 snapshot (every task written out whole) and writes it back in the compact form', async () => {
+    const path = tempPath();
+    const clock = clockAt();
+    const first = createOverseer({ clock, store: jsonFileStore(path) });
+    first.scheduleTasks([{ id: 'a', title: 'Build', metadata: { n: 1 } }, { id: 'b', dependencies: ['a'], maxRetries: 0 }, { id: 'c' }]);
+    first.markFailed(first.getNextTask()!.id, 'broken');
+    first.cancelTask('c', 'not needed');
+    await first.close();
+    const current = readStoreFile(path).image!;
+    // Version 2 wrote the image as it is in memory.
+    writeFileSync(path, JSON.stringify({ ...current, schemaVersion: 2 }));
+    writeFileSync(`${path}.journal`, '{"overseerJournal":2}\n');
+
+    const migrated = createOverseer({ clock, store: jsonFileStore(path) });
+    expect(migrated.recovery?.warnings).toEqual([expect.objectContaining({ kind: 'migrated', message: expect.stringMatching(/schema version 2/) })]);
+    expect(readStoreFile(path).image!.tasks).toEqual(current.tasks);
+    await migrated.close();
+    const written = JSON.parse(readFileSync(path, 'utf8'));
+    expect(written.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(written.tasks[0]).toMatchObject({ i: 'a', t: 'Build', m: { n: 1 } });
+    expect(readStoreFile(path).image!.tasks).toEqual(current.tasks);
   });
 });
 
@@ -396,7 +419,7 @@ describe('the file on disk', () => {
     overseer.scheduleTask({ id: 'a' });
     await overseer.flush();
     // Before any snapshot, the journal holds the records on disk.
-    expect(readFileSync(`${path}.journal`, 'utf8').split('\n')[0]).toBe('{"overseerJournal":2}');
+    expect(readFileSync(`${path}.journal`, 'utf8').split('\n')[0]).toBe(`{"overseerJournal":${SCHEMA_VERSION}}`);
     expect(readFileSync(`${path}.journal`, 'utf8')).toContain('"id":"a"');
     await overseer.close();
 
@@ -404,9 +427,9 @@ describe('the file on disk', () => {
     expect(statSync(path).size).toBeGreaterThan(0);
     const text = bytes.toString('utf8');
     const image = JSON.parse(text);
-    expect(image.schemaVersion).toBe(2);
+    expect(image.schemaVersion).toBe(SCHEMA_VERSION);
     expect(text).toBe(JSON.stringify(image)); // no pretty-printing
-    expect(image.tasks.map((t: { context: { id: string } }) => t.context.id)).toEqual(['a']);
+    expect(image.tasks.map((t: { i: string }) => t.i)).toEqual(['a']);
     expect(readStoreFile(path).image?.tasks).toHaveLength(1); // and another reader sees the same file
   });
 });
