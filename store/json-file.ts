@@ -116,6 +116,8 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
     },
     compact(image: StoreImage): Promise<void> {
       return compactWith(async () => {
+        // The mark was just taken: a later record in the journal but not in the image would be dropped with it.
+        if (image.seq !== seq) throw new Error(`${path}: an image of record ${image.seq} cannot replace a journal at record ${seq}`);
         const json = await text.serializeInSlices(image);
         if (existsSync(path)) keepAsBackup(path);
         await new Low<StoreImage>(new DataFile<StoreImage>(path, { parse: JSON.parse, stringify: () => json }), image).write();
