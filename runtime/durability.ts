@@ -111,22 +111,32 @@ export class Durability {
   /**
    * A compaction made by a worker thread. If the worker fails (it could not start, or
    * disagrees with the journal), that is reported and this compaction, and every later
-   * one, runs on the main thread instead.
+   * one, runs on the main thread instead. If the store fails to swap the worker's snapshot
+   * in (a rename or the journal rewrite), that is the store's failure, not the worker's: it
+   * is reported as any failed compaction is, and the next one tries a worker again.
    */
   private async compactInBackground(): Promise<void> {
     const worker = new AbortController();
     this.worker = worker;
     this.workerCovers = this.store.journalLength;
+    let workerFailed = false;
     try {
-      await this.store.compactFrom!(async (source) => void (await this.compactor.snapshot(source, this.options.limits, worker.signal)));
+      await this.store.compactFrom!(async (source) => {
+        try {
+          await this.compactor.snapshot(source, this.options.limits, worker.signal);
+        } catch (error) {
+          workerFailed = true;
+          throw error;
+        }
+      });
     } catch (error) {
       // Stopped (overtaken, see journal(), or superseded by close()) is not a failure of the worker.
       if (worker.signal.aborted) this.overtaken = true;
-      else {
+      else if (workerFailed) {
         this.background = false;
         this.compactor.close();
         this.options.onError(error, 'background store compaction (compacting on the main thread from now on)');
-      }
+      } else throw error;
       if (!this.closing) await this.compact();
     } finally {
       this.worker = null;

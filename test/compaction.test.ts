@@ -369,6 +369,32 @@ describe('background compaction', () => {
     await reopened.close();
   });
 
+  it("a store that fails to swap a worker's snapshot in is reported as a failed compaction; the worker stays in use", async () => {
+    const path = tempPath();
+    const inner = jsonFileStore(path);
+    let offered = 0;
+    // The worker makes its snapshot; the store's own step after it (rename, journal rewrite) fails once.
+    const { store, inline } = counting(inner, {
+      compactFrom: (make) => {
+        offered++;
+        return offered === 1 ? inner.compactFrom!(make).then(() => Promise.reject(new Error('EIO: rename'))) : inner.compactFrom!(make);
+      },
+    });
+    const errors: { error: unknown; source: string }[] = [];
+    const o = createOverseer({ store, compactEvery: 5, onError: (error, source) => errors.push({ error, source }) });
+    for (let i = 0; i < 6; i++) o.scheduleTask({ id: `t${i}` });
+    await until('the failure to be reported', () => errors.length > 0);
+    for (let i = 6; i < 12; i++) o.scheduleTask({ id: `t${i}` });
+    await until('a second compaction in a worker', () => offered >= 2 && !existsSync(`${path}.compacting`) && inner.journalLength < 5);
+    expect(errors).toEqual([{ error: new Error('EIO: rename'), source: 'store compaction' }]);
+    expect(offered).toBeGreaterThanOrEqual(2);
+    expect(inline()).toBe(0);
+    await o.close();
+    const reopened = createOverseer({ store: jsonFileStore(path) });
+    expect(reopened.getTasks()).toHaveLength(12);
+    await reopened.close();
+  });
+
   it('is not used by a store that cannot make snapshots from files, and is a boolean option', async () => {
     expect(() => createOverseer({ backgroundCompaction: 'yes' as never })).toThrow(/options\.backgroundCompaction: must be true or false, got "yes"/);
     const store = memoryStore();
