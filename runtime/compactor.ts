@@ -136,7 +136,10 @@ export class CompactionWorker {
       : new Worker(WORKER);
     // A process that ends without close() does not wait for the worker: the old snapshot and the journal still hold everything.
     worker.unref();
-    worker.on('message', (reply: Reply) => this.settle?.(reply));
+    // A reply the worker posted before it was stopped still arrives: it must not settle a later request.
+    worker.on('message', (reply: Reply) => {
+      if (this.worker === worker) this.settle?.(reply);
+    });
     const gone = (error: Error) => {
       if (this.worker !== worker) return; // stopped on purpose
       this.worker = null;

@@ -139,6 +139,9 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         if (existsSync(path)) keepAsBackup(path);
         renameSync(target, path);
         snapshotSeq = covers;
+        // What `text` keeps (each task's JSON and the context it was made from) would hold on to
+        // contexts the runtime has replaced, until the next compaction here: let it go.
+        text = new SnapshotText();
       });
     },
     async close(): Promise<void> {

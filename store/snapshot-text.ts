@@ -21,6 +21,8 @@ interface Written {
   effective: number;
   boosts: StoredTask['boosts'];
   priorityChanges: number;
+  /** Whether it was written with an `ignored` list (a list that empties changes nothing else). */
+  ignored: boolean;
   json: string;
 }
 
@@ -75,22 +77,23 @@ export class SnapshotText {
     const id = task.context.id;
     const w = this.written.get(id);
     const priorityChanges = task.priorityChanges?.length ?? 0;
-    // `ignored` is a fresh list in every image, and rare: such a task is always written again.
+    // `ignored` is a fresh list in every image, and rare: a task with one, or that had one, is written again.
     if (
       w !== undefined && w.context === task.context && w.value === task.value && w.effective === task.effective &&
-      w.boosts === task.boosts && w.priorityChanges === priorityChanges && task.ignored === undefined
+      w.boosts === task.boosts && w.priorityChanges === priorityChanges && task.ignored === undefined && !w.ignored
     ) {
       return w.json;
     }
     const json = JSON.stringify(encodeTask(task));
     if (w === undefined) {
-      this.written.set(id, { context: task.context, value: task.value, effective: task.effective, boosts: task.boosts, priorityChanges, json });
+      this.written.set(id, { context: task.context, value: task.value, effective: task.effective, boosts: task.boosts, priorityChanges, ignored: task.ignored !== undefined, json });
     } else {
       w.context = task.context;
       w.value = task.value;
       w.effective = task.effective;
       w.boosts = task.boosts;
       w.priorityChanges = priorityChanges;
+      w.ignored = task.ignored !== undefined;
       w.json = json;
     }
     return json;

@@ -13,7 +13,7 @@
  * task machine later, say) is carried in `x` (context) or `X` (task record). A property
  * test checks `decodeTask(encodeTask(t))` equals `t` for arbitrary tasks.
  */
-import type { TaskContext, TransitionRecord } from '../machines/task.js';
+import { TASK_STATES, type TaskContext, type TransitionRecord } from '../machines/task.js';
 import type { StoredTask } from './types.js';
 
 /** Values left out of the file when a task has them: the runtime's default retry policy (runtime/options.ts). */
@@ -90,13 +90,22 @@ export function encodeTask(task: StoredTask): EncodedTask {
 }
 
 function encodeHistory(history: TransitionRecord[], o: EncodedTask): void {
+  if (history.length === 0) {
+    o.hf = history; // none the runtime makes (a task starts with its creation), but kept as it is
+    return;
+  }
   const h: (string | number)[] = [];
   let hx: EncodedTask['hx'];
   let from: string | null = null;
   let at = 0;
   for (let k = 0; k < history.length; k++) {
     const r = history[k]!;
-    if (r.from !== from || !Number.isFinite(r.at) || others(r, RECORD_KEYS) || (r.reason !== undefined && typeof r.reason !== 'string') || (r.kind !== undefined && typeof r.kind !== 'string')) {
+    // Written whole instead when it does not chain, has more than the codec knows, or a time
+    // the difference would not give back exactly (a clock with fractions of a millisecond).
+    if (
+      r.from !== from || typeof r.at !== 'number' || at + (r.at - at) !== r.at || others(r, RECORD_KEYS) ||
+      (r.reason !== undefined && typeof r.reason !== 'string') || (r.kind !== undefined && typeof r.kind !== 'string')
+    ) {
       o.hf = history;
       return;
     }
@@ -120,14 +129,15 @@ function others(object: object, known: ReadonlySet<string>): Record<string, unkn
 }
 
 /**
- * The task `raw` encodes. Throws an Error saying what is wrong when `raw` is not an
- * encoded task (the caller names the file and the index).
+ * The task `raw` encodes. Throws an Error naming the task and every field that is not as
+ * the encoder writes it (the caller names the file and the index).
  */
 export function decodeTask(raw: unknown): StoredTask {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a task record');
-  const o = raw as EncodedTask;
-  if (typeof o.i !== 'string') throw new Error('no task id');
-  if (typeof o.n !== 'number') throw new Error(`task "${o.i}": no priority`);
+  if (!isRecord(raw)) throw new Error('not a task record');
+  const o = raw as unknown as EncodedTask;
+  if (typeof o.i !== 'string') throw new Error('not a task record: no task id');
+  const problems = shapeProblems(o);
+  if (problems.length > 0) throw new Error(`task "${o.i}": ${problems.join('; ')}`);
   const context = {
     id: o.i,
     projectId: o.p,
@@ -144,23 +154,54 @@ export function decodeTask(raw: unknown): StoredTask {
     result: o.res ?? null,
     retryAt: o.ra ?? null,
     blockedReason: o.br ?? null,
-    history: o.hf ?? decodeHistory(o),
+    history: o.hf ?? decodeHistory(o.h!, o.hx ?? []),
     metadata: o.m ?? null,
     ...(o.cf !== undefined ? { changedFiles: o.cf } : {}),
     ...o.x,
   } as TaskContext;
   const task: StoredTask = { value: o.s as StoredTask['value'], context, effective: o.e ?? o.n, boosts: (o.b ?? []) as StoredTask['boosts'] };
-  if (o.pc !== undefined) {
-    if (!Array.isArray(o.pc)) throw new Error(`task "${o.i}": priority changes are not a list`);
-    task.priorityChanges = o.pc.map(([from, to, reasons, at]) => ({ from, to, reasons: reasons as StoredTask['boosts'], at }));
-  }
+  if (o.pc !== undefined) task.priorityChanges = o.pc.map(([from, to, reasons, at]) => ({ from, to, reasons: reasons as StoredTask['boosts'], at }));
   if (o.ig !== undefined) task.ignored = o.ig;
   return o.X ? Object.assign(task, o.X) : task;
 }
 
-function decodeHistory(o: EncodedTask): TransitionRecord[] {
-  const h = o.h;
-  if (!Array.isArray(h) || h.length % 2 !== 0) throw new Error(`task "${o.i}": no history`);
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNumber = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isStrings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const STATES = new Set<unknown>(TASK_STATES);
+
+/** Every field of `o` that is not what the encoder writes. */
+function shapeProblems(o: EncodedTask): string[] {
+  const problems: string[] = [];
+  const check = (ok: boolean, what: string) => void (ok || problems.push(what));
+  const optional = (key: keyof EncodedTask, ok: (v: unknown) => boolean, what: string) => check(o[key] === undefined || ok(o[key]), `${key} ${what}`);
+  check(typeof o.s === 'string', 's (state) is not a string');
+  check(typeof o.p === 'string', 'p (project) is not a string');
+  check(isNumber(o.n), 'n (priority) is not a number');
+  optional('t', (v) => typeof v === 'string', '(title) is not a string');
+  optional('d', isStrings, '(dependencies) is not a list of ids');
+  optional('f', (v) => typeof v === 'string', '(onDependencyFailure) is not a string');
+  for (const key of ['dl', 'mr', 'rb', 'a', 'r', 'ra', 'e'] as const) optional(key, isNumber, 'is not a number');
+  optional('b', isStrings, '(boosts) is not a list of reasons');
+  optional('ig', isStrings, '(ignored) is not a list of ids');
+  optional('cf', Array.isArray, '(changed files) is not a list');
+  optional('x', isRecord, 'is not an object');
+  optional('X', isRecord, 'is not an object');
+  optional('pc', (v) => Array.isArray(v) && v.every((c) => Array.isArray(c) && c.length === 4 && isNumber(c[0]) && isNumber(c[1]) && isStrings(c[2]) && isNumber(c[3])), '(priority changes) is not a list of [from, to, reasons, at]');
+  if (o.hf !== undefined) {
+    check(Array.isArray(o.hf) && o.hf.every((r) => isRecord(r) && STATES.has(r.to) && typeof r.at === 'number'), 'hf (history) is not a list of { from, to, at }');
+  } else {
+    const h = o.h as unknown[] | undefined;
+    const chained = Array.isArray(h) && h.length >= 2 && h.length % 2 === 0 && h.every((v, k) => (k % 2 === 0 ? STATES.has(v) : isNumber(v)));
+    check(chained, 'no history: h is not [state, ms, state, ms, ...]');
+    if (chained) {
+      optional('hx', (v) => Array.isArray(v) && v.every((n) => Array.isArray(n) && Number.isInteger(n[0]) && n[0] >= 0 && n[0] < h.length / 2 && (n[1] === null || typeof n[1] === 'string') && (n[2] === undefined || typeof n[2] === 'string')), '(history notes) is not a list of [entry, reason, kind?] for entries that exist');
+    }
+  }
+  return problems;
+}
+
+function decodeHistory(h: (string | number)[], notes: NonNullable<EncodedTask['hx']>): TransitionRecord[] {
   const history: TransitionRecord[] = new Array(h.length / 2);
   let from: TransitionRecord['from'] = null;
   let at = 0;
@@ -170,9 +211,8 @@ function decodeHistory(o: EncodedTask): TransitionRecord[] {
     history[k / 2] = { from, to, at };
     from = to;
   }
-  for (const [k, reason, kind] of o.hx ?? []) {
-    const record = history[k];
-    if (!record) throw new Error(`task "${o.i}": a note for history entry ${k}, which does not exist`);
+  for (const [k, reason, kind] of notes) {
+    const record = history[k]!;
     if (reason !== null) record.reason = reason;
     if (kind !== undefined) record.kind = kind;
   }

@@ -192,6 +192,32 @@ describe('a worker that keeps the state it wrote', () => {
   });
 });
 
+describe('CompactionWorker', () => {
+  it('does not let the reply of a worker it stopped settle the next snapshot', async () => {
+    const path = tempPath();
+    const store = jsonFileStore(path);
+    const o = createOverseer({ store, backgroundCompaction: false });
+    for (let i = 0; i < 200; i++) o.scheduleTask({ id: `t${i}` });
+    await o.flush();
+    const source = (target: string) => ({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target });
+    const worker = new CompactionWorker();
+    const stop = new AbortController();
+    const first = worker.snapshot(source(`${path}.first`), { maxQualityHistory: 10 }, stop.signal);
+    // Keep this thread busy until the first worker has written its snapshot and posted its reply;
+    // the reply is then waiting in the queue when the worker is stopped and the next one asked.
+    const wrote = () => existsSync(`${path}.first`) && statSync(`${path}.first`).size > 0;
+    for (const start = Date.now(); !wrote() && Date.now() - start < 20_000; );
+    for (const start = Date.now(); Date.now() - start < 300; );
+    stop.abort(new Error('overtaken'));
+    const second = worker.snapshot(source(`${path}.second`), { maxQualityHistory: 10 });
+    await expect(first).rejects.toThrow('overtaken');
+    await second;
+    expect(existsSync(`${path}.second`)).toBe(true); // resolved by its own worker, once written
+    worker.close();
+    await o.close();
+  });
+});
+
 describe('memoryStore keeps images by reference', () => {
   it('and every image stays what it was when taken, while the runtime goes on changing', async () => {
     const inner = memoryStore();

@@ -17,11 +17,14 @@ const json = fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown)
 const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null });
 const word = fc.string({ minLength: 1, maxLength: 8 });
 
-/** A history that chains (`from` = the previous `to`), with a reason or kind here and there. */
+/**
+ * A history that chains (`from` = the previous `to`), with a reason or kind here and there,
+ * at epoch milliseconds or at fractional times (a custom clock such as performance.now()).
+ */
 const chained = fc
-  .array(fc.record({ to: state, dt: fc.integer({ min: 0, max: 100_000 }), reason: fc.option(word, { nil: undefined }), kind: fc.option(word, { nil: undefined }) }), { minLength: 1, maxLength: 6 })
+  .array(fc.record({ to: state, dt: fc.oneof(fc.integer({ min: 0, max: 100_000 }), fc.double({ min: 0, max: 1_000, noNaN: true })), reason: fc.option(word, { nil: undefined }), kind: fc.option(word, { nil: undefined }) }), { minLength: 1, maxLength: 6 })
   .chain((steps) =>
-    at.map((t0) => {
+    fc.oneof(at, fc.double({ min: 0, max: 1e6, noNaN: true })).map((t0) => {
       let from: TaskState | null = null;
       let t = t0;
       return steps.map(({ to, dt, reason, kind }, i) => {
@@ -114,17 +117,43 @@ describe('the compact task form', () => {
     expect(JSON.stringify(encoded).length).toBeLessThan(JSON.stringify(usual).length / 3);
   });
 
+  it('writes whole a history whose times a difference would not give back exactly (fractions of a millisecond)', () => {
+    const t: StoredTask = JSON.parse(
+      JSON.stringify({
+        value: 'ready',
+        context: {
+          id: 'f', projectId: 'p', title: 'f', priority: 1, dependencies: [], deadline: null, onDependencyFailure: 'block', maxRetries: 3, retryBaseMs: 60_000,
+          attempts: 0, retries: 0, lastError: null, result: null, retryAt: null, blockedReason: null, metadata: null,
+          // 8.56557007313259 + (383.70391427526164 − 8.56557007313259) is 383.7039142752616 in floating point.
+          history: [{ from: null, to: 'pending', at: 8.56557007313259 }, { from: 'pending', to: 'ready', at: 383.70391427526164 }],
+        },
+        effective: 1,
+        boosts: [],
+      }),
+    );
+    expect(encodeTask(t).hf).toBe(t.context.history);
+    expect(roundTrip(t)).toEqual(t);
+  });
+
   it("leaves out exactly the runtime's own retry defaults", () => {
     expect(USUAL.maxRetries).toBe(DEFAULT_RETRY_POLICY.maxRetries);
     expect(USUAL.retryBaseMs).toBe(DEFAULT_RETRY_POLICY.baseDelayMs);
   });
 
   it.each([
-    ['not an object', 7, /not a task record/],
-    ['no id', { s: 'ready', n: 1, h: [] }, /no task id/],
-    ['no priority', { i: 'a', s: 'ready', h: [] }, /task "a": no priority/],
-    ['no history', { i: 'a', s: 'ready', n: 1 }, /task "a": no history/],
-    ['a note for a history entry that is not there', { i: 'a', s: 'ready', n: 1, h: ['pending', 1], hx: [[4, 'x']] }, /history entry 4, which does not exist/],
+    ['not an object', 7, /^not a task record$/],
+    ['no id', { s: 'ready', n: 1, p: 'p', h: ['pending', 1] }, /no task id/],
+    ['no priority', { i: 'a', s: 'ready', p: 'p', h: ['pending', 1] }, /^task "a": n \(priority\) is not a number$/],
+    ['no history', { i: 'a', s: 'ready', p: 'p', n: 1 }, /^task "a": no history: h is not \[state, ms, state, ms, \.\.\.\]$/],
+    ['a history with a time that is not a number', { i: 'a', s: 'ready', p: 'p', n: 1, h: ['pending', '5'] }, /task "a": no history/],
+    ['a history with a state that is none', { i: 'a', s: 'ready', p: 'p', n: 1, h: [7, 1000] }, /task "a": no history/],
+    ['a note for a history entry that is not there', { i: 'a', s: 'ready', p: 'p', n: 1, h: ['pending', 1], hx: [[4, 'x']] }, /hx \(history notes\) is not a list of \[entry, reason, kind\?\] for entries that exist/],
+    [
+      'several bad fields, every one named',
+      { i: 'a', s: 'ready', n: 1, h: ['pending', 1], d: 5, b: 'x', x: 'ab', pc: [5], hf: undefined },
+      /^task "a": p \(project\) is not a string; d \(dependencies\) is not a list of ids; b \(boosts\) is not a list of reasons; x is not an object; pc \(priority changes\) is not a list of \[from, to, reasons, at\]$/,
+    ],
+    ['a whole history that is not a list of records', { i: 'a', s: 'ready', p: 'p', n: 1, hf: 'x' }, /task "a": hf \(history\) is not a list/],
   ])('refuses %s, saying what is wrong', (_, raw, message) => {
     expect(() => decodeTask(raw)).toThrow(message);
   });
