@@ -174,7 +174,11 @@ const STATES = new Set<unknown>(TASK_STATES);
 function shapeProblems(o: EncodedTask): string[] {
   const problems: string[] = [];
   const check = (ok: boolean, what: string) => void (ok || problems.push(what));
-  const optional = (key: keyof EncodedTask, ok: (v: unknown) => boolean, what: string) => check(o[key] === undefined || ok(o[key]), `${key} ${what}`);
+  // Runs for every task at every restore: the message is only built for a field that is wrong.
+  const optional = (key: keyof EncodedTask, ok: (v: unknown) => boolean, what: string) => {
+    const value = o[key];
+    if (value !== undefined && !ok(value)) problems.push(`${key} ${what}`);
+  };
   check(typeof o.s === 'string', 's (state) is not a string');
   check(typeof o.p === 'string', 'p (project) is not a string');
   check(isNumber(o.n), 'n (priority) is not a number');
