@@ -1,18 +1,19 @@
 /**
  * Compaction off the main thread.
  *
- * A compaction writes the whole state as one JSON snapshot: at 100,000 tasks that is
- * ~60 MB of JSON.stringify and write, ~0.8 s during which the event loop of the service
- * embedding Overseer would stand still (and, in the W1 benchmark, over half the cost of
- * running with the file store). The state at any point of the journal is a pure
+ * A compaction writes the whole state as one JSON snapshot: at 100,000 tasks ~18 MB in
+ * the compact task form (store/task-codec.ts), and even serializing only the tasks that
+ * changed since the last one (store/snapshot-text.ts) costs the main thread ~0.3–0.45 s of
+ * CPU (in slices, so the event loop keeps turning). The state at any point of the journal is a pure
  * function of the last snapshot and the journal up to there: it is what a restore
  * computes (`replay`). So a worker thread can make the snapshot from the store's files
  * alone, while the main thread goes on appending, and the store swaps it in.
  *
  * The worker lives from one compaction to the next and keeps what it wrote (see
  * `SnapshotMaker`): the next compaction replays and serializes only what changed since,
- * instead of parsing the whole snapshot again and serializing all of it (at 100,000
- * tasks, ~0.7 s and ~0.35 s of a compaction's ~1.5 s). The price is a copy of the state
+ * instead of parsing the whole snapshot again and serializing all of it (with the
+ * 60 MB snapshots of schema 2, ~0.7 s and ~0.35 s of a worker's ~1.5 s at 100,000 tasks;
+ * a worker needs a spare core all the same: see Durability). The price is a copy of the state
  * and of its JSON in the worker's heap while the runtime is open. Under vitest and tsx
  * (sources in TypeScript), the worker registers tsx first.
  */
