@@ -365,60 +365,57 @@ describe('background compaction', () => {
     await reopened.close();
   });
 
-  it('a worker that fails is reported once, and its compaction and the later ones run on the main thread', async () => {
+  /** A file store whose `compactFrom` is `compactFrom` (the calls counted), under a runtime that compacts every 5 records and keeps the errors it reports. */
+  function failing(compactFrom: (inner: Store, make: Parameters<NonNullable<Store['compactFrom']>>[0], offered: number) => Promise<void>) {
     const path = tempPath();
     const inner = jsonFileStore(path);
     let offered = 0;
-    // The store's own files, but a maker that breaks: what a worker that cannot start does.
-    const { store, inline } = counting(inner, {
-      compactFrom: (make) => {
-        offered++;
-        return inner.compactFrom!(async (source) => {
-          await make({ ...source, snapshot: `${path}.missing-dir/x`, seq: source.seq + 1 });
-        });
-      },
-    });
+    const { store, inline } = counting(inner, { compactFrom: (make) => compactFrom(inner, make, ++offered) });
     const errors: { error: unknown; source: string }[] = [];
     const o = createOverseer({ store, compactEvery: 5, onError: (error, source) => errors.push({ error, source }) });
+    return { path, inner, inline, errors, o, offered: () => offered };
+  }
+
+  /** Closes `o`; the tasks a runtime opening its store again finds. */
+  async function tasksAfterRestart(o: Overseer, path: string): Promise<number> {
+    await o.close();
+    const reopened = createOverseer({ store: jsonFileStore(path) });
+    const n = reopened.getTasks().length;
+    await reopened.close();
+    return n;
+  }
+
+  it('a worker that fails is reported once, and its compaction and the later ones run on the main thread', async () => {
+    // The store's own files, but a maker that breaks: what a worker that cannot start does.
+    const { path, inner, inline, errors, o, offered } = failing((inner, make) =>
+      inner.compactFrom!(async (source) => {
+        await make({ ...source, snapshot: `${source.snapshot}.missing-dir/x`, seq: source.seq + 1 });
+      }),
+    );
     for (let i = 0; i < 8; i++) {
       o.scheduleTask({ id: `t${i}` });
       await until('the compaction to settle', () => !existsSync(`${path}.compacting`) && inner.journalLength < 5);
     }
-    expect(offered).toBe(1);
+    expect(offered()).toBe(1);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.source).toMatch(/background store compaction \(compacting on the main thread from now on\)/);
     expect(String(errors[0]!.error)).toMatch(/expected records up to/);
     expect(inline()).toBeGreaterThanOrEqual(2);
-    await o.close();
-    const reopened = createOverseer({ store: jsonFileStore(path) });
-    expect(reopened.getTasks()).toHaveLength(8);
-    await reopened.close();
+    expect(await tasksAfterRestart(o, path)).toBe(8);
   });
 
   it("a store that fails to swap a worker's snapshot in is reported as a failed compaction; the worker stays in use", async () => {
-    const path = tempPath();
-    const inner = jsonFileStore(path);
-    let offered = 0;
     // The worker makes its snapshot; the store's own step after it (rename, journal rewrite) fails once.
-    const { store, inline } = counting(inner, {
-      compactFrom: (make) => {
-        offered++;
-        return offered === 1 ? inner.compactFrom!(make).then(() => Promise.reject(new Error('EIO: rename'))) : inner.compactFrom!(make);
-      },
-    });
-    const errors: { error: unknown; source: string }[] = [];
-    const o = createOverseer({ store, compactEvery: 5, onError: (error, source) => errors.push({ error, source }) });
+    const { path, inner, inline, errors, o, offered } = failing((inner, make, n) =>
+      n === 1 ? inner.compactFrom!(make).then(() => Promise.reject(new Error('EIO: rename'))) : inner.compactFrom!(make),
+    );
     for (let i = 0; i < 6; i++) o.scheduleTask({ id: `t${i}` });
     await until('the failure to be reported', () => errors.length > 0);
     for (let i = 6; i < 12; i++) o.scheduleTask({ id: `t${i}` });
-    await until('a second compaction in a worker', () => offered >= 2 && !existsSync(`${path}.compacting`) && inner.journalLength < 5);
+    await until('a second compaction in a worker', () => offered() >= 2 && !existsSync(`${path}.compacting`) && inner.journalLength < 5);
     expect(errors).toEqual([{ error: new Error('EIO: rename'), source: 'store compaction' }]);
-    expect(offered).toBeGreaterThanOrEqual(2);
     expect(inline()).toBe(0);
-    await o.close();
-    const reopened = createOverseer({ store: jsonFileStore(path) });
-    expect(reopened.getTasks()).toHaveLength(12);
-    await reopened.close();
+    expect(await tasksAfterRestart(o, path)).toBe(12);
   });
 
   it('is not used by a store that cannot make snapshots from files, and is a boolean option', async () => {
