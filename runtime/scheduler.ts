@@ -163,7 +163,7 @@ export class Scheduler {
         ignored: record.ignored?.length ? new Set(record.ignored) : null,
         effective: record.effective,
         boosts: record.boosts,
-        priorityChanges: record.priorityChanges?.length ? record.priorityChanges : null,
+        priorityChanges: record.priorityChanges?.length ? deepFreeze(record.priorityChanges) : null,
         heapIndex: -1,
       };
       this.tasks.set(entry.id, entry);
@@ -213,8 +213,8 @@ export class Scheduler {
     const out: StoredTask[] = [];
     for (const entry of this.tasks.values()) {
       const record: StoredTask = { value: entry.task.value, context: entry.task.context, effective: entry.effective, boosts: entry.boosts };
-      // A copy: the entry's list grows in place, and an image must stay as it was taken (memoryStore keeps it by reference).
-      if (entry.priorityChanges) record.priorityChanges = entry.priorityChanges.slice();
+      // Shared: the list is replaced, never changed, so the image stays as it was taken (memoryStore keeps it by reference).
+      if (entry.priorityChanges) record.priorityChanges = entry.priorityChanges;
       if (entry.ignored?.size) record.ignored = [...entry.ignored];
       out.push(record);
     }
@@ -398,7 +398,8 @@ export class Scheduler {
     entry.effective = next.value;
     entry.boosts = Object.freeze(next.reasons) as BoostReason[];
     if (!announce) return;
-    (entry.priorityChanges ??= []).push(change);
+    // A new frozen list, not a push: images and views share the list instead of copying it.
+    entry.priorityChanges = Object.freeze([...(entry.priorityChanges ?? []), change]) as PriorityChange[];
     if (entry.heapIndex >= 0) this.project(context.projectId).ready.update(entry);
     this.hooks.onPriority(entry, change);
   }

@@ -30,6 +30,7 @@ export interface TaskEntry extends HeapItem {
   ignored: Set<string> | null;
   effective: number;
   boosts: BoostReason[];
+  /** Frozen; a change replaces the list (images and views share it). */
   priorityChanges: PriorityChange[] | null;
 }
 

@@ -55,7 +55,7 @@ export function toView(entry: TaskEntry, now: number): TaskView {
     priority: c.priority,
     effectivePriority: entry.effective,
     boosts: entry.boosts,
-    priorityChanges: entry.priorityChanges ? Object.freeze([...entry.priorityChanges]) : EMPTY,
+    priorityChanges: entry.priorityChanges ?? EMPTY,
     dependencies: c.dependencies,
     dependents: entry.dependents.length ? Object.freeze(entry.dependents.map((d) => d.id)) : EMPTY,
     onDependencyFailure: c.onDependencyFailure,
