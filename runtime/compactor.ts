@@ -93,28 +93,33 @@ type Reply = { ok: true; reused: boolean } | { ok: false; message: string; stack
  */
 export class CompactionWorker {
   private worker: Worker | null = null;
+  /** Settles the snapshot in flight, if any. */
   private settle: ((reply: Reply | Error) => void) | null = null;
+  /** The exit of the last worker stopped: the next one starts after it (never two threads on one target file). */
+  private stopped: Promise<unknown> = Promise.resolve();
 
   /**
    * Resolves when the snapshot is written and fsynced (saying whether the worker started
-   * from the state it kept). `signal` stops it: the worker is terminated and the promise
-   * rejects with the signal's reason.
+   * from the state it kept). `signal` stops it: the worker is terminated and, once its
+   * thread is gone, the promise rejects with the signal's reason.
    */
   snapshot(source: SnapshotSource, limits: SnapshotLimits, signal?: AbortSignal): Promise<{ reused: boolean }> {
     if (this.settle) return Promise.reject(new Error('CompactionWorker: one snapshot at a time'));
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const worker = this.start();
       const onAbort = () => this.stop(signal!.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.settle = (reply) => {
-        this.settle = null;
+      const settle = (reply: Reply | Error) => {
+        if (this.settle === settle) this.settle = null;
         signal?.removeEventListener('abort', onAbort);
         if (reply instanceof Error) reject(reply);
         else if (reply.ok) resolve({ reused: reply.reused });
         else reject(Object.assign(new Error(reply.message), reply.stack ? { stack: reply.stack } : {}));
       };
-      worker.postMessage({ source, limits });
+      this.settle = settle;
+      void this.stopped.then(() => {
+        if (this.settle === settle) this.start().postMessage({ source, limits }); // unless stopped meanwhile
+      });
     });
   }
 
@@ -125,9 +130,15 @@ export class CompactionWorker {
 
   private stop(reason: unknown): void {
     const worker = this.worker;
+    const settle = this.settle;
     this.worker = null;
-    this.settle?.(reason instanceof Error ? reason : Object.assign(new Error(String(reason)), { cause: reason }));
-    if (worker) void worker.terminate();
+    this.settle = null;
+    const error = reason instanceof Error ? reason : Object.assign(new Error(String(reason)), { cause: reason });
+    if (!worker) return void settle?.(error);
+    // Settled once the thread is gone, not before: a worker stopped half-way through writing
+    // its target could otherwise write it again after the store has removed it.
+    const done = () => settle?.(error);
+    this.stopped = worker.terminate().then(done, done);
   }
 
   private start(): Worker {
