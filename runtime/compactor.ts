@@ -107,7 +107,10 @@ export class CompactionWorker {
     if (this.settle) return Promise.reject(new Error('CompactionWorker: one snapshot at a time'));
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => this.stop(signal!.reason);
+      // Only while this request is the one in flight: a stopped request's signal must not stop its successor.
+      const onAbort = () => {
+        if (this.settle === settle) this.stop(signal!.reason);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       const settle = (reply: Reply | Error) => {
         if (this.settle === settle) this.settle = null;
@@ -146,8 +149,6 @@ export class CompactionWorker {
     const worker = WORKER.pathname.endsWith('.ts')
       ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`, { eval: true })
       : new Worker(WORKER);
-    // A process that ends without close() does not wait for the worker: the old snapshot and the journal still hold everything.
-    worker.unref();
     // A reply the worker posted before it was stopped still arrives: it must not settle a later request.
     worker.on('message', (reply: Reply) => {
       if (this.worker === worker) this.settle?.(reply);
@@ -159,6 +160,9 @@ export class CompactionWorker {
     };
     worker.once('error', gone);
     worker.once('exit', (code) => gone(new Error(`the compaction worker exited with code ${code} before finishing`)));
+    // A process that ends without close() does not wait for the worker: the old snapshot and the
+    // journal still hold everything. After the listeners: adding a 'message' listener refs it again.
+    worker.unref();
     this.worker = worker;
     return worker;
   }

@@ -4,11 +4,13 @@
  * snapshot is swapped in without losing a record appended meanwhile, and a worker that
  * fails leaves the compaction to the main thread, said once.
  */
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { CompactionWorker, SnapshotMaker, snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
 import { createOverseer, jsonFileStore, memoryStore, readStoreFile, type Overseer, type Store } from '../runtime/index.js';
+import { ROOT } from './helpers/cli.js';
 import { until } from './helpers/until.js';
 import { tempStorePath } from './helpers/temp.js';
 import { dirname } from 'node:path';
@@ -215,6 +217,46 @@ describe('CompactionWorker', () => {
     expect(existsSync(`${path}.second`)).toBe(true); // resolved by its own worker, once written
     worker.close();
     await o.close();
+  });
+  it("does not let a stopped snapshot's signal stop the next one", async () => {
+    const path = tempPath();
+    const store = jsonFileStore(path);
+    const o = createOverseer({ store, backgroundCompaction: false });
+    for (let i = 0; i < 20; i++) o.scheduleTask({ id: `t${i}` });
+    await o.flush();
+    const source = (target: string) => ({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target });
+    const worker = new CompactionWorker();
+    const firstSignal = new AbortController();
+    const first = worker.snapshot(source(`${path}.first`), { maxQualityHistory: 10 }, firstSignal.signal);
+    await tick(); // its worker thread is started
+    worker.close(); // stops the first: it settles once that thread has exited
+    const second = worker.snapshot(source(`${path}.second`), { maxQualityHistory: 10 });
+    firstSignal.abort(new Error('too late'));
+    await expect(first).rejects.toThrow('the compaction worker was closed');
+    await expect(second).resolves.toEqual({ reused: false });
+    expect(existsSync(`${path}.second`)).toBe(true);
+    worker.close();
+    await o.close();
+  });
+});
+
+
+describe('a process that never closes its overseer', () => {
+  it('still exits once its work is done: an idle compaction worker does not hold it', () => {
+    const path = tempPath();
+    // From source, as vitest runs it: the worker starts through tsx, as in every test here.
+    const script = `
+      const { createOverseer, jsonFileStore } = await import('./runtime/index.ts');
+      const store = jsonFileStore(${JSON.stringify(path)});
+      const o = createOverseer({ store, compactEvery: 20 });
+      for (let i = 0; i < 60; i++) o.scheduleTask({ id: 't' + i });
+      while (store.journalLength >= 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      console.log('compacted in the background, not closed');
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 25_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toContain('compacted in the background, not closed');
+    expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null }); // not killed by the timeout
   });
 });
 
