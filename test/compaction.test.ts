@@ -195,42 +195,46 @@ describe('a worker that keeps the state it wrote', () => {
 });
 
 describe('CompactionWorker', () => {
-  it('does not let the reply of a worker it stopped settle the next snapshot', async () => {
+  /** A store with `n` tasks journaled, and the source of a snapshot of it into `target`. */
+  async function journaled(n: number) {
     const path = tempPath();
     const store = jsonFileStore(path);
     const o = createOverseer({ store, backgroundCompaction: false });
-    for (let i = 0; i < 200; i++) o.scheduleTask({ id: `t${i}` });
+    for (let i = 0; i < n; i++) o.scheduleTask({ id: `t${i}` });
     await o.flush();
-    const source = (target: string) => ({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target });
+    const source = (target: string) => ({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target: `${path}.${target}` });
+    return { path, o, source, limits: { maxQualityHistory: 10 } };
+  }
+
+  it('does not let the reply of a worker it stopped settle the next snapshot', async () => {
+    const { path, o, source, limits } = await journaled(200);
     const worker = new CompactionWorker();
     const stop = new AbortController();
-    const first = worker.snapshot(source(`${path}.first`), { maxQualityHistory: 10 }, stop.signal);
+    const first = worker.snapshot(source('first'), limits, stop.signal);
+    await tick(); // its worker thread is started
     // Keep this thread busy until the first worker has written its snapshot and posted its reply;
     // the reply is then waiting in the queue when the worker is stopped and the next one asked.
     const wrote = () => existsSync(`${path}.first`) && statSync(`${path}.first`).size > 0;
     for (const start = Date.now(); !wrote() && Date.now() - start < 20_000; );
+    expect(wrote()).toBe(true);
     for (const start = Date.now(); Date.now() - start < 300; );
     stop.abort(new Error('overtaken'));
-    const second = worker.snapshot(source(`${path}.second`), { maxQualityHistory: 10 });
+    const second = worker.snapshot(source('second'), limits);
     await expect(first).rejects.toThrow('overtaken');
     await second;
     expect(existsSync(`${path}.second`)).toBe(true); // resolved by its own worker, once written
     worker.close();
     await o.close();
   });
+
   it("does not let a stopped snapshot's signal stop the next one", async () => {
-    const path = tempPath();
-    const store = jsonFileStore(path);
-    const o = createOverseer({ store, backgroundCompaction: false });
-    for (let i = 0; i < 20; i++) o.scheduleTask({ id: `t${i}` });
-    await o.flush();
-    const source = (target: string) => ({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target });
+    const { path, o, source, limits } = await journaled(20);
     const worker = new CompactionWorker();
     const firstSignal = new AbortController();
-    const first = worker.snapshot(source(`${path}.first`), { maxQualityHistory: 10 }, firstSignal.signal);
+    const first = worker.snapshot(source('first'), limits, firstSignal.signal);
     await tick(); // its worker thread is started
     worker.close(); // stops the first: it settles once that thread has exited
-    const second = worker.snapshot(source(`${path}.second`), { maxQualityHistory: 10 });
+    const second = worker.snapshot(source('second'), limits);
     firstSignal.abort(new Error('too late'));
     await expect(first).rejects.toThrow('the compaction worker was closed');
     await expect(second).resolves.toEqual({ reused: false });
@@ -239,7 +243,6 @@ describe('CompactionWorker', () => {
     await o.close();
   });
 });
-
 
 describe('a process that never closes its overseer', () => {
   it('still exits once its work is done: an idle compaction worker does not hold it', () => {
