@@ -77,11 +77,6 @@ export class SnapshotMaker {
   }
 }
 
-/** One snapshot from the store's files, on this thread, keeping nothing. */
-export function snapshotFromFiles(source: SnapshotSource, limits: SnapshotLimits): void {
-  new SnapshotMaker().make(source, limits);
-}
-
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './compactor-worker.ts' : './compactor-worker.js', import.meta.url);
 
 type Reply = { ok: true; reused: boolean } | { ok: false; message: string; stack?: string };
@@ -165,15 +160,5 @@ export class CompactionWorker {
     worker.unref();
     this.worker = worker;
     return worker;
-  }
-}
-
-/** One snapshot in a worker thread of its own, which exits when it is done. */
-export async function snapshotInWorker(source: SnapshotSource, limits: SnapshotLimits, signal?: AbortSignal): Promise<void> {
-  const worker = new CompactionWorker();
-  try {
-    await worker.snapshot(source, limits, signal);
-  } finally {
-    worker.close();
   }
 }

@@ -6,10 +6,10 @@
  * A compaction keeps the image by reference, not as JSON: every part of an image is
  * immutable or a copy (task and breakpoint contexts and a task's priority changes are
  * replaced, never changed; the few lists that change in place are copied when the image
- * is taken), so it stays what it was
- * when taken, while its task contexts are shared with the live runtime instead of held
- * twice (a JSON copy was ~620 bytes per task and ~0.6 s per compaction at 100,000
- * tasks). The JSON round trip happens when a runtime opens the store.
+ * is taken), so it stays what it was when taken, while its task contexts are shared with
+ * the live runtime instead of held twice (a JSON copy was ~620 bytes per task and ~0.6 s
+ * per compaction at 100,000 tasks). The JSON round trip happens when a runtime opens the
+ * store.
  */
 import { StoreLockedError } from './errors.js';
 import type { JournalEntry, JournalRecord, Store, StoreContents, StoreImage } from './types.js';

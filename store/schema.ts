@@ -11,7 +11,7 @@
  */
 import { TASK_STATES } from '../machines/task.js';
 import { StoreCorruptError, StoreVersionError } from './errors.js';
-import { decodeTask } from './task-codec.js';
+import { decodeTask, isRecord } from './task-codec.js';
 import { SCHEMA_VERSION, type StoreImage, type StoredTask } from './types.js';
 
 interface ImageV1 {
@@ -51,15 +51,13 @@ function decodeTasks(raw: Record<string, unknown>, file: string, advice: string)
   return { ...raw, tasks };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * Returns a current-version image, migrating older ones (and saying so in `migratedFrom`).
  * Throws StoreVersionError for newer versions and StoreCorruptError for shapes it cannot read.
  */
 export function upgradeImage(raw: unknown, file: string): { image: StoreImage; migratedFrom: number | null } {
   const advice = 'Restore the last good snapshot with restoreBackup(), or move the file away to start afresh.';
-  if (!isObject(raw) || typeof raw.schemaVersion !== 'number') {
+  if (!isRecord(raw) || typeof raw.schemaVersion !== 'number') {
     throw new StoreCorruptError(file, 'the top level', 'no schemaVersion: this is not an Overseer store', advice);
   }
   const found = raw.schemaVersion;
@@ -77,13 +75,13 @@ export function upgradeImage(raw: unknown, file: string): { image: StoreImage; m
 
 function shapeProblem(image: Record<string, unknown>): { at: string; what: string } | null {
   if (typeof image.seq !== 'number') return { at: 'seq', what: 'missing sequence number' };
-  if (!isObject(image.supervisor)) return { at: 'supervisor', what: 'missing supervisor state' };
+  if (!isRecord(image.supervisor)) return { at: 'supervisor', what: 'missing supervisor state' };
   if (!Array.isArray(image.tasks)) return { at: 'tasks', what: 'tasks is not a list' };
   const seen = new Set<string>();
   for (let i = 0; i < image.tasks.length; i++) {
     const task = image.tasks[i] as Record<string, unknown> | undefined;
     const context = task?.context as Record<string, unknown> | undefined;
-    if (!isObject(task) || !isObject(context) || typeof context.id !== 'string') {
+    if (!isRecord(task) || !isRecord(context) || typeof context.id !== 'string') {
       return { at: `tasks[${i}]`, what: 'not a task record' };
     }
     if (!TASK_STATES.includes(task.value as never)) return { at: `tasks[${i}].value`, what: `unknown state ${JSON.stringify(task.value)}` };

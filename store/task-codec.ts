@@ -165,7 +165,8 @@ export function decodeTask(raw: unknown): StoredTask {
   return o.X ? Object.assign(task, o.X) : task;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON object: not null, not an array. */
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNumber = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 const isStrings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
 const STATES = new Set<unknown>(TASK_STATES);

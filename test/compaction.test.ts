@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { CompactionWorker, SnapshotMaker, snapshotFromFiles, snapshotInWorker } from '../runtime/compactor.js';
-import { createOverseer, jsonFileStore, memoryStore, readStoreFile, type Overseer, type Store } from '../runtime/index.js';
+import { CompactionWorker, SnapshotMaker } from '../runtime/compactor.js';
+import { createOverseer, jsonFileStore, memoryStore, readStoreFile, type Overseer, type SnapshotSource, type Store } from '../runtime/index.js';
 import { ROOT } from './helpers/cli.js';
 import { until } from './helpers/until.js';
 import { tempStorePath } from './helpers/temp.js';
@@ -65,6 +65,16 @@ function counting(inner: Store, overrides: Partial<Store> = {}): { store: Store;
 
 const withoutTime = (image: Record<string, unknown>) => ({ ...image, savedAt: 0 });
 
+/** A snapshot of the store at `path` up to record `seq`, from the whole journal written so far (none yet: 0 bytes), into `target`. */
+const sourceFor = (path: string, seq: number, target: string): SnapshotSource => ({
+  snapshot: path,
+  snapshotSeq: 0,
+  journal: `${path}.journal`,
+  journalBytes: existsSync(`${path}.journal`) ? statSync(`${path}.journal`).size : 0,
+  seq,
+  target,
+});
+
 describe('a snapshot made from the store files', () => {
   it.each([
     ['the journal alone', 1_000_000],
@@ -83,7 +93,7 @@ describe('a snapshot made from the store files', () => {
     await o.flush();
     if (compactEvery < 100) expect(existsSync(path)).toBe(true);
     const target = `${path}.made`;
-    snapshotFromFiles({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target }, { maxQualityHistory: 2 });
+    new SnapshotMaker().make(sourceFor(path, store.seq, target), { maxQualityHistory: 2 });
     const seq = store.seq;
     await o.close();
     expect(store.seq).toBe(seq); // close itself journals nothing: the two snapshots cover the same records
@@ -100,8 +110,7 @@ describe('a snapshot made from the store files', () => {
     const o = createOverseer({ store });
     o.scheduleTask({ id: 'a' });
     await o.flush();
-    const journal = `${path}.journal`;
-    expect(() => snapshotFromFiles({ snapshot: path, snapshotSeq: 0, journal, journalBytes: statSync(journal).size, seq: store.seq + 1, target: `${path}.made` }, { maxQualityHistory: 10 })).toThrow(
+    expect(() => new SnapshotMaker().make(sourceFor(path, store.seq + 1, `${path}.made`), { maxQualityHistory: 10 })).toThrow(
       `expected records up to ${store.seq + 1}, found up to ${store.seq}`,
     );
     await o.close();
@@ -202,7 +211,7 @@ describe('CompactionWorker', () => {
     const o = createOverseer({ store, backgroundCompaction: false });
     for (let i = 0; i < n; i++) o.scheduleTask({ id: `t${i}` });
     await o.flush();
-    const source = (target: string) => ({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target: `${path}.${target}` });
+    const source = (target: string) => sourceFor(path, store.seq, `${path}.${target}`);
     return { path, o, source, limits: { maxQualityHistory: 10 } };
   }
 
@@ -472,10 +481,13 @@ describe('background compaction', () => {
     await o.close();
   });
 
-  it('snapshotInWorker reports the worker error', async () => {
+  it('CompactionWorker reports the worker error', async () => {
     const path = tempPath();
-    await expect(snapshotInWorker({ snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: 0, seq: 5, target: `${path}.made` }, { maxQualityHistory: 10 })).rejects.toThrow(
-      /expected records up to 5, found up to 0/,
-    );
+    const worker = new CompactionWorker();
+    try {
+      await expect(worker.snapshot(sourceFor(path, 5, `${path}.made`), { maxQualityHistory: 10 })).rejects.toThrow(/expected records up to 5, found up to 0/);
+    } finally {
+      worker.close();
+    }
   });
 });
