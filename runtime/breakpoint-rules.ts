@@ -48,6 +48,8 @@ export interface Rule extends Required<Omit<RuleDefinition, 'autoResolve' | 'mes
   builtIn: boolean;
   /** The facts' `event` values the condition can hold for (from its `event == …` tests), or null for any. */
   events: ReadonlySet<unknown> | null;
+  /** Top-level facts of which the condition needs at least one (`CompiledExpression.rootsRequired`), or null. */
+  roots: readonly string[] | null;
 }
 
 export const DEFAULT_BREAKPOINT_TYPES = [
@@ -150,6 +152,7 @@ export function checkRule(raw: unknown, builtIn = false): Rule | string[] {
     compiled,
     builtIn,
     events: eventsOf(compiled),
+    roots: compiled.rootsRequired,
   };
 }
 
@@ -159,13 +162,14 @@ function eventsOf(compiled: CompiledExpression): ReadonlySet<unknown> | null {
 }
 
 /**
- * False when the rule's condition needs another `event` than the facts have: it cannot
- * hold, so it need not be evaluated. `event` is read as the expression reads it: an own
- * data property (a getter is never run, and reads as absent).
+ * False when the rule's condition needs another `event` than the facts have, or facts they
+ * do not have at all: it cannot hold, so it need not be evaluated. Facts are read as the
+ * expression reads them: own data properties (a getter is never run, and reads as absent).
  */
 export function mayHold(rule: Rule, facts: object): boolean {
-  if (rule.events === null) return true;
-  return rule.events.has(dataValue(facts, 'event'));
+  if (rule.events !== null && !rule.events.has(dataValue(facts, 'event'))) return false;
+  // About facts this moment does not have (`tests`, `confidence`, `error` on a plain completion): cannot hold.
+  return rule.roots === null || rule.roots.some((root) => dataValue(facts, root) !== undefined);
 }
 
 export function defaultRules(): Rule[] {

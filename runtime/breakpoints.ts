@@ -59,6 +59,8 @@ const NOTIFY_KEY = 'bp-notify';
 export class BreakpointManager {
   private readonly host = new BreakpointHost();
   private readonly breakpoints = new Map<string, PersistedBreakpoint>();
+  /** The open ones (triggered, awaiting, auto-resolving): what every task that becomes ready is checked against. */
+  private readonly open = new Map<string, PersistedBreakpoint>();
   private rules: Rule[] = defaultRules();
   private readonly disabledTypes = new Set<string>();
   /** The enabled rules, most urgent first; null when rules or switched-off types changed since. */
@@ -181,7 +183,7 @@ export class BreakpointManager {
       at,
     };
     this.ports.journal({ k: 'bp', input });
-    this.breakpoints.set(id, this.host.create(input));
+    this.put(id, this.host.create(input));
     if (taskId) this.ports.pauseTask(taskId, id);
     else this.ports.pauseProject(projectId, id);
     // Auto-resolution retries the work; once a task has used up its retries that way, a person decides.
@@ -328,7 +330,7 @@ export class BreakpointManager {
     for (const t of stored.disabledTypes) this.disabledTypes.add(t);
     this.active = null;
     for (const b of stored.breakpoints) {
-      this.breakpoints.set(b.context.id, { value: b.value, context: deepFreeze(b.context) });
+      this.put(b.context.id, { value: b.value, context: deepFreeze(b.context) });
       if (b.value === 'autoResolving' && b.context.autoResolveAt !== null) this.ports.schedule(RESOLVE_KEY + b.context.id, b.context.autoResolveAt);
       if (isOpenBreakpoint(b.value) && b.context.expiresAt !== null) this.ports.schedule(EXPIRE_KEY + b.context.id, b.context.expiresAt);
     }
@@ -354,8 +356,8 @@ export class BreakpointManager {
 
   /** True while an open breakpoint pauses this task or project. */
   openFor(type: string | null, projectId: string, taskId: string | null): boolean {
-    for (const b of this.breakpoints.values()) {
-      if (!isOpenBreakpoint(b.value) || b.context.projectId !== projectId || b.context.taskId !== taskId) continue;
+    for (const b of this.open.values()) {
+      if (b.context.projectId !== projectId || b.context.taskId !== taskId) continue;
       if (type === null || b.context.type === type) return true;
     }
     return false;
@@ -370,16 +372,15 @@ export class BreakpointManager {
 
   /** The id of an open breakpoint that pauses this task, or null. */
   openIdFor(projectId: string, taskId: string): string | null {
-    for (const b of this.breakpoints.values()) {
-      if (isOpenBreakpoint(b.value) && b.context.projectId === projectId && b.context.taskId === taskId) return b.context.id;
+    for (const b of this.open.values()) {
+      if (b.context.projectId === projectId && b.context.taskId === taskId) return b.context.id;
     }
     return null;
   }
 
   /** Open breakpoints: any, those waiting for a person, or those that will resolve themselves. */
   hasOpen(kind: 'any' | 'person' | 'auto' = 'any'): boolean {
-    for (const b of this.breakpoints.values()) {
-      if (!isOpenBreakpoint(b.value)) continue;
+    for (const b of this.open.values()) {
       if (kind === 'any' || (kind === 'auto') === (b.value === 'autoResolving')) return true;
     }
     return false;
@@ -387,11 +388,17 @@ export class BreakpointManager {
 
   // ---- internals -----------------------------------------------------------------
 
+  private put(id: string, bp: PersistedBreakpoint): void {
+    this.breakpoints.set(id, bp);
+    if (isOpenBreakpoint(bp.value)) this.open.set(id, bp);
+    else this.open.delete(id);
+  }
+
   private send(id: string, event: BreakpointEvent): boolean {
     const bp = this.breakpoints.get(id);
     const next = bp && this.host.send(bp, event);
     if (!next) return false;
-    this.breakpoints.set(id, next);
+    this.put(id, next);
     this.ports.journal({ k: 'bpev', b: id, e: event });
     return true;
   }

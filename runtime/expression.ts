@@ -38,6 +38,14 @@ export interface CompiledExpression {
    * expression whose `path` has none of these values without evaluating it.
    */
   valuesRequiredOf(path: string): readonly Literal[] | null;
+  /**
+   * Top-level names of which at least one must be present for the expression to be true:
+   * when none of them is an own data property of the context, it is false (or throws). Read
+   * from comparisons and `== literal` tests on dotted paths, joined by `&&` and `||`; null
+   * when there is no such guarantee (`!x`, `x == null ? …`). A caller can skip the expression
+   * for a context that has none of them.
+   */
+  readonly rootsRequired: readonly string[] | null;
 }
 
 
@@ -247,6 +255,30 @@ function valuesRequired(n: ExpressionNode, path: string): Literal[] | null {
   return null;
 }
 
+/**
+ * See `CompiledExpression.rootsRequired`. A dotted path whose root is absent reads as
+ * undefined (or throws, for a forbidden key), so a comparison with it is false and so is
+ * `==` with a literal (never undefined). `&&` is false when either side is; `||` when both are.
+ */
+function rootsRequired(n: ExpressionNode): string[] | null {
+  if (n.k !== 'bin') return null;
+  if (n.op === '&&') {
+    const a = rootsRequired(n.a), b = rootsRequired(n.b);
+    return a === null ? b : b === null ? a : a.length <= b.length ? a : b;
+  }
+  if (n.op === '||') {
+    const a = rootsRequired(n.a), b = rootsRequired(n.b);
+    return a === null || b === null ? null : [...new Set([...a, ...b])];
+  }
+  const compares = n.op === '<' || n.op === '<=' || n.op === '>' || n.op === '>=';
+  if (!compares && n.op !== '==') return null;
+  for (const [side, other] of [[n.a, n.b], [n.b, n.a]] as const) {
+    const path = pathOf(side);
+    if (path !== undefined && (compares || other.k === 'lit')) return [path.split('.')[0]!];
+  }
+  return null;
+}
+
 /** Parses and checks `source`; throws `ExpressionError` naming the problem and its position. */
 export function compileExpression(source: string): CompiledExpression {
   if (typeof source !== 'string') throw new ExpressionError('expression must be a string', String(source), 0);
@@ -259,12 +291,15 @@ export function compileExpression(source: string): CompiledExpression {
     fields: Object.freeze([...fields].sort()),
     evaluate,
     test: (context: unknown) => Boolean(evaluate(context)),
+    rootsRequired: freezeOrNull(rootsRequired(ast)),
     valuesRequiredOf: (path: string) => {
       const values = valuesRequired(ast, path);
       return values && Object.freeze(values);
     },
   });
 }
+
+const freezeOrNull = <T>(list: T[] | null): readonly T[] | null => list && Object.freeze(list);
 
 /** Compiles and evaluates in one step (compile once and reuse the result for hot paths). */
 export function evaluateExpression(source: string, context: unknown): unknown {

@@ -243,10 +243,12 @@ export class OverseerBase {
     return toView(entry, this.clock.now());
   }
 
-  protected activeProjects(projectIds: string[] | undefined): string[] {
+  protected activeProjects(projectIds: string[] | undefined): Iterable<string> {
     const snapshot = this.supervisor.getSnapshot();
     if (snapshot.value !== 'running') return [];
     const paused = snapshot.context.pausedProjects;
+    // The common case (every project, none paused) copies nothing: getNextTask runs once per task.
+    if (projectIds === undefined && paused.length === 0) return this.scheduler.projects.keys();
     return (projectIds ?? [...this.scheduler.projects.keys()]).filter((p) => !paused.includes(p));
   }
 
@@ -256,10 +258,11 @@ export class OverseerBase {
 
   protected entry(id: string, method: string): TaskEntry {
     this.assertOpen(method);
+    // A scheduled task's id was checked when it was scheduled: only a miss needs the checks.
+    const entry = typeof id === 'string' ? this.scheduler.tasks.get(id) : undefined;
+    if (entry) return entry;
     this.assertId(id, method, 'id');
-    const entry = this.scheduler.tasks.get(id);
-    if (!entry) throw new UnknownTaskError(id);
-    return entry;
+    throw new UnknownTaskError(id);
   }
 
   protected assertId(value: unknown, method: string, name: string): void {

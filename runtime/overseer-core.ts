@@ -41,6 +41,7 @@ export class OverseerCore extends OverseerBase {
     const defaults = { maxRetries: this.retryPolicy.maxRetries, retryBaseMs: this.retryPolicy.baseDelayMs, at: this.clock.now() };
     const { ordered, ids } = checkBatch(tasks, (id) => this.scheduler.tasks.has(id), defaults);
     const added = this.scheduler.add(ordered);
+    if (added.length === 1) return [this.view(added[0]!)];
     const byId = new Map(added.map((entry) => [entry.id, entry]));
     return ids.map((id) => this.view(byId.get(id)!));
   }

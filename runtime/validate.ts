@@ -231,9 +231,9 @@ export function checkBatch(
   isScheduled: (id: string) => boolean,
   defaults: TaskDefaults,
 ): { ordered: TaskInput[]; ids: string[] } {
-  const single = tasks.length === 1;
-  const what = single ? 'scheduleTask' : 'scheduleTasks';
-  const pathOf = (i: number) => (single ? 'task' : `tasks[${i}]`);
+  if (tasks.length === 1) return checkOne(tasks[0], isScheduled, defaults);
+  const what = 'scheduleTasks';
+  const pathOf = (i: number) => `tasks[${i}]`;
   const problems: string[] = [];
   const inputs = new Map<string, TaskInput>();
   const batchIds = new Set<string>();
@@ -262,14 +262,32 @@ export function checkBatch(
       rawDependencies.set(raw.id, deps.filter((d): d is string => typeof d === 'string' && d !== raw.id));
     }
   });
-  // One new task cannot close a cycle: what is scheduled cannot depend on it, and a self-dependency is refused above.
-  const cycle = single ? null : findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
+  const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
   if (cycle) {
     problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
     throw new DependencyCycleError(cycle, problems, what);
   }
   if (problems.length) throw new ValidationError(what, problems);
   const ids = [...inputs.keys()];
-  if (single) return { ordered: [...inputs.values()], ids };
   return { ordered: topologicalOrder(ids, (id) => inputs.get(id)!.dependencies).map((id) => inputs.get(id)!), ids };
+}
+
+/**
+ * `checkBatch` of one task (`scheduleTask`, once per task in a stream of them): the same
+ * checks and messages, without the batch's maps, sets and ordering. One new task cannot
+ * close a cycle: what is scheduled cannot depend on it, and a self-dependency is refused.
+ */
+function checkOne(raw: unknown, isScheduled: (id: string) => boolean, defaults: TaskDefaults): { ordered: TaskInput[]; ids: string[] } {
+  const { input, problems } = normalizeTask(raw, 'task', defaults);
+  if (isPlainObject(raw) && typeof raw.id === 'string') {
+    const id = raw.id;
+    if (isScheduled(id)) problems.push(`task.id: a task "${id}" is already scheduled`);
+    const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
+    for (let j = 0; j < deps.length; j++) {
+      const dep: unknown = deps[j];
+      if (typeof dep === 'string' && dep !== id && !isScheduled(dep)) problems.push(`task.dependencies[${j}]: unknown task "${dep}"`);
+    }
+  }
+  if (problems.length || !input) throw new ValidationError('scheduleTask', problems);
+  return { ordered: [input], ids: [input.id] };
 }

@@ -16,7 +16,10 @@ import type { JournalEntry, JournalRecord, Store, StoreContents, StoreImage } fr
 
 export function memoryStore(): Store {
   let image: StoreImage | null = null;
-  let journal: JournalRecord[] = [];
+  // The journal as entries, the i-th numbered first + i: a record is made (entry plus `s`)
+  // only when a runtime opens the store, not at every append (~4 per task at 100,000 tasks/s).
+  let journal: JournalEntry[] = [];
+  let first = 1;
   let seq = 0;
   let open = false;
   return {
@@ -26,10 +29,12 @@ export function memoryStore(): Store {
       if (open) throw new StoreLockedError('memory store', process.pid, ' (this process: it is already open)');
       open = true;
       const parsed = image === null ? null : (JSON.parse(JSON.stringify(image)) as StoreImage);
-      return { image: parsed, journal: JSON.parse(JSON.stringify(journal)) as JournalRecord[], warnings: [] };
+      const records = journal.map((entry, i) => ({ ...entry, s: first + i }) as JournalRecord);
+      return { image: parsed, journal: JSON.parse(JSON.stringify(records)) as JournalRecord[], warnings: [] };
     },
     append(entry: JournalEntry): void {
-      journal.push({ ...entry, s: ++seq } as JournalRecord);
+      journal.push(entry);
+      seq++;
     },
     get seq() {
       return seq;
@@ -39,8 +44,11 @@ export function memoryStore(): Store {
     },
     async flush() {},
     async compact(next: StoreImage) {
+      // As the file store: an image must cover what was dropped before and nothing not yet appended.
+      if (next.seq < first - 1 || next.seq > seq) throw new Error(`memory store: an image of record ${next.seq} cannot replace a journal of records ${first}..${seq}`);
       image = next;
-      journal = journal.filter((r) => r.s > next.seq);
+      journal = journal.slice(next.seq + 1 - first);
+      first = next.seq + 1;
     },
     async close() {
       open = false;

@@ -313,6 +313,25 @@ describe('memoryStore keeps images by reference', () => {
   });
 });
 
+describe('memoryStore journal', () => {
+  it('numbers records across compactions and refuses an image that does not fit its journal', async () => {
+    const store = memoryStore();
+    store.open();
+    const record = (id: string) => ({ k: 'ign' as const, t: id, d: 'x' });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) store.append(record(id));
+    const image = (seq: number) => ({ schemaVersion: 3, seq, savedAt: 0, supervisor: { value: 'running' as const, context: { pausedProjects: [], holds: [] } as never }, tasks: [] });
+    await store.compact(image(3));
+    expect(store.journalLength).toBe(2);
+    store.append(record('f'));
+    await expect(store.compact(image(2))).rejects.toThrow('an image of record 2 cannot replace a journal of records 4..6');
+    await expect(store.compact(image(7))).rejects.toThrow('an image of record 7 cannot replace a journal of records 4..6');
+    await store.close();
+    const { image: kept, journal } = store.open();
+    expect(kept?.seq).toBe(3);
+    expect(journal.map((r) => [r.s, (r as { t: string }).t])).toEqual([[4, 'd'], [5, 'e'], [6, 'f']]);
+  });
+});
+
 describe('background compaction', () => {
   it('runs in a worker, keeps what was appended meanwhile, and restores exactly after a crash', async () => {
     const path = tempPath();

@@ -275,6 +275,53 @@ describe('valuesRequiredOf: the values a path must have for the expression to ho
   });
 });
 
+describe('rootsRequired: top-level facts of which the expression needs one to hold', () => {
+  const cases: [string, string[] | null][] = [
+    ['tests.newlyFailingCount > 0', ['tests']],
+    ['confidence < 0.6', ['confidence']],
+    ['0.6 > confidence', ['confidence']],
+    ['error.kind == "rate_limit"', ['error']],
+    ['x == null', ['x']],
+    ['event == "task.completed" && task.milestone == true', ['event']],
+    ['x > 1 || y.z < 2', ['x', 'y']],
+    ['x > 1 || !y', null],
+    ['!x', null],
+    ['x != 1', null],
+    ['x == y', null],
+    ['len(x) > 0', null],
+    ['x ? y > 1 : false', null],
+    ['x > 1 && y > 2', ['x']],
+  ];
+  it.each(cases)('%s: %j', (source, roots) => {
+    expect(compileExpression(source).rootsRequired).toEqual(roots);
+  });
+
+  it('is sound: with none of those facts present, the expression does not hold', () => {
+    const sources = [...cases.map(([source]) => source), '(x == 1 || y.z == "a") && confidence >= 0'];
+    // Each fact present or absent, and present ones sometimes null, 0, false or the empty string.
+    const value = fc.oneof(fc.constantFrom(null, 0, false, '', 1, 'a'), fc.integer(), fc.record({ z: fc.constantFrom('a', 1, null), newlyFailingCount: fc.integer({ min: 0, max: 2 }), kind: fc.constantFrom('rate_limit', 'x'), milestone: fc.boolean() }, { requiredKeys: [] }));
+    const facts = fc.record({ x: value, y: value, tests: value, confidence: value, error: value, task: value, event: fc.constantFrom('task.completed', 'a') }, { requiredKeys: [] });
+    let skipped = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...sources), facts, (source, f) => {
+        const compiled = compileExpression(source);
+        const roots = compiled.rootsRequired;
+        if (roots === null || roots.some((root) => Object.hasOwn(f, root))) return;
+        skipped++;
+        let holds = false;
+        try {
+          holds = compiled.test(f);
+        } catch {
+          return; // a type error is not "holds"
+        }
+        expect(holds).toBe(false);
+      }),
+      { numRuns: 5_000, seed: 7 },
+    );
+    expect(skipped).toBeGreaterThan(300);
+  });
+});
+
 describe('parse errors name the problem and its position', () => {
   const cases: [string, string][] = [
     ['(confidence < 1))', 'unexpected ")" at 16'],
