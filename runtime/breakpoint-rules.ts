@@ -162,14 +162,19 @@ function eventsOf(compiled: CompiledExpression): ReadonlySet<unknown> | null {
 }
 
 /**
- * False when the rule's condition needs another `event` than the facts have, or facts they
- * do not have at all: it cannot hold, so it need not be evaluated. Facts are read as the
- * expression reads them: own data properties (a getter is never run, and reads as absent).
+ * For one set of facts: false for a rule whose condition needs another `event` than the
+ * facts have, or facts they do not have at all (`tests`, `confidence`, `error` on a plain
+ * completion): it cannot hold, so it need not be evaluated. Facts are read as the
+ * expression reads them (own data properties: a getter is never run, and reads as absent).
  */
-export function mayHold(rule: Rule, facts: object): boolean {
-  if (rule.events !== null && !rule.events.has(dataValue(facts, 'event'))) return false;
-  // About facts this moment does not have (`tests`, `confidence`, `error` on a plain completion): cannot hold.
-  return rule.roots === null || rule.roots.some((root) => dataValue(facts, root) !== undefined);
+export function mayHoldOn(facts: object): (rule: Rule) => boolean {
+  const event = dataValue(facts, 'event');
+  return (rule) => {
+    if (rule.events !== null && !rule.events.has(event)) return false;
+    if (rule.roots === null) return true;
+    for (const root of rule.roots) if (dataValue(facts, root) !== undefined) return true;
+    return false;
+  };
 }
 
 export function defaultRules(): Rule[] {

@@ -10,7 +10,7 @@
  */
 import { isOpenBreakpoint, type BreakpointDefinition, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
 import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
-import { activeRules, checkRule, mayHold, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
+import { activeRules, checkRule, mayHoldOn, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
 import { OverseerError, ValidationError } from './errors.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
@@ -86,8 +86,9 @@ export class BreakpointManager {
 
   private firing(facts: Record<string, unknown>): Rule[] {
     const out: Rule[] = [];
+    const mayHold = mayHoldOn(facts);
     for (const rule of (this.active ??= activeRules(this.rules, this.disabledTypes))) {
-      if (!mayHold(rule, facts)) continue; // about another event: cannot hold
+      if (!mayHold(rule)) continue; // about another event, or facts not there: cannot hold
       try {
         if (rule.compiled.test(facts)) out.push(rule);
       } catch {

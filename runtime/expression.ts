@@ -58,11 +58,17 @@ function isPlain(v: unknown): v is object {
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
+const lookupGetter = (Object.prototype as { __lookupGetter__(key: string): unknown }).__lookupGetter__;
 /** An own *data* property's value: the descriptor is read, so a getter is never run; functions read as undefined. */
 export function dataValue(obj: object, key: string): unknown {
-  if (!Object.hasOwn(obj, key)) return undefined; // most reads of facts miss: no descriptor to build
-  const d = Object.getOwnPropertyDescriptor(obj, key);
-  return d !== undefined && 'value' in d && typeof d.value !== 'function' ? d.value : undefined;
+  if (!Object.hasOwn(obj, key)) return undefined;
+  // An own accessor is never run. `__lookupGetter__` finds the own property first and gives its
+  // getter (undefined for a data property, and for a setter-only accessor, which reads as
+  // undefined anyway) without building a descriptor object: rules read facts at every
+  // completion, and descriptors were ~1.4 KB of garbage per task at 100,000 tasks.
+  if (lookupGetter.call(obj, key) !== undefined) return undefined;
+  const value = (obj as Record<string, unknown>)[key];
+  return typeof value === 'function' ? undefined : value;
 }
 /** The only way an expression reads data: own data properties of plain objects, and array indexes / `length`. */
 function get(obj: unknown, key: unknown, fail: (problem: string) => never): unknown {
@@ -209,7 +215,7 @@ function compileNode(n: ExpressionNode, src: string): Evaluator {
             const x = a(ctx), y = b(ctx);
             if (missing(x) || missing(y)) return false;
             if (typeof x !== typeof y || (typeof x !== 'number' && typeof x !== 'string')) return fail(`cannot compare ${typeName(x)} with ${typeName(y)}`);
-            const [p, q] = [x, y] as [number, number]; // both numbers or both strings, checked above
+            const p = x as number, q = y as number; // both numbers or both strings, checked above
             return op === '<' ? p < q : op === '<=' ? p <= q : op === '>' ? p > q : p >= q;
           };
       }

@@ -122,7 +122,7 @@ export class Scheduler {
       if (input.deadline !== null) this.timers.schedule(DEADLINE + entry.id, input.deadline);
       added.push(entry);
 
-      const dead: TaskEntry[] = [];
+      let dead: TaskEntry[] | null = null;
       for (const dep of entry.dependencies) {
         dep.dependents.push(entry);
         const depState = dep.task.value;
@@ -130,10 +130,10 @@ export class Scheduler {
           this.refreshPriority(dep, input.at, true);
         }
         if (depState !== 'completed') entry.unmet++;
-        if (isDead(depState)) dead.push(dep);
+        if (isDead(depState)) (dead ??= []).push(dep);
       }
       if (entry.unmet === 0) this.send(entry, { type: 'DEPENDENCIES_MET', at: input.at });
-      for (const dep of dead) this.onDependencyDead(entry, dep, input.at);
+      if (dead) for (const dep of dead) this.onDependencyDead(entry, dep, input.at);
     }
     return added;
   }

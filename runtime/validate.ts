@@ -59,6 +59,12 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
+/** True for an id `idProblems` finds nothing wrong with: the same checks, without building a list. */
+function isUsableId(value: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return value.length <= MAX_ID_LENGTH && value.trim() !== '' && !/[\u0000-\u001f\u007f]/.test(value);
+}
+
 /** Problems with an identifier (task or project id), or an empty list. */
 export function idProblems(value: unknown, path: string): string[] {
   if (typeof value !== 'string') return [`${path}: must be a string, got ${describe(value)}`];
@@ -118,14 +124,14 @@ export interface TaskDefaults {
 export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults): { input?: TaskInput; problems: string[] } {
   if (!isPlainObject(raw)) return { problems: [`${path}: must be an object, got ${describe(raw)}`] };
   const problems: string[] = [];
-  for (const key of Object.keys(raw)) {
-    if (!TASK_FIELDS.has(key)) problems.push(`${path}.${key}: unknown field (known: ${[...TASK_FIELDS].join(', ')})`);
+  for (const key in raw) {
+    if (Object.hasOwn(raw, key) && !TASK_FIELDS.has(key)) problems.push(`${path}.${key}: unknown field (known: ${[...TASK_FIELDS].join(', ')})`);
   }
-  problems.push(...idProblems(raw.id, `${path}.id`));
+  if (typeof raw.id !== 'string' || !isUsableId(raw.id)) problems.push(...idProblems(raw.id, `${path}.id`));
 
   let projectId = 'default';
   if (raw.projectId !== undefined) {
-    problems.push(...idProblems(raw.projectId, `${path}.projectId`));
+    if (typeof raw.projectId !== 'string' || !isUsableId(raw.projectId)) problems.push(...idProblems(raw.projectId, `${path}.projectId`));
     if (typeof raw.projectId === 'string') projectId = raw.projectId;
   }
   let title = typeof raw.id === 'string' ? raw.id : '';
@@ -144,16 +150,20 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
     if (!Array.isArray(raw.dependencies)) {
       problems.push(`${path}.dependencies: must be an array of task ids, got ${describe(raw.dependencies)}`);
     } else {
-      const seen = new Set<string>();
-      raw.dependencies.forEach((dep, i) => {
-        const p = `${path}.dependencies[${i}]`;
-        const idIssues = idProblems(dep, p);
-        if (idIssues.length) return problems.push(...idIssues);
-        const depId = dep as string;
-        if (depId === raw.id) problems.push(`${p}: task "${depId}" depends on itself`);
-        else if (seen.has(depId)) problems.push(`${p}: "${depId}" is listed twice`);
-        seen.add(depId);
-      });
+      const deps = raw.dependencies as unknown[];
+      // A short list (the usual) is searched; a long one gets a set, so the check stays linear.
+      const seen = deps.length > 16 ? new Set<unknown>() : null;
+      const p = (i: number) => `${path}.dependencies[${i}]`; // built only for a problem
+      for (let i = 0; i < deps.length; i++) {
+        const dep = deps[i];
+        if (typeof dep !== 'string' || !isUsableId(dep)) {
+          problems.push(...idProblems(dep, p(i)));
+          continue;
+        }
+        if (dep === raw.id) problems.push(`${p(i)}: task "${dep}" depends on itself`);
+        else if (seen ? seen.has(dep) : deps.indexOf(dep) < i) problems.push(`${p(i)}: "${dep}" is listed twice`);
+        seen?.add(dep);
+      }
       dependencies = raw.dependencies as string[];
     }
   }
@@ -254,7 +264,8 @@ export function checkBatch(
     if (!isPlainObject(raw) || typeof raw.id !== 'string') return;
     const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
     deps.forEach((dep, j) => {
-      if (typeof dep === 'string' && dep !== raw.id && !isScheduled(dep) && !batchIds.has(dep)) {
+      // An id that is not usable is named as such by normalizeTask, not as unknown as well.
+      if (typeof dep === 'string' && isUsableId(dep) && dep !== raw.id && !isScheduled(dep) && !batchIds.has(dep)) {
         problems.push(`${pathOf(i)}.dependencies[${j}]: unknown task "${dep}"`);
       }
     });
@@ -285,7 +296,7 @@ function checkOne(raw: unknown, isScheduled: (id: string) => boolean, defaults: 
     const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
     for (let j = 0; j < deps.length; j++) {
       const dep: unknown = deps[j];
-      if (typeof dep === 'string' && dep !== id && !isScheduled(dep)) problems.push(`task.dependencies[${j}]: unknown task "${dep}"`);
+      if (typeof dep === 'string' && isUsableId(dep) && dep !== id && !isScheduled(dep)) problems.push(`task.dependencies[${j}]: unknown task "${dep}"`);
     }
   }
   if (problems.length || !input) throw new ValidationError('scheduleTask', problems);

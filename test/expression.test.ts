@@ -489,7 +489,8 @@ describe('injection corpus', () => {
     ['ctx.fn == ctx.fn', harmless(true)], // both undefined: never the function itself
     ['ctx.secret', harmless(undefined)], // a getter
     ['ctx.secret > 0', harmless(false)],
-    ['len(ctx)', harmless(4)],
+    ['ctx.sink', harmless(undefined)], // a setter without a getter
+    ['len(ctx)', harmless(5)],
     ['"secret" in ctx', harmless(true)],
     ['ctx.list[0]', harmless(undefined)], // an index getter
     ['ctx.list == [1]', harmless(false)],
@@ -515,6 +516,7 @@ describe('injection corpus', () => {
       instance: Object.assign(new (class Thing {})(), { x: 1, fn: () => ++called }),
     };
     Object.defineProperty(ctx, 'secret', { enumerable: true, get: () => ((getterRan = true), 1) });
+    Object.defineProperty(ctx, 'sink', { enumerable: true, set: () => void (getterRan = true) });
     Object.defineProperty(ctx.list, 0, { enumerable: true, get: () => ((getterRan = true), 1) });
     return { ...facts(), key: '__proto__', fn: () => ++called, ctx };
   };

@@ -40,6 +40,11 @@ describe('scheduleTasks refuses bad input, names the problem, and adds nothing',
     ['an id repeated within the batch', [{ id: 'n' }, { id: 'n' }], '"n" appears twice in this batch'],
     ['an unknown dependency', [{ id: 'n', dependencies: ['ghost'] }], 'unknown task "ghost"'],
     ['a self-dependency', [{ id: 'n', dependencies: ['n'] }], 'task "n" depends on itself'],
+    ['a dependency listed twice', [{ id: 'n', dependencies: ['existing', 'existing'] }], 'task.dependencies[1]: "existing" is listed twice'],
+    ['an empty dependency id', [{ id: 'n', dependencies: [' '] }], 'task.dependencies[0]: must not be empty'],
+    ['a dependency id with a control character', [{ id: 'n', dependencies: ['a\u0007'] }], 'task.dependencies[0]: must not contain control characters'],
+    ['an id over 200 characters', [{ id: 'n'.repeat(201) }], 'task.id: longer than 200 characters'],
+    ['a project id that is not a string', [{ id: 'n', projectId: 7 }], 'task.projectId: must be a string, got 7'],
     ['priority 0', [{ id: 'n', priority: 0 }], 'priority: must be an integer from 1 to 10, got 0'],
     ['priority 11', [{ id: 'n', priority: 11 }], 'got 11'],
     ['priority 2.5', [{ id: 'n', priority: 2.5 }], 'got 2.5'],
@@ -62,6 +67,15 @@ describe('scheduleTasks refuses bad input, names the problem, and adds nothing',
     expect(error.problems[0]).toContain(fragment);
     expect(overseer.getCounts()).toEqual(before);
     // Not even the valid first copy of a duplicated id may slip in.
+    expect(overseer.getTaskStatus('n')).toBeNull();
+  });
+
+  it('names a dependency listed twice in a long list (checked with a set there)', () => {
+    const { overseer } = setup();
+    const ids = Array.from({ length: 20 }, (_, i) => `x${i}`);
+    overseer.scheduleTasks(ids.map((id) => ({ id })));
+    const error = thrown(() => overseer.scheduleTask({ id: 'n', dependencies: [...ids, 'x3', 'x0'] }));
+    expect(error.problems).toEqual(['task.dependencies[20]: "x3" is listed twice', 'task.dependencies[21]: "x0" is listed twice']);
     expect(overseer.getTaskStatus('n')).toBeNull();
   });
 
