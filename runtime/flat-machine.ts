@@ -44,13 +44,21 @@ export type CompileResult<TValue extends string, TContext, TEvent extends EventO
   | { ok: false; reason: string };
 
 /**
+ * XState's assign as it merges: the same object as `Object.assign({}, context, changes)` (own
+ * enumerable keys, same order), ~5× faster on an 18-key context. A machine may give its own
+ * merge that makes the same object (the task machine builds it as one literal).
+ */
+const spread = <TContext>(context: TContext, changes: Partial<TContext>): TContext => ({ ...context, ...changes });
+
+/**
  * Compiles `machine` with `updates`, the context change behind each of its named actions.
  * Declines (ok: false, with every reason) when the machine uses anything beyond the
- * flat subset described above.
+ * flat subset described above. `merge` makes the context after an action (default: spread).
  */
 export function compileFlatMachine<TValue extends string, TContext, TEvent extends EventObject>(
   machine: AnyStateMachine,
   updates: Readonly<Record<string, ContextUpdate<TContext, TEvent, never>>>,
+  merge: (context: TContext, changes: Partial<TContext>) => TContext = spread,
 ): CompileResult<TValue, TContext, TEvent> {
   const problems: string[] = [];
   const root = machine.root;
@@ -102,9 +110,8 @@ export function compileFlatMachine<TValue extends string, TContext, TEvent exten
     if (!transition) return null;
     let next = context;
     // As XState's assign (`Object.assign({}, context, changes)`): each action sees the
-    // context the previous one left, and its changes are merged into a copy. Spread gives
-    // the same object (own enumerable keys, same order) ~5× faster on an 18-key context.
-    for (const { update, params } of transition.actions) next = { ...next, ...update({ context: next, event }, params) };
+    // context the previous one left, and its changes are merged into a copy (`merge`).
+    for (const { update, params } of transition.actions) next = merge(next, update({ context: next, event }, params) as Partial<TContext>);
     return { value: (transition.target ?? value) as TValue, context: next };
   };
   return { ok: true, step };

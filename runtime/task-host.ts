@@ -17,7 +17,7 @@
 import { compileFlatMachine, type ContextUpdate, type FlatStep } from './flat-machine.js';
 import { createEmptyActor, type ActorScope, type AnyStateMachine, type EventObject } from 'xstate';
 import { breakpointContextUpdates, breakpointMachine, initialBreakpointContext, type BreakpointContext, type BreakpointEvent, type BreakpointInput, type BreakpointState } from '../machines/breakpoint.js';
-import { initialTaskContext, taskContextUpdates, taskMachine, type TaskContext, type TaskEvent, type TaskInput, type TaskState } from '../machines/task.js';
+import { initialTaskContext, mergeTaskContext, taskContextUpdates, taskMachine, type TaskContext, type TaskEvent, type TaskInput, type TaskState } from '../machines/task.js';
 
 /**
  * An actor's state at rest: its state value and context, exactly what is persisted.
@@ -74,8 +74,9 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
     private readonly initialContext: (input: TInput) => TContext,
     updates: Readonly<Record<string, ContextUpdate<TContext, TEvent, never>>>,
     options: MachineHostOptions = {},
+    merge?: (context: TContext, changes: Partial<TContext>) => TContext,
   ) {
-    const compiled = options.compiled === false ? { ok: false as const, reason: 'compiled: false' } : compileFlatMachine<TValue, TContext, TEvent>(machine, updates);
+    const compiled = options.compiled === false ? { ok: false as const, reason: 'compiled: false' } : compileFlatMachine<TValue, TContext, TEvent>(machine, updates, merge);
     this.step = compiled.ok ? compiled.step : null;
     this.uncompiledReason = compiled.ok ? null : compiled.reason;
   }
@@ -102,7 +103,7 @@ export class MachineHost<TValue extends string, TContext, TEvent extends EventOb
 
 export class TaskHost extends MachineHost<TaskState, TaskContext, TaskEvent, TaskInput> {
   constructor(options: MachineHostOptions = {}) {
-    super(taskMachine, 'pending', initialTaskContext, taskContextUpdates, options);
+    super(taskMachine, 'pending', initialTaskContext, taskContextUpdates, options, mergeTaskContext);
   }
 }
 

@@ -18,7 +18,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { transition, type AnyStateMachine } from 'xstate';
 import { breakpointMachine, type BreakpointEvent, type BreakpointInput } from '../machines/breakpoint.js';
 import { supervisorMachine, type SupervisorEvent } from '../machines/supervisor.js';
-import { taskMachine, type TaskEvent, type TaskInput } from '../machines/task.js';
+import { taskMachine, type TaskContext, type TaskEvent, type TaskInput } from '../machines/task.js';
+import { markIfExtended } from '../store/task-codec.js';
 import { OverseerError, ValidationError } from './errors.js';
 import { describeMachine } from './graph-export.js';
 import { INSPECTED_MACHINES, type ActorState, type InspectedMachine, type InspectionListener, type InspectionRecord } from './inspection.js';
@@ -305,6 +306,8 @@ export function replayTrace(trace: TraceFile | readonly InspectionRecord[], opti
     if (problem) throw new TraceError(`${where(i)}: not an inspection record: ${problem}`);
     if (r.type === '@xstate.actor') {
       // Also a re-sync point: a resumed run appended to a trace introduces every actor again with its current snapshot.
+      // A task context recorded by a newer build may hold keys this one does not know: stepping keeps them.
+      if (r.snapshot && r.machine === 'task') markIfExtended(r.snapshot.context as TaskContext);
       actors.set(r.actorId, { machine: r.machine, ...(r.snapshot ? { value: r.snapshot.value, context: r.snapshot.context } : initialState(r.machine, r.input, where(i))) });
       continue;
     }

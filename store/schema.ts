@@ -11,7 +11,7 @@
  */
 import { TASK_STATES } from '../machines/task.js';
 import { StoreCorruptError, StoreVersionError } from './errors.js';
-import { decodeTask, isRecord } from './task-codec.js';
+import { decodeTask, isRecord, markIfExtended } from './task-codec.js';
 import { SCHEMA_VERSION, type StoreImage, type StoredTask } from './types.js';
 
 interface ImageV1 {
@@ -34,7 +34,10 @@ const migrations: Record<number, (image: never) => unknown> = {
     tasks: image.order.map((id) => image.tasks[id]),
   }),
   // Version 3 changed how tasks are written, not what an image holds.
-  2: (image: StoreImage) => ({ ...image, schemaVersion: 3 }),
+  2: (image: StoreImage) => {
+    for (const task of Array.isArray(image.tasks) ? image.tasks : []) if (isRecord(task?.context)) markIfExtended(task.context);
+    return { ...image, schemaVersion: 3 };
+  },
 };
 
 /** The version 3 image with its tasks decoded; a task that is not one is named. */

@@ -13,7 +13,7 @@
  * task machine later, say) is carried in `x` (context) or `X` (task record). A property
  * test checks `decodeTask(encodeTask(t))` equals `t` for arbitrary tasks.
  */
-import { TASK_STATES, type TaskContext, type TransitionRecord } from '../machines/task.js';
+import { markExtendedContext, TASK_STATES, type TaskContext, type TransitionRecord } from '../machines/task.js';
 import type { StoredTask } from './types.js';
 
 /** Values left out of the file when a task has them: the runtime's default retry policy (runtime/options.ts). */
@@ -159,10 +159,16 @@ export function decodeTask(raw: unknown): StoredTask {
     ...(o.cf !== undefined ? { changedFiles: o.cf } : {}),
     ...o.x,
   } as TaskContext;
+  if (o.x) markExtendedContext(context); // the task machine keeps keys it does not know
   const task: StoredTask = { value: o.s as StoredTask['value'], context, effective: o.e ?? o.n, boosts: (o.b ?? []) as StoredTask['boosts'] };
   if (o.pc !== undefined) task.priorityChanges = o.pc.map(([from, to, reasons, at]) => ({ from, to, reasons: reasons as StoredTask['boosts'], at }));
   if (o.ig !== undefined) task.ignored = o.ig;
   return o.X ? Object.assign(task, o.X) : task;
+}
+
+/** A context read in an older form (schema 1 or 2) keeps, through the task machine, any key this build does not know. */
+export function markIfExtended(context: TaskContext): void {
+  if (others(context, CONTEXT_KEYS)) markExtendedContext(context);
 }
 
 /** A JSON object: not null, not an array. */

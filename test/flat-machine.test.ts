@@ -9,6 +9,7 @@ import { assign, setup } from 'xstate';
 import { BREAKPOINT_STATES, type BreakpointEvent, type BreakpointInput } from '../machines/breakpoint.js';
 import { TASK_EVENT_TYPES, TASK_STATES, taskMachine, type TaskEvent, type TaskInput } from '../machines/task.js';
 import { compileFlatMachine } from '../runtime/flat-machine.js';
+import { decodeTask, encodeTask, markIfExtended } from '../store/task-codec.js';
 import { BreakpointHost, TaskHost, type AtRest } from '../runtime/task-host.js';
 
 const at = fc.integer({ min: 0, max: 2_000_000_000_000 });
@@ -85,6 +86,7 @@ function agree<E>(compiled: Host<E>, reference: Host<E>, start: AtRest<string, u
     const nextA = compiled.send(a, event);
     const nextB = reference.send(b, event);
     expect(nextA).toStrictEqual(nextB);
+    expect(JSON.stringify(nextA)).toBe(JSON.stringify(nextB)); // the same keys in the same order
     if (nextA && nextB) {
       a = nextA;
       b = nextB;
@@ -113,6 +115,7 @@ describe('the compiled task and breakpoint machines', () => {
           const actor = { value, context: base.context };
           const a = compiled.send(actor, event);
           expect(a).toStrictEqual(reference.send(actor, event));
+          expect(JSON.stringify(a)).toBe(JSON.stringify(reference.send(actor, event)));
           if (a) accepted++;
         }
       }
@@ -134,6 +137,28 @@ describe('the compiled task and breakpoint machines', () => {
       { numRuns: 300, seed: 11 },
     );
     expect(accepted).toBeGreaterThan(300);
+  });
+
+  it('task: a context with keys this build does not know (from the store codec, or a trace) keeps them, as XState does', () => {
+    const compiled = new TaskHost();
+    const reference = new TaskHost({ compiled: false });
+    const created = compiled.create(taskInput);
+    // What a newer build's snapshot holds: a context key and a history it does not know.
+    const encoded = encodeTask({ value: created.value, context: { ...created.context, reviewer: 'ana', changedFiles: [] } as never, effective: 5, boosts: [] });
+    const decoded = decodeTask(JSON.parse(JSON.stringify(encoded)));
+    expect(decoded.context).toHaveProperty('reviewer', 'ana');
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.array(taskEvent, { maxLength: 30 }), (events) => {
+        accepted += agree(compiled as Host<TaskEvent>, reference as Host<TaskEvent>, { value: decoded.value, context: decoded.context }, events);
+      }),
+      { numRuns: 200, seed: 5 },
+    );
+    expect(accepted).toBeGreaterThan(150);
+    // And a context read from an older schema, or from a trace, once marked.
+    const older = { ...created.context, seq: 3 };
+    markIfExtended(older);
+    expect(compiled.send({ value: 'pending', context: older }, { type: 'DEPENDENCIES_MET', at: 2 })?.context).toHaveProperty('seq', 3);
   });
 
   it('breakpoint: random event sequences agree step by step, from every state', () => {
