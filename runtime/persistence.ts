@@ -59,7 +59,8 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
         if (tasks.has(input.id)) throw corrupt(record, `task "${input.id}" is added twice`);
         // The same initial priority the scheduler computes when it adds a task.
         const initial = effectivePriority({ priority: input.priority, deadline: input.deadline, dependents: 0, retries: 0 }, input.at);
-        tasks.set(input.id, { ...host.create(input), effective: initial.value, boosts: initial.reasons });
+        const created = host.create(input);
+        tasks.set(input.id, { value: created.value, context: created.context, effective: initial.value, boosts: initial.reasons });
         break;
       }
       case 'ev': {

@@ -138,7 +138,7 @@ export function decodeTask(raw: unknown): StoredTask {
   if (typeof o.i !== 'string') throw new Error('not a task record: no task id');
   const problems = shapeProblems(o);
   if (problems.length > 0) throw new Error(`task "${o.i}": ${problems.join('; ')}`);
-  const context = {
+  let context = {
     id: o.i,
     projectId: o.p,
     title: o.t ?? o.i,
@@ -156,10 +156,14 @@ export function decodeTask(raw: unknown): StoredTask {
     blockedReason: o.br ?? null,
     history: o.hf ?? decodeHistory(o.h!, o.hx ?? []),
     metadata: o.m ?? null,
-    ...(o.cf !== undefined ? { changedFiles: o.cf } : {}),
-    ...o.x,
   } as TaskContext;
-  if (o.x) markExtendedContext(context); // the task machine keeps keys it does not know
+  // Added after the literal, not spread into it: a literal with spreads is built key by key.
+  if (o.cf !== undefined) context.changedFiles = o.cf as TaskContext['changedFiles'];
+  if (o.x) {
+    // Spread (defines keys) not Object.assign (sets them: an own "__proto__" key would set the prototype).
+    context = { ...context, ...o.x };
+    markExtendedContext(context); // the task machine keeps keys it does not know
+  }
   const task: StoredTask = { value: o.s as StoredTask['value'], context, effective: o.e ?? o.n, boosts: (o.b ?? []) as StoredTask['boosts'] };
   if (o.pc !== undefined) task.priorityChanges = o.pc.map(([from, to, reasons, at]) => ({ from, to, reasons: reasons as StoredTask['boosts'], at }));
   if (o.ig !== undefined) task.ignored = o.ig;
@@ -227,5 +231,7 @@ function decodeHistory(h: (string | number)[], notes: NonNullable<EncodedTask['h
     if (reason !== null) record.reason = reason;
     if (kind !== undefined) record.kind = kind;
   }
-  return history;
+  // Frozen here, as the runtime freezes a history it makes: the restore's deepFreeze then stops at it.
+  for (const record of history) Object.freeze(record);
+  return Object.freeze(history) as TransitionRecord[];
 }

@@ -135,6 +135,15 @@ describe('the compact task form', () => {
     expect(roundTrip(t)).toEqual(t);
   });
 
+  it('keeps an unknown "__proto__" key of a tampered file as a plain key, never as the prototype', () => {
+    const raw = JSON.parse('{"i":"t","s":"pending","p":"p","n":5,"h":["pending",1],"x":{"__proto__":{"polluted":true},"note":"kept"}}');
+    const { context } = decodeTask(raw);
+    expect(Object.getPrototypeOf(context)).toBe(Object.prototype);
+    expect((context as unknown as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(Object.hasOwn(context, '__proto__')).toBe(true);
+    expect((context as unknown as { note: string }).note).toBe('kept');
+  });
+
   it("leaves out exactly the runtime's own retry defaults", () => {
     expect(USUAL.maxRetries).toBe(DEFAULT_RETRY_POLICY.maxRetries);
     expect(USUAL.retryBaseMs).toBe(DEFAULT_RETRY_POLICY.baseDelayMs);
