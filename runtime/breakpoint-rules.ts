@@ -172,7 +172,8 @@ export function mayHoldOn(facts: object): (rule: Rule) => boolean {
   return (rule) => {
     if (rule.events !== null && !rule.events.has(event)) return false;
     if (rule.roots === null) return true;
-    for (const root of rule.roots) if (dataValue(facts, root) !== undefined) return true;
+    // An index loop: for…of over a frozen array takes the iterator protocol (an object per step) on Node 20.
+    for (let i = 0; i < rule.roots.length; i++) if (dataValue(facts, rule.roots[i]!) !== undefined) return true;
     return false;
   };
 }

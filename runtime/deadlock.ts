@@ -56,7 +56,9 @@ export function analyzeDeadlock(tasks: ReadonlyMap<string, TaskEntry>, projectId
     const context = entry.task.context;
     let cause: string | undefined;
     let via: TaskEntry | undefined; // the dependency that decided it
-    for (const dep of entry.dependencies) {
+    // An index loop: a task without dependencies shares a frozen empty list, and for…of over a frozen array allocates per step on Node 20.
+    for (let d = 0; d < entry.dependencies.length; d++) {
+      const dep = entry.dependencies[d]!;
       if (dep.seq >= entry.seq) suspicious = true;
       if (via) continue;
       const depState = dep.task.value;

@@ -248,7 +248,7 @@ export class OverseerBase {
     if (snapshot.value !== 'running') return [];
     const paused = snapshot.context.pausedProjects;
     // The common case (every project, none paused) copies nothing: getNextTask runs once per task.
-    if (projectIds === undefined && paused.length === 0) return this.scheduler.projects.keys();
+    if (projectIds === undefined && paused.length === 0) return this.scheduler.projectIds;
     return (projectIds ?? [...this.scheduler.projects.keys()]).filter((p) => !paused.includes(p));
   }
 

@@ -61,6 +61,8 @@ export class Scheduler {
   readonly host = new TaskHost();
   readonly tasks = new Map<string, TaskEntry>();
   readonly projects = new Map<string, Project>();
+  /** The project ids in order of appearance, as a list: getNextTask walks it for every task it hands out. */
+  readonly projectIds: readonly string[] = [];
   readonly timers: TimerQueue;
   private seq = 0;
 
@@ -80,6 +82,7 @@ export class Scheduler {
       for (const s of Object.keys(LEGAL_TRANSITIONS) as TaskState[]) byState[s] = new Set();
       project = { id: projectId, ready: new IndexedHeap(byEffectivePriority), byState };
       this.projects.set(projectId, project);
+      (this.projectIds as string[]).push(projectId);
     }
     return project;
   }
@@ -123,7 +126,10 @@ export class Scheduler {
       added.push(entry);
 
       let dead: TaskEntry[] | null = null;
-      for (const dep of entry.dependencies) {
+      // Index loops over dependencies: a task without any shares the frozen NO_ENTRIES, and
+      // for…of over a frozen array takes the iterator protocol (an object per step) on Node 20.
+      for (let d = 0; d < entry.dependencies.length; d++) {
+        const dep = entry.dependencies[d]!;
         dep.dependents.push(entry);
         const depState = dep.task.value;
         if (dep.dependents.length === 1 && depState !== 'completed' && depState !== 'cancelled') {
@@ -173,7 +179,8 @@ export class Scheduler {
     for (const entry of loaded) {
       const ids = entry.task.context.dependencies;
       if (ids.length) entry.dependencies = ids.map((id) => this.tasks.get(id)!);
-      for (const dep of entry.dependencies) {
+      for (let d = 0; d < entry.dependencies.length; d++) {
+        const dep = entry.dependencies[d]!;
         const depId = dep.id;
         if (dep.seq >= entry.seq) this.backEdges++;
         dep.dependents.push(entry);
