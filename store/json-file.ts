@@ -14,6 +14,7 @@ import { open } from 'node:fs/promises';
 import { Low, LowSync } from 'lowdb';
 import { DataFile, DataFileSync } from 'lowdb/node';
 import { StoreCorruptError } from './errors.js';
+import { entryJson } from './entry-json.js';
 import { JournalWriter, readJournal, type JournalContents, type JournalMark } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { upgradeImage } from './schema.js';
@@ -102,7 +103,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
     },
     append(entry: JournalEntry): void {
       // Serialize once, without copying the record to add its sequence number.
-      requireOpen().append(++seq, JSON.stringify(entry));
+      requireOpen().append(++seq, entryJson(entry));
     },
     get seq() {
       return seq;
