@@ -86,11 +86,16 @@ export class BreakpointManager {
 
   private firing(facts: Record<string, unknown>): Rule[] {
     const out: Rule[] = [];
-    const mayHold = mayHoldOn(facts);
+    let mayHold: (rule: Rule) => boolean;
+    try {
+      mayHold = mayHoldOn(facts);
+    } catch {
+      mayHold = () => true; // facts that cannot be read (a proxy that throws): each rule is tried, and fails alone
+    }
     for (const rule of (this.active ??= activeRules(this.rules, this.disabledTypes))) {
-      if (!mayHold(rule)) continue; // about another event, or facts not there: cannot hold
       try {
-        if (rule.compiled.test(facts)) out.push(rule);
+        // Not when it is about another event or facts not there: it cannot hold.
+        if (mayHold(rule) && rule.compiled.test(facts)) out.push(rule);
       } catch {
         // a rule about facts this moment does not have
       }

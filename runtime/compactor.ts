@@ -61,7 +61,8 @@ export class SnapshotMaker {
     const records = image ? journal.records.filter((r) => r.s > image.seq) : journal.records;
     const last = records.at(-1)?.s ?? image?.seq ?? 0;
     if (last !== source.seq) throw new Error(`${source.journal}: expected records up to ${source.seq}, found up to ${last}`);
-    const { replayed: _, ...parts } = replay({ image, journal: records, warnings: [] }, new TaskHost(), source.journal);
+    // readSnapshot decoded the tasks (marking what must be); a kept image's contexts are this maker's own.
+    const { replayed: _, ...parts } = replay({ image, journal: records, warnings: [], tasksDecoded: true }, new TaskHost(), source.journal);
     // As the controller keeps it (it drops the oldest beyond its cap), so the snapshot is the one the runtime would write.
     parts.qualityHistory = parts.qualityHistory.slice(-limits.maxQualityHistory);
     const made = buildImage(parts, source.seq);

@@ -59,7 +59,7 @@ function isPlain(v: unknown): v is object {
   return proto === Object.prototype || proto === null;
 }
 const lookupGetter = (Object.prototype as { __lookupGetter__(key: string): unknown }).__lookupGetter__;
-/** An own *data* property's value: the descriptor is read, so a getter is never run; functions read as undefined. */
+/** An own *data* property's value: an accessor is never run (it reads as undefined), and neither are functions. */
 export function dataValue(obj: object, key: string): unknown {
   if (!Object.hasOwn(obj, key)) return undefined;
   // An own accessor is never run. `__lookupGetter__` finds the own property first and gives its

@@ -10,6 +10,7 @@
 import { transition } from 'xstate';
 import { supervisorMachine } from '../machines/supervisor.js';
 import { StoreCorruptError } from '../store/errors.js';
+import { markIfExtended } from '../store/task-codec.js';
 import type { JournalRecord, StoreContents, StoreImage, StoredBreakpoint, StoredSupervisor, StoredTask } from '../store/types.js';
 import type { RuleDefinition } from './breakpoint-rules.js';
 import type { QualityRecord } from './quality/types.js';
@@ -34,7 +35,11 @@ const FRESH_SUPERVISOR: StoredSupervisor = { value: 'running', context: { paused
 /** `journalName` names the journal in errors. */
 export function replay(contents: StoreContents, host: TaskHost, journalName: string): ReplayResult {
   const tasks = new Map<string, StoredTask>();
-  for (const t of contents.image?.tasks ?? []) tasks.set(t.context.id, t);
+  for (const t of contents.image?.tasks ?? []) {
+    // A context with keys this build does not know, or not in the machine's order, is merged by spread (mergeTaskContext).
+    if (!contents.tasksDecoded) markIfExtended(t.context);
+    tasks.set(t.context.id, t);
+  }
   let supervisor = contents.image?.supervisor ?? FRESH_SUPERVISOR;
   const breakpoints = new Map<string, StoredBreakpoint>();
   for (const b of contents.image?.breakpoints ?? []) breakpoints.set(b.context.id, b);

@@ -77,6 +77,7 @@ export function idProblems(value: unknown, path: string): string[] {
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'nothing (undefined)';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -247,7 +248,9 @@ export function checkBatch(
   const problems: string[] = [];
   const inputs = new Map<string, TaskInput>();
   const batchIds = new Set<string>();
-  tasks.forEach((raw, i) => {
+  // Index loops, not forEach: a hole in the batch is a task that is not one, not a task skipped.
+  for (let i = 0; i < tasks.length; i++) {
+    const raw = tasks[i];
     const { input, problems: issues } = normalizeTask(raw, pathOf(i), defaults);
     problems.push(...issues);
     const id = isPlainObject(raw) && typeof raw.id === 'string' ? raw.id : undefined;
@@ -257,11 +260,12 @@ export function checkBatch(
       batchIds.add(id);
     }
     if (input && !inputs.has(input.id)) inputs.set(input.id, input);
-  });
+  }
   // Dependencies and cycles are checked on every task that has an id, valid or not, so one error names them all.
   const rawDependencies = new Map<string, string[]>();
-  tasks.forEach((raw, i) => {
-    if (!isPlainObject(raw) || typeof raw.id !== 'string') return;
+  for (let i = 0; i < tasks.length; i++) {
+    const raw = tasks[i];
+    if (!isPlainObject(raw) || typeof raw.id !== 'string') continue;
     const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
     deps.forEach((dep, j) => {
       // An id that is not usable is named as such by normalizeTask, not as unknown as well.
@@ -272,7 +276,7 @@ export function checkBatch(
     if (!rawDependencies.has(raw.id)) {
       rawDependencies.set(raw.id, deps.filter((d): d is string => typeof d === 'string' && d !== raw.id));
     }
-  });
+  }
   const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
   if (cycle) {
     problems.push(`dependency cycle: ${cycle.join(' -> ')}`);

@@ -94,7 +94,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         text = new SnapshotText();
         // A background compaction a killed process left half-done: never read, so just gone.
         rmSync(`${path}.compacting`, { force: true });
-        return { image, journal: after, warnings };
+        return { image, journal: after, warnings, tasksDecoded: true };
       } catch (error) {
         lock.release();
         lock = null;
@@ -236,6 +236,6 @@ export function restoreBackup(path: string): { restoredFrom: string; keptAs: str
 export function readStoreFile(path: string): StoreContents {
   const { image, warnings } = readSnapshot(path);
   const journal = readJournal(`${path}.journal`);
-  return { image, journal: image ? journal.records.filter((r) => r.s > image.seq) : journal.records, warnings: [...warnings, ...journal.warnings] };
+  return { image, journal: image ? journal.records.filter((r) => r.s > image.seq) : journal.records, warnings: [...warnings, ...journal.warnings], tasksDecoded: true };
 }
 

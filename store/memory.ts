@@ -45,7 +45,7 @@ export function memoryStore(): Store {
     async flush() {},
     async compact(next: StoreImage) {
       // As the file store: an image must cover what was dropped before and nothing not yet appended.
-      if (next.seq < first - 1 || next.seq > seq) throw new Error(`memory store: an image of record ${next.seq} cannot replace a journal of records ${first}..${seq}`);
+      if (!Number.isInteger(next.seq) || next.seq < first - 1 || next.seq > seq) throw new Error(`memory store: an image of record ${next.seq} cannot replace a journal of records ${first}..${seq}`);
       image = next;
       journal = journal.slice(next.seq + 1 - first);
       first = next.seq + 1;

@@ -123,7 +123,10 @@ function others(object: object, known: ReadonlySet<string>): Record<string, unkn
   let out: Record<string, unknown> | null = null;
   // for…in, not Object.keys: no array per call (this runs for every history entry). Own keys only.
   for (const key in object) {
-    if (!known.has(key) && Object.hasOwn(object, key)) (out ??= {})[key] = (object as Record<string, unknown>)[key];
+    if (!known.has(key) && Object.hasOwn(object, key)) {
+      // Defined, not assigned: assigning an own "__proto__" key would set the prototype instead.
+      Object.defineProperty((out ??= {}), key, { value: (object as Record<string, unknown>)[key], enumerable: true, writable: true, configurable: true });
+    }
   }
   return out;
 }
@@ -170,9 +173,23 @@ export function decodeTask(raw: unknown): StoredTask {
   return o.X ? Object.assign(task, o.X) : task;
 }
 
-/** A context read in an older form (schema 1 or 2) keeps, through the task machine, any key this build does not know. */
+/** The keys of a task context as the task machine makes them, in its order (changedFiles, optional, last). */
+const CONTEXT_ORDER = [...CONTEXT_KEYS];
+
+/**
+ * A context that does not have exactly the keys, in the order, that the task machine makes
+ * (keys this build does not know, from a newer build; a key missing; another order: a store
+ * other than this build's, an older schema, a trace) is marked, so the machine merges it by
+ * spread and changes nothing else about it (see mergeTaskContext).
+ */
 export function markIfExtended(context: TaskContext): void {
-  if (others(context, CONTEXT_KEYS)) markExtendedContext(context);
+  let i = 0;
+  for (const key in context) {
+    if (!Object.hasOwn(context, key)) continue;
+    if (key !== CONTEXT_ORDER[i]) return markExtendedContext(context);
+    i++;
+  }
+  if (i < CONTEXT_ORDER.length - 1) markExtendedContext(context); // a key missing (changedFiles may be)
 }
 
 /** A JSON object: not null, not an array. */

@@ -98,6 +98,12 @@ export interface StoreContents {
   /** Journal records after `image.seq`, oldest first. */
   journal: JournalRecord[];
   warnings: StoreWarning[];
+  /**
+   * The image's tasks were read by store/task-codec.ts (`readSnapshot` does), which marks the
+   * contexts the task machine must merge by spread: the runtime need not look at them again.
+   * Any other store leaves it out, and the runtime checks each context when it opens.
+   */
+  tasksDecoded?: boolean;
 }
 
 /** What a snapshot maker is given by `Store.compactFrom`. */

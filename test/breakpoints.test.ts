@@ -68,6 +68,9 @@ describe('rules', () => {
     // `"high" < 0.6` is a type error: that rule cannot be evaluated, so it does not fire.
     expect(o.evaluateBreakpointConditions({ confidence: 'high' })).toEqual([]);
     expect(o.evaluateBreakpointConditions({ confidence: 0.9 })).toEqual([]);
+    // Facts that throw when read (a proxy): no rule can be evaluated, and the call does not throw.
+    const hostile = new Proxy({ event: 'task.completed', confidence: 0.1 }, { get: () => { throw new Error('no'); } });
+    expect(o.evaluateBreakpointConditions(hostile)).toEqual([]);
   });
 
   it('a rule added after rules were evaluated fires; a rule about one event is not asked about others', () => {

@@ -314,6 +314,26 @@ describe('memoryStore keeps images by reference', () => {
 });
 
 describe('memoryStore journal', () => {
+  it('keeps a context key this build does not know, through a transition and a restart', async () => {
+    const store = memoryStore();
+    const first = createOverseer({ store });
+    first.scheduleTask({ id: 'a' });
+    await first.close();
+    // What a newer build (or another program) left in the image: a key this build does not know.
+    const contents = store.open();
+    const task = contents.image!.tasks[0]!;
+    task.context = { ...task.context, reviewer: 'ana' } as typeof task.context;
+    await store.compact(contents.image!);
+    await store.close();
+    const second = createOverseer({ store });
+    expect(second.getNextTask()?.id).toBe('a');
+    await second.close();
+    const after = store.open().image!.tasks[0]!;
+    expect(after.value).toBe('running');
+    expect(after.context).toHaveProperty('reviewer', 'ana');
+    await store.close();
+  });
+
   it('numbers records across compactions and refuses an image that does not fit its journal', async () => {
     const store = memoryStore();
     store.open();

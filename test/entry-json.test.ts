@@ -53,4 +53,27 @@ describe('entryJson: a journal record as JSON', () => {
     const odd = Object.assign(Object.create(Object.defineProperty({}, 'toJSON', { value: () => 'custom' })), { type: 'START', at: 1 });
     expect(entryJson({ k: 'ev', t: 't', e: odd })).toBe(JSON.stringify({ k: 'ev', t: 't', e: odd }));
   });
+
+  it('falls back for what only JSON.stringify writes right: holes, toJSON anywhere, odd arrays', () => {
+    const hidden = <T extends object>(o: T) => Object.defineProperty(o, 'toJSON', { value: () => 'custom', enumerable: false });
+    const change = (reasons: unknown) => ({ k: 'prio', t: 't', c: { from: 1, to: 2, reasons, at: 3 } }) as unknown as JournalEntry;
+    const cases: JournalEntry[] = [
+      // eslint-disable-next-line no-sparse-arrays
+      change([, 'retried']),
+      change(hidden(['retried'])),
+      change(Object.assign(['retried'], { join: () => 'joined' })),
+      change(Object.setPrototypeOf(['retried'], null)),
+      hidden({ k: 'ev', t: 't', e: { type: 'START', at: 1 } }) as JournalEntry,
+      { k: 'ev', t: 't', e: hidden({ type: 'START', at: 1 }) } as JournalEntry,
+      { k: 'prio', t: 't', c: hidden({ from: 1, to: 2, reasons: [], at: 3 }) } as unknown as JournalEntry,
+    ];
+    for (const e of cases) expect(entryJson(e)).toBe(JSON.stringify(e));
+    const patched = Object.defineProperty(Object.prototype, 'toJSON', { value: () => 'patched', configurable: true });
+    try {
+      const e = { k: 'ev', t: 't', e: { type: 'START', at: 1 } } as JournalEntry;
+      expect(entryJson(e)).toBe(JSON.stringify(e));
+    } finally {
+      delete (patched as { toJSON?: unknown }).toJSON;
+    }
+  });
 });

@@ -42,6 +42,9 @@ describe('scheduleTasks refuses bad input, names the problem, and adds nothing',
     ['a self-dependency', [{ id: 'n', dependencies: ['n'] }], 'task "n" depends on itself'],
     ['a dependency listed twice', [{ id: 'n', dependencies: ['existing', 'existing'] }], 'task.dependencies[1]: "existing" is listed twice'],
     ['an empty dependency id', [{ id: 'n', dependencies: [' '] }], 'task.dependencies[0]: must not be empty'],
+    // A hole in the list: it used to pass the checks and throw from inside the scheduler.
+    ['a hole in the dependency list', [{ id: 'n', dependencies: [, 'existing'] }], 'task.dependencies[0]: must be a string, got nothing (undefined)'],
+    ['a hole for a task', [, { id: 'n' }], 'tasks[0]: must be an object, got nothing (undefined)'],
     ['a dependency id with a control character', [{ id: 'n', dependencies: ['a\u0007'] }], 'task.dependencies[0]: must not contain control characters'],
     ['an id over 200 characters', [{ id: 'n'.repeat(201) }], 'task.id: longer than 200 characters'],
     ['a project id that is not a string', [{ id: 'n', projectId: 7 }], 'task.projectId: must be a string, got 7'],
@@ -268,6 +271,15 @@ describe('markComplete', () => {
     expect(overseer.getTaskStatus('t')!.result).toEqual({ lines: [1] });
     expect(overseer.getTaskStatus('t')!.history).toHaveLength(4);
     expect(overseer.getTaskStatus('t')!.metadata).toEqual({ tags: ['a'] });
+  });
+
+  it('freezes what an array holds beyond its items too (structuredClone keeps such keys)', () => {
+    const { overseer } = setup();
+    const metadata = Object.assign([1], { extra: { a: 1 } });
+    overseer.scheduleTask({ id: 't', metadata: metadata as never });
+    const stored = overseer.getTaskStatus('t')!.metadata as unknown as { extra: { a: number } };
+    expect(() => (stored.extra.a = 2)).toThrow(TypeError);
+    expect(stored.extra.a).toBe(1);
   });
 });
 

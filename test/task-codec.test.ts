@@ -142,6 +142,10 @@ describe('the compact task form', () => {
     expect((context as unknown as { polluted?: boolean }).polluted).toBeUndefined();
     expect(Object.hasOwn(context, '__proto__')).toBe(true);
     expect((context as unknown as { note: string }).note).toBe('kept');
+    // And it is written again as it was read.
+    const again = JSON.parse(JSON.stringify(encodeTask(decodeTask(raw)))) as { x: Record<string, unknown> };
+    expect(Object.hasOwn(again.x, '__proto__')).toBe(true);
+    expect(decodeTask(again).context).toEqual(context);
   });
 
   it("leaves out exactly the runtime's own retry defaults", () => {
