@@ -166,14 +166,30 @@ export function initialTaskContext(input: TaskInput): TaskContext {
   };
 }
 
-/**
- * Contexts with keys this build does not know (restored from a store a newer build wrote:
- * store/task-codec.ts marks them). They are merged by spread, which keeps every key.
- */
+/** A task context's keys as the machine makes them, in its order (changedFiles, optional, last). */
+export const TASK_CONTEXT_KEYS: readonly (keyof TaskContext)[] = [
+  'id', 'projectId', 'title', 'priority', 'dependencies', 'deadline', 'onDependencyFailure', 'maxRetries', 'retryBaseMs',
+  'attempts', 'retries', 'lastError', 'result', 'retryAt', 'blockedReason', 'history', 'metadata', 'changedFiles',
+];
+
+/** Contexts that mergeTaskContext merges by spread (see markIfExtended). */
 const EXTENDED = new WeakSet<TaskContext>();
 
-export function markExtendedContext(context: TaskContext): void {
-  EXTENDED.add(context);
+/**
+ * Marks a context that does not have exactly the keys, in the order, that the machine makes
+ * (keys this build does not know, from a newer build; a key missing; another order: another
+ * store, an older schema, a trace), so mergeTaskContext merges it by spread and changes
+ * nothing else about it. Called where contexts come in from outside: the store codec,
+ * schema migrations, a runtime opening a store, a trace replay.
+ */
+export function markIfExtended(context: TaskContext): void {
+  let i = 0;
+  for (const key in context) {
+    if (!Object.hasOwn(context, key)) continue;
+    if (key !== TASK_CONTEXT_KEYS[i]) return void EXTENDED.add(context);
+    i++;
+  }
+  if (i < TASK_CONTEXT_KEYS.length - 1) EXTENDED.add(context); // a key missing (changedFiles may be)
 }
 
 /**
@@ -183,8 +199,8 @@ export function markExtendedContext(context: TaskContext): void {
  * live long (a waiting task keeps its context for most of a run), so each was copied by the
  * young-generation collector before it reached the old one; objects made at one literal
  * site are allocated where they will live. Measured at 100,000 tasks: ~20% fewer
- * scavenges. TypeScript holds the literal to TaskContext; a context with unknown keys
- * (marked above) goes through spread, and its successor stays marked.
+ * scavenges. TypeScript holds the literal to TaskContext; a context marked by
+ * markIfExtended goes through spread, and its successor stays marked.
  */
 export function mergeTaskContext(c: TaskContext, u: Partial<TaskContext>): TaskContext {
   if (EXTENDED.has(c)) {
@@ -211,7 +227,8 @@ export function mergeTaskContext(c: TaskContext, u: Partial<TaskContext>): TaskC
     history: 'history' in u ? u.history! : c.history,
     metadata: 'metadata' in u ? u.metadata! : c.metadata,
   };
-  // Optional, and last: where a spread puts a key the context did not have.
+  // Optional, and last: where a spread puts a key the context did not have. (initialTaskContext,
+  // this literal and TASK_CONTEXT_KEYS keep one order; markIfExtended relies on it.)
   if ('changedFiles' in u) next.changedFiles = u.changedFiles;
   else if ('changedFiles' in c) next.changedFiles = c.changedFiles;
   return next;

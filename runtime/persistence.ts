@@ -9,8 +9,8 @@
  */
 import { transition } from 'xstate';
 import { supervisorMachine } from '../machines/supervisor.js';
+import { markIfExtended } from '../machines/task.js';
 import { StoreCorruptError } from '../store/errors.js';
-import { markIfExtended } from '../store/task-codec.js';
 import type { JournalRecord, StoreContents, StoreImage, StoredBreakpoint, StoredSupervisor, StoredTask } from '../store/types.js';
 import type { RuleDefinition } from './breakpoint-rules.js';
 import type { QualityRecord } from './quality/types.js';

@@ -9,9 +9,9 @@
  * Version 3 writes each task compactly (store/task-codec.ts); an image in memory
  * (`StoreImage`) keeps the shape of version 2, so reading version 3 decodes its tasks.
  */
-import { TASK_STATES } from '../machines/task.js';
+import { markIfExtended, TASK_STATES } from '../machines/task.js';
 import { StoreCorruptError, StoreVersionError } from './errors.js';
-import { decodeTask, isRecord, markIfExtended } from './task-codec.js';
+import { decodeTask, isRecord } from './task-codec.js';
 import { SCHEMA_VERSION, type StoreImage, type StoredTask } from './types.js';
 
 interface ImageV1 {

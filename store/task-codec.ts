@@ -13,7 +13,7 @@
  * task machine later, say) is carried in `x` (context) or `X` (task record). A property
  * test checks `decodeTask(encodeTask(t))` equals `t` for arbitrary tasks.
  */
-import { markExtendedContext, TASK_STATES, type TaskContext, type TransitionRecord } from '../machines/task.js';
+import { markIfExtended, TASK_CONTEXT_KEYS, TASK_STATES, type TaskContext, type TransitionRecord } from '../machines/task.js';
 import type { StoredTask } from './types.js';
 
 /** Values left out of the file when a task has them: the runtime's default retry policy (runtime/options.ts). */
@@ -53,10 +53,7 @@ export interface EncodedTask {
   X?: Record<string, unknown>;
 }
 
-const CONTEXT_KEYS = new Set<string>([
-  'id', 'projectId', 'title', 'priority', 'dependencies', 'deadline', 'onDependencyFailure', 'maxRetries', 'retryBaseMs',
-  'attempts', 'retries', 'lastError', 'result', 'retryAt', 'blockedReason', 'history', 'metadata', 'changedFiles',
-]);
+const CONTEXT_KEYS = new Set<string>(TASK_CONTEXT_KEYS);
 const TASK_KEYS = new Set<string>(['value', 'context', 'effective', 'boosts', 'priorityChanges', 'ignored']);
 const RECORD_KEYS = new Set<string>(['from', 'to', 'at', 'reason', 'kind']);
 
@@ -165,31 +162,12 @@ export function decodeTask(raw: unknown): StoredTask {
   if (o.x) {
     // Spread (defines keys) not Object.assign (sets them: an own "__proto__" key would set the prototype).
     context = { ...context, ...o.x };
-    markExtendedContext(context); // the task machine keeps keys it does not know
+    markIfExtended(context); // the task machine keeps keys it does not know
   }
   const task: StoredTask = { value: o.s as StoredTask['value'], context, effective: o.e ?? o.n, boosts: (o.b ?? []) as StoredTask['boosts'] };
   if (o.pc !== undefined) task.priorityChanges = o.pc.map(([from, to, reasons, at]) => ({ from, to, reasons: reasons as StoredTask['boosts'], at }));
   if (o.ig !== undefined) task.ignored = o.ig;
   return o.X ? Object.assign(task, o.X) : task;
-}
-
-/** The keys of a task context as the task machine makes them, in its order (changedFiles, optional, last). */
-const CONTEXT_ORDER = [...CONTEXT_KEYS];
-
-/**
- * A context that does not have exactly the keys, in the order, that the task machine makes
- * (keys this build does not know, from a newer build; a key missing; another order: a store
- * other than this build's, an older schema, a trace) is marked, so the machine merges it by
- * spread and changes nothing else about it (see mergeTaskContext).
- */
-export function markIfExtended(context: TaskContext): void {
-  let i = 0;
-  for (const key in context) {
-    if (!Object.hasOwn(context, key)) continue;
-    if (key !== CONTEXT_ORDER[i]) return markExtendedContext(context);
-    i++;
-  }
-  if (i < CONTEXT_ORDER.length - 1) markExtendedContext(context); // a key missing (changedFiles may be)
 }
 
 /** A JSON object: not null, not an array. */

@@ -7,9 +7,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { BREAKPOINT_STATES, type BreakpointEvent, type BreakpointInput } from '../machines/breakpoint.js';
-import { TASK_EVENT_TYPES, TASK_STATES, taskMachine, type TaskEvent, type TaskInput } from '../machines/task.js';
+import { markIfExtended, TASK_EVENT_TYPES, TASK_STATES, taskMachine, type TaskEvent, type TaskInput } from '../machines/task.js';
 import { compileFlatMachine } from '../runtime/flat-machine.js';
-import { decodeTask, encodeTask, markIfExtended } from '../store/task-codec.js';
+import { decodeTask, encodeTask } from '../store/task-codec.js';
 import { BreakpointHost, TaskHost, type AtRest } from '../runtime/task-host.js';
 
 const at = fc.integer({ min: 0, max: 2_000_000_000_000 });
