@@ -59,10 +59,12 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 /** True for an id `idProblems` finds nothing wrong with: the same checks, without building a list. */
-function isUsableId(value: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return value.length <= MAX_ID_LENGTH && value.trim() !== '' && !/[\u0000-\u001f\u007f]/.test(value);
+function isUsableId(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && value.trim() !== '' && !CONTROL_CHARACTER.test(value);
 }
 
 /** Problems with an identifier (task or project id), or an empty list. */
@@ -70,8 +72,7 @@ export function idProblems(value: unknown, path: string): string[] {
   if (typeof value !== 'string') return [`${path}: must be a string, got ${describe(value)}`];
   if (value.trim() === '') return [`${path}: must not be empty`];
   if (value.length > MAX_ID_LENGTH) return [`${path}: longer than ${MAX_ID_LENGTH} characters`];
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) return [`${path}: must not contain control characters`];
+  if (CONTROL_CHARACTER.test(value)) return [`${path}: must not contain control characters`];
   return [];
 }
 
@@ -128,11 +129,12 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
   for (const key in raw) {
     if (Object.hasOwn(raw, key) && !TASK_FIELDS.has(key)) problems.push(`${path}.${key}: unknown field (known: ${[...TASK_FIELDS].join(', ')})`);
   }
-  if (typeof raw.id !== 'string' || !isUsableId(raw.id)) problems.push(...idProblems(raw.id, `${path}.id`));
+  // The paths are built only for an id that has problems: this runs for every task scheduled.
+  if (!isUsableId(raw.id)) problems.push(...idProblems(raw.id, `${path}.id`));
 
   let projectId = 'default';
   if (raw.projectId !== undefined) {
-    if (typeof raw.projectId !== 'string' || !isUsableId(raw.projectId)) problems.push(...idProblems(raw.projectId, `${path}.projectId`));
+    if (!isUsableId(raw.projectId)) problems.push(...idProblems(raw.projectId, `${path}.projectId`));
     if (typeof raw.projectId === 'string') projectId = raw.projectId;
   }
   let title = typeof raw.id === 'string' ? raw.id : '';
@@ -157,7 +159,7 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
       const p = (i: number) => `${path}.dependencies[${i}]`; // built only for a problem
       for (let i = 0; i < deps.length; i++) {
         const dep = deps[i];
-        if (typeof dep !== 'string' || !isUsableId(dep)) {
+        if (!isUsableId(dep)) {
           problems.push(...idProblems(dep, p(i)));
           continue;
         }
@@ -266,13 +268,8 @@ export function checkBatch(
   for (let i = 0; i < tasks.length; i++) {
     const raw = tasks[i];
     if (!isPlainObject(raw) || typeof raw.id !== 'string') continue;
+    addUnknownDependencies(problems, raw.id, raw.dependencies, pathOf(i), (dep) => isScheduled(dep) || batchIds.has(dep));
     const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
-    deps.forEach((dep, j) => {
-      // An id that is not usable is named as such by normalizeTask, not as unknown as well.
-      if (typeof dep === 'string' && isUsableId(dep) && dep !== raw.id && !isScheduled(dep) && !batchIds.has(dep)) {
-        problems.push(`${pathOf(i)}.dependencies[${j}]: unknown task "${dep}"`);
-      }
-    });
     if (!rawDependencies.has(raw.id)) {
       rawDependencies.set(raw.id, deps.filter((d): d is string => typeof d === 'string' && d !== raw.id));
     }
@@ -295,14 +292,21 @@ export function checkBatch(
 function checkOne(raw: unknown, isScheduled: (id: string) => boolean, defaults: TaskDefaults): { ordered: TaskInput[]; ids: string[] } {
   const { input, problems } = normalizeTask(raw, 'task', defaults);
   if (isPlainObject(raw) && typeof raw.id === 'string') {
-    const id = raw.id;
-    if (isScheduled(id)) problems.push(`task.id: a task "${id}" is already scheduled`);
-    const deps = Array.isArray(raw.dependencies) ? raw.dependencies : [];
-    for (let j = 0; j < deps.length; j++) {
-      const dep: unknown = deps[j];
-      if (typeof dep === 'string' && isUsableId(dep) && dep !== id && !isScheduled(dep)) problems.push(`task.dependencies[${j}]: unknown task "${dep}"`);
-    }
+    if (isScheduled(raw.id)) problems.push(`task.id: a task "${raw.id}" is already scheduled`);
+    addUnknownDependencies(problems, raw.id, raw.dependencies, 'task', isScheduled);
   }
   if (problems.length || !input) throw new ValidationError('scheduleTask', problems);
   return { ordered: [input], ids: [input.id] };
+}
+
+/**
+ * Adds a problem for each dependency of task `id` (at `path`) that is not a known task. An
+ * id that is not usable is named as such by normalizeTask, not as unknown as well.
+ */
+function addUnknownDependencies(problems: string[], id: string, dependencies: unknown, path: string, isKnown: (id: string) => boolean): void {
+  const deps: unknown[] = Array.isArray(dependencies) ? dependencies : [];
+  for (let j = 0; j < deps.length; j++) {
+    const dep = deps[j];
+    if (isUsableId(dep) && dep !== id && !isKnown(dep)) problems.push(`${path}.dependencies[${j}]: unknown task "${dep}"`);
+  }
 }
