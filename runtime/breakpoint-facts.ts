@@ -3,7 +3,8 @@
  * at the moments it knows them and lets the rules decide.
  *
  *   task.failed     error (kind, retryAfterMs), project.consecutiveFailures (distinct tasks
- *                   that failed since the project's last completion)
+ *                   that failed since the project's last completion, by any path: the count
+ *                   is stored and survives a restart, see failure-streaks.ts)
  *   task.completed  task.milestone, task.decision, tests (newly failing ones)
  *   task.slow       attempt.elapsedMs ≥ attempt.thresholdMs while it still runs
  *
@@ -16,6 +17,7 @@ import type { ClassifiedFailure } from './backoff.js';
 import type { BreakpointManager } from './breakpoints.js';
 import type { JsonValue } from './json.js';
 import type { Scheduler, TaskEntry } from './scheduler.js';
+import { FailureStreaks } from './failure-streaks.js';
 import { isPlainObject } from './validate.js';
 
 const SLOW = 'slow:';
@@ -33,8 +35,11 @@ export function testReportOf(result: JsonValue | null | undefined): TestReport |
 }
 
 export class BreakpointTriggers {
-  /** Per project, the distinct tasks that failed since the last completion: one task retrying is not "in a row". */
-  private readonly failureStreak = new Map<string, Set<string>>();
+  /**
+   * Per project, the distinct tasks that failed since the last completion: one task retrying is
+   * not "in a row". It follows every task transition (the runtime feeds it) and is stored.
+   */
+  readonly streaks = new FailureStreaks();
   /** Per task, the tests seen passing. */
   private readonly passedBefore = new Map<string, Set<string>>();
 
@@ -47,10 +52,7 @@ export class BreakpointTriggers {
   afterFailure(entry: TaskEntry, failure: ClassifiedFailure): void {
     const { projectId } = entry.task.context;
     if (failure.kind === 'interrupted') return; // the process stopped, not the work
-    const streak = this.failureStreak.get(projectId) ?? new Set<string>();
-    streak.add(entry.id);
-    this.failureStreak.set(projectId, streak);
-    const failures = streak.size;
+    const failures = this.streaks.count(projectId); // this failure included: the transition came first
     const error: Record<string, JsonValue> = { kind: failure.kind ?? 'failed', message: failure.message, retryable: failure.retryable };
     if (failure.retryAfterMs !== undefined) error.retryAfterMs = failure.retryAfterMs;
     this.manager.raiseFromFacts({ event: 'task.failed', project: { id: projectId, consecutiveFailures: failures }, task: this.taskFacts(entry), error });
@@ -58,7 +60,6 @@ export class BreakpointTriggers {
 
   afterCompletion(entry: TaskEntry): void {
     const { projectId, result } = entry.task.context;
-    this.failureStreak.delete(projectId);
     const report = testReportOf(result);
     const facts: Record<string, JsonValue> & { project: { id: string; consecutiveFailures: number }; task: { id: string } } = {
       event: 'task.completed',
@@ -74,7 +75,7 @@ export class BreakpointTriggers {
     const { projectId } = entry.task.context;
     this.manager.raiseFromFacts({
       event: 'tests.reported',
-      project: { id: projectId, consecutiveFailures: this.failureStreak.get(projectId)?.size ?? 0 },
+      project: { id: projectId, consecutiveFailures: this.streaks.count(projectId) },
       task: this.taskFacts(entry),
       tests: this.compare(entry.id, report),
     });
@@ -100,7 +101,7 @@ export class BreakpointTriggers {
     const threshold = isPlainObject(meta) && typeof meta.timeThresholdMs === 'number' ? meta.timeThresholdMs : this.timeThresholdMs!;
     this.manager.raiseFromFacts({
       event: 'task.slow',
-      project: { id: context!.projectId, consecutiveFailures: this.failureStreak.get(context!.projectId)?.size ?? 0 },
+      project: { id: context!.projectId, consecutiveFailures: this.streaks.count(context!.projectId) },
       task: this.taskFacts(entry),
       attempt: { number: context!.attempts, elapsedMs: now - startedAt, thresholdMs: threshold },
     });

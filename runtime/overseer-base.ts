@@ -86,6 +86,7 @@ export class OverseerBase {
               disabledBreakpointTypes: b.disabledTypes,
               qualityHistory: this.quality.history(),
               decisionState: this.decisionsLearned ? this.decisions.state() : null,
+              failureStreaks: this.triggers.streaks.stored(),
             };
           },
         })
@@ -97,6 +98,7 @@ export class OverseerBase {
       this.clock,
       schedulerHooks(this.emitter, journal, {
         onTransition: (n) => {
+          this.triggers.streaks.observe(n.from, n.to, n.entry.task.context);
           if (n.to === 'running') this.triggers.onStart(n.entry, n.at);
           if (n.to === 'ready') {
             const { projectId } = n.entry.task.context;
@@ -146,6 +148,7 @@ export class OverseerBase {
     if (opened) {
       const { breakpoints, rules, disabledBreakpointTypes } = opened.restored;
       this.breakpointManager.load({ breakpoints, rules, disabledTypes: disabledBreakpointTypes });
+      this.triggers.streaks.load(opened.restored.failureStreaks);
     }
     if (opened && (opened.restored.tasks.length > 0 || opened.restored.breakpoints.length > 0 || opened.warnings.length > 0)) {
       this.scheduler.load(opened.restored.tasks, this.clock.now());

@@ -18,6 +18,7 @@ import type { DecisionState } from './decision.js';
 import { SCHEMA_VERSION } from '../store/types.js';
 import { effectivePriority } from './priority.js';
 import { BreakpointHost, type TaskHost } from './task-host.js';
+import { FailureStreaks, type StoredFailureStreaks } from './failure-streaks.js';
 
 export interface ReplayResult {
   tasks: StoredTask[];
@@ -27,6 +28,7 @@ export interface ReplayResult {
   disabledBreakpointTypes: string[];
   qualityHistory: QualityRecord[];
   decisionState: DecisionState | null;
+  failureStreaks: StoredFailureStreaks;
   replayed: number;
 }
 
@@ -48,6 +50,9 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
   const bpHost = new BreakpointHost();
   const qualityHistory = [...(contents.image?.qualityHistory ?? [])];
   let decisionState = contents.image?.decisionState ?? null;
+  // Followed through the journal's task events, from what the image stored (none in older images).
+  const streaks = new FailureStreaks();
+  streaks.load(contents.image?.failureStreaks ?? []);
 
   const corrupt = (record: JournalRecord, what: string) =>
     new StoreCorruptError(
@@ -73,6 +78,7 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
         if (!task) throw corrupt(record, `event for unknown task "${record.t}"`);
         const next = host.send(task, record.e);
         if (!next) throw corrupt(record, `task "${record.t}" in state ${task.value} does not accept ${record.e.type}`);
+        streaks.observe(task.value, next.value, next.context);
         task.value = next.value;
         task.context = next.context;
         break;
@@ -137,6 +143,7 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
     disabledBreakpointTypes: [...disabled],
     qualityHistory,
     decisionState,
+    failureStreaks: streaks.stored(),
     replayed: contents.journal.length,
   };
 }
@@ -149,6 +156,7 @@ export interface ImageParts {
   breakpoints: StoredBreakpoint[];
   rules: RuleDefinition[];
   disabledBreakpointTypes: string[];
+  failureStreaks: StoredFailureStreaks;
 }
 
 export function buildImage(parts: ImageParts, seq: number): StoreImage {

@@ -80,6 +80,10 @@ function shapeProblem(image: Record<string, unknown>): { at: string; what: strin
   if (typeof image.seq !== 'number') return { at: 'seq', what: 'missing sequence number' };
   if (!isRecord(image.supervisor)) return { at: 'supervisor', what: 'missing supervisor state' };
   if (!Array.isArray(image.tasks)) return { at: 'tasks', what: 'tasks is not a list' };
+  const streaks = image.failureStreaks;
+  if (streaks !== undefined && !(Array.isArray(streaks) && streaks.every((s) => Array.isArray(s) && s.length === 2 && typeof s[0] === 'string' && Array.isArray(s[1]) && s[1].every((id) => typeof id === 'string')))) {
+    return { at: 'failureStreaks', what: 'not a list of [project, task ids]' };
+  }
   const seen = new Set<string>();
   for (let i = 0; i < image.tasks.length; i++) {
     const task = image.tasks[i] as Record<string, unknown> | undefined;

@@ -63,6 +63,11 @@ export interface StoreImage {
   qualityHistory?: QualityRecord[];
   /** The decision engine's learned weights and their log. */
   decisionState?: DecisionState | null;
+  /**
+   * Per project with failures in a row, the tasks that failed since its last completion
+   * (`[projectId, ids]`, runtime/failure-streaks.ts). Absent in stores written before it was kept.
+   */
+  failureStreaks?: [string, string[]][];
 }
 
 /** One journal line. `s` is a sequence number, strictly increasing. */

@@ -4,59 +4,15 @@
  * its state with the same context, the same queue order, timers re-armed with their
  * remaining time, and attempts that were running at the end counted as interrupted.
  *
- * Two ways to stop the first runtime:
- *   close — `overseer.close()`: a final snapshot, an empty journal.
- *   crash — what the next process sees if this one died right after `flush()`: no final
- *           snapshot, so the journal is replayed. For the file store the snapshot and
- *           journal are copied aside (the dying process would still hold the lock in this
- *           process); for the memory store the store itself is closed, not the runtime.
+ * Two ways to stop the first runtime, close and crash (test/helpers/restore-backends.ts).
  * The new runtime gets its own SimulatedClock, started at the old one's time.
  */
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SimulatedClock } from 'xstate';
-import {
-  createOverseer, jsonFileStore, memoryStore,
-  type Overseer, type OverseerOptions, type Store, type TaskDeadlineMissedEvent, type TaskTransitionEvent,
-} from '../runtime/index.js';
-import { tempStorePath } from './helpers/temp.js';
+import { type Overseer, type OverseerOptions, type Store, type TaskDeadlineMissedEvent, type TaskTransitionEvent } from '../runtime/index.js';
+import { backends, HOW, restart as restartWith, start, T0, type Backend, type How, type Run } from './helpers/restore-backends.js';
 
-const T0 = 1_700_000_000_000;
 const MIN = 60_000;
-const HOW = ['close', 'crash'] as const;
-type How = (typeof HOW)[number];
-
-const tempPath = () => tempStorePath('overseer-restore-');
-
-/** fresh: a store for a new run; afterClose: it again; afterCrash: what a restart sees if `old` died now. */
-interface Backend { fresh(): Store; afterClose(): Store; afterCrash(old: Overseer): Promise<Store> }
-
-const backends: [string, () => Backend][] = [
-  ['memoryStore', () => {
-    let store: Store;
-    return {
-      fresh: () => (store = memoryStore()),
-      afterClose: () => store,
-      // Releasing the store without the runtime's final snapshot is exactly what a dead process leaves.
-      afterCrash: async (old) => (await old.flush(), await store.close(), store),
-    };
-  }],
-  ['jsonFileStore', () => {
-    let path: string;
-    return {
-      fresh: () => jsonFileStore((path = tempPath())),
-      afterClose: () => jsonFileStore(path),
-      afterCrash: async (old) => {
-        await old.flush();
-        const copy = tempPath();
-        for (const suffix of ['', '.journal']) if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
-        await old.close(); // releases its lock; the copy was taken before, so this cannot change it
-        path = copy;
-        return jsonFileStore(copy);
-      },
-    };
-  }],
-];
 
 /** Wraps a store to count the compactions the runtime starts in the background (on the main thread or in a worker) and to wait for them. */
 function track(inner: Store) {
@@ -87,14 +43,6 @@ function track(inner: Store) {
   };
 }
 
-interface Run { clock: SimulatedClock; overseer: Overseer }
-
-function start(store: Store, at = T0, options: Omit<OverseerOptions, 'clock' | 'store'> = {}): Run {
-  const clock = new SimulatedClock();
-  clock.set(at);
-  return { clock, overseer: createOverseer({ clock, store, ...options }) };
-}
-
 /** Everything the API shows, as plain data (a view's toJSON has every field). */
 const picture = (o: Overseer) => ({
   tasks: JSON.parse(JSON.stringify(o.getTasks())) as unknown,
@@ -111,11 +59,7 @@ describe.each(backends)('restore from %s', (_, makeBackend) => {
     backend = makeBackend();
   });
 
-  async function restart(how: How, run: Run, options: Omit<OverseerOptions, 'clock' | 'store'> = {}): Promise<Run> {
-    const at = run.clock.now();
-    if (how === 'close') await run.overseer.close();
-    return start(how === 'close' ? backend.afterClose() : await backend.afterCrash(run.overseer), at, options);
-  }
+  const restart = (how: How, run: Run, options: Omit<OverseerOptions, 'clock' | 'store'> = {}) => restartWith(backend, how, run, options);
 
   /** Tasks in every state but running, with results, errors, retries, boosts and dependents. */
   function buildWorld({ overseer: o, clock }: Run): void {
