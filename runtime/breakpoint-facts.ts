@@ -13,6 +13,7 @@
  * (an executor result's `tests`, or `reportTestResults`); a test that passed in an earlier
  * report for the same task and fails now is newly failing.
  */
+import type { TaskState } from '../machines/task.js';
 import type { ClassifiedFailure } from './backoff.js';
 import type { BreakpointManager } from './breakpoints.js';
 import type { JsonValue } from './json.js';
@@ -40,6 +41,12 @@ export class BreakpointTriggers {
    * not "in a row". It follows every task transition (the runtime feeds it) and is stored.
    */
   readonly streaks = new FailureStreaks();
+  /**
+   * Each failing task's count as it stood at its transition into failed, until afterFailure
+   * reads it: a retry due at once fires every due timer before afterFailure runs, and one of
+   * those (an auto-resolved breakpoint that completes a task) could end the streak meanwhile.
+   */
+  private readonly countAtFailure = new Map<string, number>();
   /** Per task, the tests seen passing. */
   private readonly passedBefore = new Map<string, Set<string>>();
 
@@ -51,11 +58,20 @@ export class BreakpointTriggers {
 
   afterFailure(entry: TaskEntry, failure: ClassifiedFailure): void {
     const { projectId } = entry.task.context;
+    const counted = this.countAtFailure.get(entry.id);
+    this.countAtFailure.delete(entry.id);
     if (failure.kind === 'interrupted') return; // the process stopped, not the work
-    const failures = this.streaks.count(projectId); // this failure included: the transition came first
+    const failures = counted ?? this.streaks.count(projectId);
     const error: Record<string, JsonValue> = { kind: failure.kind ?? 'failed', message: failure.message, retryable: failure.retryable };
     if (failure.retryAfterMs !== undefined) error.retryAfterMs = failure.retryAfterMs;
     this.manager.raiseFromFacts({ event: 'task.failed', project: { id: projectId, consecutiveFailures: failures }, task: this.taskFacts(entry), error });
+  }
+
+  /** Follows a task transition (the runtime calls it for every one, before anything else reacts). */
+  observe(from: TaskState | null, to: TaskState, entry: TaskEntry): void {
+    const { context } = entry.task;
+    this.streaks.observe(from, to, context);
+    if (to === 'failed' && from !== to) this.countAtFailure.set(entry.id, this.streaks.count(context.projectId));
   }
 
   afterCompletion(entry: TaskEntry): void {

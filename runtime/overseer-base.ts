@@ -98,7 +98,7 @@ export class OverseerBase {
       this.clock,
       schedulerHooks(this.emitter, journal, {
         onTransition: (n) => {
-          this.triggers.streaks.observe(n.from, n.to, n.entry.task.context);
+          this.triggers.observe(n.from, n.to, n.entry);
           if (n.to === 'running') this.triggers.onStart(n.entry, n.at);
           if (n.to === 'ready') {
             const { projectId } = n.entry.task.context;

@@ -50,9 +50,10 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
   const bpHost = new BreakpointHost();
   const qualityHistory = [...(contents.image?.qualityHistory ?? [])];
   let decisionState = contents.image?.decisionState ?? null;
-  // Followed through the journal's task events, from what the image stored (none in older images).
+  // Followed through the journal's task events, from what the image stored (none in older images;
+  // an id that is not a task of that project in the image is not counted).
   const streaks = new FailureStreaks();
-  streaks.load(contents.image?.failureStreaks ?? []);
+  streaks.load((contents.image?.failureStreaks ?? []).map(([projectId, ids]) => [projectId, ids.filter((id) => tasks.get(id)?.context.projectId === projectId)]));
 
   const corrupt = (record: JournalRecord, what: string) =>
     new StoreCorruptError(

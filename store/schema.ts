@@ -81,8 +81,10 @@ function shapeProblem(image: Record<string, unknown>): { at: string; what: strin
   if (!isRecord(image.supervisor)) return { at: 'supervisor', what: 'missing supervisor state' };
   if (!Array.isArray(image.tasks)) return { at: 'tasks', what: 'tasks is not a list' };
   const streaks = image.failureStreaks;
-  if (streaks !== undefined && !(Array.isArray(streaks) && streaks.every((s) => Array.isArray(s) && s.length === 2 && typeof s[0] === 'string' && Array.isArray(s[1]) && s[1].every((id) => typeof id === 'string')))) {
-    return { at: 'failureStreaks', what: 'not a list of [project, task ids]' };
+  if (streaks !== undefined) {
+    const isPair = (s: unknown) => Array.isArray(s) && s.length === 2 && typeof s[0] === 'string' && Array.isArray(s[1]) && s[1].every((id) => typeof id === 'string');
+    if (!Array.isArray(streaks) || !streaks.every(isPair)) return { at: 'failureStreaks', what: 'not a list of [project, task ids]' };
+    if (new Set(streaks.map((s: [string]) => s[0])).size !== streaks.length) return { at: 'failureStreaks', what: 'a project is listed twice' };
   }
   const seen = new Set<string>();
   for (let i = 0; i < image.tasks.length; i++) {

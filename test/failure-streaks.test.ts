@@ -4,12 +4,14 @@
  * events from there, so a restart neither forgets failures nor counts the attempts it
  * interrupted.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import type { TaskContext } from '../machines/task.js';
+import { SnapshotMaker } from '../runtime/compactor.js';
 import { FailureStreaks } from '../runtime/failure-streaks.js';
-import { createOverseer, jsonFileStore, StoreCorruptError, type Overseer } from '../runtime/index.js';
-import { backends, HOW, restart, start, type Backend } from './helpers/restore-backends.js';
+import { createOverseer, jsonFileStore, StoreCorruptError, type Overseer, type SnapshotSource } from '../runtime/index.js';
+import { backends, HOW, restart, start, T0, type Backend } from './helpers/restore-backends.js';
 import { tempStorePath } from './helpers/temp.js';
 
 const open = (o: Overseer, projectId: string) => o.getPendingBreakpoints(projectId).filter((b) => b.type === 'consecutive_failures');
@@ -74,6 +76,69 @@ describe('failures in a row, live', () => {
     expect(o.getTaskStatus('s')?.state).toBe('completed');
     fail(o, 'c'); // the first since the completion of "s"
     expect(open(o, 'p')).toEqual([]);
+  });
+
+  it('count the failure as it stood at its transition, whatever a retry due at once sets off', () => {
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    const o = createOverseer({ clock });
+    o.scheduleTasks([
+      { id: 'a', projectId: 'p', maxRetries: 0 },
+      { id: 'b', projectId: 'p', maxRetries: 0 },
+      { id: 'y', projectId: 'p', maxRetries: 1, retryBaseMs: 0 },
+      { id: 's', projectId: 'p', priority: 1 },
+    ]);
+    fail(o, 'a');
+    fail(o, 'b');
+    expect(o.getNextTask('p')?.id).toBe('y');
+    // Due at once: it fires (and completes "s") inside the next failure's retry, after its transition.
+    o.addCustomRule({ type: 'auto_skip', priority: 'low', condition: 'false', autoResolve: { action: 'skip', afterMs: 0 } });
+    o.triggerBreakpoint('auto_skip', { taskId: 's' });
+    o.markFailed('y', 'broken');
+    expect(o.getTaskStatus('s')?.state).toBe('completed');
+    expect(open(o, 'p')).toMatchObject([{ data: { project: { consecutiveFailures: 3 } } }]);
+  });
+});
+
+describe('failures in a row, stored', () => {
+  it('the compaction worker writes the same streaks as the live runtime', async () => {
+    const path = tempStorePath('overseer-streaks-');
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    const store = jsonFileStore(path);
+    const o = createOverseer({ clock, store, compactEvery: 1_000_000, backgroundCompaction: false });
+    o.scheduleTasks(['a', 'b', 'c', 'x'].map((id) => ({ id, projectId: id === 'x' ? 'q' : 'p', maxRetries: 0 })));
+    fail(o, 'a');
+    o.markFailed(o.getNextTask('q')!.id, 'broken');
+    fail(o, 'b');
+    await o.flush();
+    const source: SnapshotSource = { snapshot: path, snapshotSeq: 0, journal: `${path}.journal`, journalBytes: statSync(`${path}.journal`).size, seq: store.seq, target: `${path}.made` };
+    new SnapshotMaker().make(source, { maxQualityHistory: 1_000 });
+    await o.close(); // the live runtime's final snapshot, of the same records
+    const live = JSON.parse(readFileSync(path, 'utf8')) as { failureStreaks: unknown; savedAt: number };
+    const made = JSON.parse(readFileSync(`${path}.made`, 'utf8')) as { savedAt: number };
+    expect(live.failureStreaks).toEqual([['p', ['a', 'b']], ['q', ['x']]]);
+    expect({ ...made, savedAt: 0 }).toEqual({ ...live, savedAt: 0 });
+  });
+
+  it('a stored id that is not a task of that project is not counted; a project listed twice is refused', async () => {
+    const path = tempStorePath('overseer-streaks-');
+    const o1 = createOverseer({ store: jsonFileStore(path) });
+    o1.scheduleTasks(['a', 'b', 'c'].map((id) => ({ id, projectId: 'p', maxRetries: 0 })));
+    o1.scheduleTask({ id: 'z', projectId: 'q' });
+    fail(o1, 'a');
+    await o1.close();
+    const image = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    writeFileSync(path, JSON.stringify({ ...image, failureStreaks: [['p', ['a', 'ghost', 'z']]] }));
+    const o = createOverseer({ store: jsonFileStore(path) });
+    fail(o, 'b'); // a, b: 2 (not 4)
+    expect(open(o, 'p')).toEqual([]);
+    await o.close();
+
+    const twice = JSON.stringify({ ...image, failureStreaks: [['p', ['a']], ['p', ['a']]] });
+    writeFileSync(path, twice);
+    expect(() => createOverseer({ store: jsonFileStore(path) })).toThrow(/failureStreaks.*a project is listed twice/);
+    expect(readFileSync(path, 'utf8')).toBe(twice);
   });
 });
 
