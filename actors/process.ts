@@ -54,6 +54,20 @@ const POLL_MS = 25;
 /** After SIGKILL, how long we still wait for the kernel (a process stuck in D state cannot die). */
 const AFTER_KILL_MS = 2000;
 
+/** The process group of every run not settled yet (this process's work). */
+const liveGroups = new Set<number>();
+
+/**
+ * SIGKILLs the process group of every run still going, at once: for a host that must exit
+ * without waiting (the CLI's second Ctrl-C, or an exit it did not plan), so that no task's
+ * processes outlive it and go on running unsupervised while a restart runs the task again.
+ * Returns how many groups it signalled. The runs themselves settle as killed, if the host lives on.
+ */
+export function killRunningProcessGroups(): number {
+  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+  return liveGroups.size;
+}
+
 /**
  * Runs a process to its end. Resolves with the outcome whatever the exit code (callers
  * decide what failure means); rejects with an ExecutionError of kind 'spawn', 'timeout' or
@@ -64,6 +78,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
   const started = performance.now();
   const child = await spawnGrouped(run);
   const pgid = child.pid!;
+  liveGroups.add(pgid);
   const stdout = new TailBuffer(run.stdoutBytes);
   const stderr = new TailBuffer(run.stderrBytes);
   const logLine = boundedLog(run);
@@ -112,6 +127,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
     const how = escalated ? `killed with SIGKILL after ignoring SIGTERM for ${run.killGraceMs} ms` : 'stopped with SIGTERM';
     throw abortError(run.label, run.signal.reason, how, combinedOutput(outcome));
   } finally {
+    liveGroups.delete(pgid);
     clearTimeout(killTimer);
     clearTimeout(drainTimer);
     run.signal.removeEventListener('abort', onAbort);

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
+import { killRunningProcessGroups } from '../actors/process.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonFileStore, readStoreFile } from '../store/json-file.js';
 import { acquireLock } from '../store/lock.js';
@@ -174,12 +175,21 @@ export async function execute(
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
-    if (interrupts > 1) process.exit(EXIT.interrupted);
+    if (interrupts > 1) {
+      // Quit now, but leave no task process behind: one that ran on unsupervised would run
+      // alongside its own retry after `overseer resume` (the store says it was interrupted).
+      const killed = killRunningProcessGroups();
+      storeOf.get(overseer)?.writeOut?.();
+      io.err.write(`overseer: quit${killed ? `; killed the processes of ${killed} running task(s), which resume retries` : ''}\n`);
+      process.exit(EXIT.interrupted);
+    }
     reporter.note(options.drain ? 'stopping: letting running tasks finish (Ctrl-C again to quit now)…' : 'stopping: no new tasks, stopping running ones…');
     void runner.stop({ drain: options.drain ?? false });
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // Any exit before the runner has stopped its work (a crash in a listener, process.exit elsewhere) takes the work down too.
+  process.on('exit', killRunningProcessGroups);
   try {
     const outcome = await runner.run();
     reporter.finished(outcome);
@@ -187,6 +197,7 @@ export async function execute(
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    process.off('exit', killRunningProcessGroups);
     await options.onStop?.();
     await stopInbox();
     reporter.stop();

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Option, type Command } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
+import { killRunningProcessGroups } from '../actors/process.js';
 import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem, runIdProblem } from '../actors/bullmq-shared.js';
 import type { WorkerJobEvent } from '../actors/bullmq-worker.js';
 import type { Executor } from '../actors/types.js';
@@ -175,7 +176,10 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
           } else if (signals === 2) {
             io.err.write(`overseer worker ${process.pid}: stopping running jobs (they will be retried)…\n`);
             void worker.close({ force: true }).then(finish);
-          } else process.exit(EXIT.interrupted);
+          } else {
+            killRunningProcessGroups(); // none of its jobs' processes may run on unsupervised
+            process.exit(EXIT.interrupted);
+          }
         };
         const finish = () => {
           process.off('SIGINT', onSignal);

@@ -241,6 +241,26 @@ describe('stopping running work stops its processes', () => {
     expect(resume.code, resume.stderr).toBe(0);
     expect((await statusOf(store)).counts).toMatchObject({ completed: 3, total: 3 });
   });
+
+  it('a second Ctrl-C quits at once, and still leaves no task process behind', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store, '--drain']);
+    const pids = [
+      ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
+      ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
+    ];
+    run.child.kill('SIGINT'); // --drain: the running tasks may finish…
+    await until('the drain note', () => run.stdout().includes('Ctrl-C again'));
+    run.child.kill('SIGINT'); // …but not after a second Ctrl-C
+    expect((await run.exited).code, run.stderr()).toBe(130);
+    expect(run.stderr()).toContain('killed the processes of 2 running task(s)');
+    await until('the task processes to be gone', () => !pids.some(alive), 5000);
+
+    const resume = await overseer('resume', '--store', store);
+    expect(resume.code, resume.stderr).toBe(0);
+    expect((await statusOf(store)).counts).toMatchObject({ completed: 3, total: 3 });
+  });
 });
 
 describe('agent tasks', () => {
