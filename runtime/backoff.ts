@@ -59,6 +59,26 @@ export function classifyFailure(failure: FailureInput): ClassifiedFailure {
   return out;
 }
 
+/**
+ * Failures that were not the work's: the process running it stopped (`interrupted`) or, with
+ * BullMQ, the worker holding it was lost (`worker_lost`).
+ */
+export const INTERRUPTION_KINDS: ReadonlySet<string> = new Set(['interrupted', 'worker_lost']);
+
+/**
+ * Interruptions a task may have without using up its retries: stopping a run and resuming it
+ * must not fail a task that never failed by itself. Beyond this many, an interruption counts
+ * as any failure, so a task that keeps bringing its process down does not loop for ever.
+ */
+export const INTERRUPTIONS_FORGIVEN = 5;
+
+/** How many of a task's failures so far were interruptions. */
+export function interruptionsSoFar(history: readonly { to: string; kind?: string }[]): number {
+  let n = 0;
+  for (const h of history) if (h.to === 'failed' && h.kind !== undefined && INTERRUPTION_KINDS.has(h.kind)) n++;
+  return n;
+}
+
 /** Whether a task that failed with `failure` after `retriesSoFar` retries gets another. */
 export function shouldRetry(failure: ClassifiedFailure, retriesSoFar: number, maxRetries: number): boolean {
   return failure.retryable && retriesSoFar < maxRetries;

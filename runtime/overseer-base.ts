@@ -6,7 +6,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Executor } from '../actors/types.js';
 import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
 import type { JournalEntry, StoredSupervisor } from '../store/types.js';
-import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
+import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, INTERRUPTION_KINDS, INTERRUPTIONS_FORGIVEN, interruptionsSoFar, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
 import { BreakpointTriggers } from './breakpoint-facts.js';
 import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager } from './breakpoints.js';
@@ -192,18 +192,23 @@ export class OverseerBase {
     // Two budgets: poor results (kind quality) and everything else never use up each other's retries.
     const isQuality = failure.kind === 'quality' || failure.kind === 'quality_gate';
     const qualityUsed = qualityRetriesUsed(context);
+    // Interruptions (the process or worker stopped under the attempt) use none of the retries, up to INTERRUPTIONS_FORGIVEN.
+    const forgiven = Math.min(interruptionsSoFar(context.history), INTERRUPTIONS_FORGIVEN);
+    const interrupted = failure.kind !== undefined && INTERRUPTION_KINDS.has(failure.kind);
     const meta = context.metadata as { quality?: { maxRetries?: number } } | null;
     const allowed =
       isQuality
         ? shouldRetry(failure, qualityUsed, meta?.quality?.maxRetries ?? context.maxRetries)
-        : shouldRetry(failure, context.retries - qualityUsed, context.maxRetries);
+        : interrupted && forgiven < INTERRUPTIONS_FORGIVEN
+          ? failure.retryable
+          : shouldRetry(failure, context.retries - qualityUsed - forgiven, context.maxRetries);
     const at = this.clock.now();
     // An interrupted attempt (the process, or with BullMQ its worker, stopped under it) was not the work's fault: no backoff.
     // A rate limit's retry-after is a floor under the backoff.
     const delayMs =
-      failure.kind === 'interrupted' || failure.kind === 'worker_lost'
+      interrupted
         ? 0
-        : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries, context.retryBaseMs, this.retryPolicy.maxDelayMs));
+        : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries - forgiven, context.retryBaseMs, this.retryPolicy.maxDelayMs));
     const { retryAfterMs: _, ...recorded } = failure;
     this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...recorded, at }) }, { allowed, delayMs });
     this.triggers.afterFailure(entry, failure);

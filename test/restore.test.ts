@@ -155,15 +155,15 @@ describe.each(backends)('restore from %s', (_, makeBackend) => {
     expect(second.overseer.getCounts().running).toBe(0);
     const interrupted = { kind: 'interrupted', retryable: true, at: now };
     // An interruption is not the work's fault, so it is retried without backoff: r1 went
-    // through failed and retrying at the restore and is ready at once, one retry used.
+    // through failed and retrying at the restore and is ready at once.
     expect(second.overseer.getTaskStatus('r1')).toMatchObject({
       state: 'ready', attempts: 1, retries: 1, retryAt: null, lastError: interrupted,
     });
     const steps = second.overseer.getTaskStatus('r1')!.history.map((h) => `${h.from}>${h.to}@${h.at - T0}`);
     expect(steps.slice(-4)).toEqual(['ready>running@0', 'running>failed@500', 'failed>retrying@500', 'retrying>ready@500']);
-    // No retries left: failed for good, and its dependent follows its policy (block).
-    expect(second.overseer.getTaskStatus('r0')).toMatchObject({ state: 'failed', retries: 0, lastError: interrupted });
-    expect(second.overseer.getTaskStatus('dep')?.blockedReason).toMatchObject({ reason: 'upstream_failed', upstream: 'r0' });
+    // It uses none of the task's retries: r0 has none and is retried all the same; its dependent waits.
+    expect(second.overseer.getTaskStatus('r0')).toMatchObject({ state: 'ready', retries: 1, lastError: interrupted });
+    expect(second.overseer.getTaskStatus('dep')?.state).toBe('pending');
 
     // Restoring again does not interrupt anything a second time: the interruption is stored.
     const { clock, overseer } = await restart(how, second);

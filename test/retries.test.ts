@@ -9,6 +9,7 @@ import {
   backoffDelay,
   classifyFailure,
   createOverseer,
+  INTERRUPTIONS_FORGIVEN,
   shouldRetry,
   TaskStateError,
   ValidationError,
@@ -254,5 +255,27 @@ describe('retry-after', () => {
     expect(overseer.getTaskStatus('api')!.state).toBe('retrying');
     clock.increment(1);
     expect(overseer.getTaskStatus('api')!.state).toBe('ready');
+  });
+});
+
+describe('interruptions (the process or its worker stopped under the attempt)', () => {
+  const interrupted = { message: 'the process stopped', kind: 'interrupted' };
+
+  it('use none of the retries and add no backoff, up to INTERRUPTIONS_FORGIVEN', () => {
+    const { clock, overseer } = setup();
+    overseer.scheduleTask({ id: 't', maxRetries: 1, retryBaseMs: 1_000 });
+    for (let i = 0; i < INTERRUPTIONS_FORGIVEN; i++) {
+      expect(runAndFail(overseer, 't', i % 2 ? interrupted : { ...interrupted, kind: 'worker_lost' }).state).toBe('ready'); // retried at once
+    }
+    // Its one retry is still there, with the first backoff, not the sixth.
+    expectBackoff(clock, overseer, 't', 1_000);
+    expect(runAndFail(overseer, 't').state).toBe('failed');
+  });
+
+  it('beyond that, count as failures: a task that keeps bringing its process down does not loop for ever', () => {
+    const { overseer } = setup();
+    overseer.scheduleTask({ id: 't', maxRetries: 0 });
+    for (let i = 0; i < INTERRUPTIONS_FORGIVEN; i++) expect(runAndFail(overseer, 't', interrupted).state).toBe('ready');
+    expect(runAndFail(overseer, 't', interrupted)).toMatchObject({ state: 'failed', lastError: { kind: 'interrupted' } });
   });
 });
