@@ -3,15 +3,15 @@
  * newer one with exit 2), reading plans, running a plan with a reporter and Ctrl-C handling,
  * and sending a command to the process that holds a store.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { killRunningProcessGroups } from '../actors/process.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonFileStore, readStoreFile } from '../store/json-file.js';
-import { acquireLock } from '../store/lock.js';
 import type { Store } from '../store/types.js';
+import { storeErrorMessage } from './cli-store.js';
 import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
 import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import { createOverseer, type Overseer } from './overseer.js';
@@ -76,14 +76,14 @@ export function openStore(path: string, io: Io, dispatch: BullmqDispatch | null 
     storeOf.set(overseer, store);
     for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
     const interrupted = overseer.recovery?.interrupted ?? [];
-    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} interrupted attempt(s) go back through the retry policy: ${interrupted.join(', ')}\n`);
+    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} attempt(s) were interrupted and are queued again (an interruption uses none of a task's retries): ${interrupted.join(', ')}\n`);
     const kept = dispatch ? overseer.getTasks({ state: 'running' }).map((t) => t.id) : [];
     if (kept.length) io.err.write(`overseer: ${kept.length} attempt(s) were running when the supervisor stopped; reconciling them with the queue: ${kept.join(', ')}\n`);
     return overseer;
   } catch (error) {
     void dispatch?.close();
     if (error instanceof StoreLockedError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
-      throw new BadInput(error.message);
+      throw new BadInput(storeErrorMessage(error));
     }
     throw error;
   }
@@ -119,22 +119,6 @@ export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
   });
   if (drifted.length) {
     io.err.write(`overseer: ${drifted.map((t) => t.id).join(', ')} changed in the plan since the store took them; the store's version is kept (use --fresh to start over)\n`);
-  }
-}
-
-/** `--fresh`: removes a store's files, under its lock, so no running process loses them. */
-export function discardStore(path: string): void {
-  if (!existsSync(path) && !existsSync(`${path}.journal`)) return;
-  let lock;
-  try {
-    lock = acquireLock(`${path}.lock`, path);
-  } catch (error) {
-    throw new BadInput((error as Error).message);
-  }
-  try {
-    for (const suffix of ['', '.journal', '.bak', '.dispatch', '.compacting']) rmSync(`${path}${suffix}`, { force: true });
-  } finally {
-    lock.release();
   }
 }
 

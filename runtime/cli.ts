@@ -18,9 +18,10 @@ import { OverseerError } from './errors.js';
 import { loadPlan, PlanError } from './plan.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
 import { storeStatus } from './status.js';
+import { discardStore, restoreBackupOf, storeErrorMessage } from './cli-store.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, dispatchFlagsFor, openDispatch, rememberDispatch, type DispatchFlags } from './cli-worker.js';
-import { BadInput, control, defaultWait, discardStore, duration, execute, EXIT, noteDrift, openStore, planFor, positiveInt, requireStore, startWatching, storeStatusTasks, DEFAULT_STORE, type Io } from './cli-session.js';
+import { BadInput, control, defaultWait, duration, execute, EXIT, noteDrift, openStore, planFor, positiveInt, requireStore, startWatching, storeStatusTasks, DEFAULT_STORE, type Io } from './cli-session.js';
 
 export { EXIT };
 
@@ -63,7 +64,7 @@ function program(io: Io, done: (code: number) => void): Command {
       const dispatch = await openDispatch(o.fresh ? o : dispatchFlagsFor(store, o, io), io);
       const overseer = await (async () => {
         try {
-          if (o.fresh) discardStore(store);
+          if (o.fresh) discardStore(store, io);
           return openStore(o.store, io, dispatch);
         } catch (error) {
           await dispatch?.close();
@@ -157,6 +158,16 @@ function program(io: Io, done: (code: number) => void): Command {
         }
         if (s.paused.all || s.paused.projects.length) io.out.write(`  paused: ${s.paused.all ? 'everything' : s.paused.projects.join(', ')}\n`);
       }
+      done(EXIT.ok);
+    });
+
+  cli
+    .command('restore-backup')
+    .description('put the last good snapshot (<store>.bak) back in place of a damaged one, which is kept as <store>.corrupt-<time>')
+    .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--json', 'machine-readable output')
+    .action((o: { store: string; json?: boolean }) => {
+      restoreBackupOf(resolve(o.store), io, o.json === true);
       done(EXIT.ok);
     });
 
@@ -300,7 +311,7 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     if (error instanceof PlanError || error instanceof BadInput || error instanceof OverseerError) {
-      io.err.write(`overseer: ${error.message}\n`);
+      io.err.write(`overseer: ${storeErrorMessage(error)}\n`);
       return EXIT.badInput;
     }
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

@@ -164,7 +164,7 @@ describe('a run killed with SIGKILL', () => {
 
     const resume = await overseer('resume', '--store', store);
     expect(resume.code, `${resume.stderr}\n${resume.stdout}`).toBe(0);
-    expect(resume.stderr).toContain('interrupted attempt(s)');
+    expect(resume.stderr).toContain('were interrupted and are queued again');
 
     const tasks = await tasksIn(store);
     expect(tasks).toHaveLength(12);
