@@ -15,6 +15,7 @@ import { storeErrorMessage } from './cli-store.js';
 import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
 import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import { createOverseer, type Overseer } from './overseer.js';
+import type { TaskView } from './view.js';
 import { replay } from './persistence.js';
 import { loadPlan, parseDuration, PlanError, type Plan } from './plan.js';
 import { Runner, type RunnerOptions } from './runner.js';
@@ -132,12 +133,17 @@ export async function startWatching(overseer: Overseer, plan: Plan, root: string
     onError: (error) => io.err.write(`overseer: watching ${root}: ${error.message}\n`),
   });
   await monitor.ready();
-  for (const t of overseer.getTasks()) {
+  holdUntilChange(overseer, overseer.getTasks());
+  io.err.write(`overseer: watching ${root} (Ctrl-C to stop)\n`);
+  return monitor;
+}
+
+/** Under `--watch`: tasks that wait for a first change (`waitForChange: true`) and have not started are held until it comes. */
+export function holdUntilChange(overseer: Overseer, tasks: readonly TaskView[]): void {
+  for (const t of tasks) {
     const meta = t.metadata as Record<string, unknown> | null;
     if (meta?.waitForChange === true && (t.state === 'pending' || t.state === 'ready')) overseer.blockTask(t.id, WAITING_FOR_CHANGE);
   }
-  io.err.write(`overseer: watching ${root} (Ctrl-C to stop)\n`);
-  return monitor;
 }
 
 export async function execute(

@@ -21,7 +21,7 @@ import { storeStatus } from './status.js';
 import { discardStore, restoreBackupOf, storeErrorMessage } from './cli-store.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, dispatchFlagsFor, openDispatch, rememberDispatch, type DispatchFlags } from './cli-worker.js';
-import { BadInput, control, defaultWait, duration, execute, EXIT, noteDrift, openStore, planFor, positiveInt, requireStore, startWatching, storeStatusTasks, DEFAULT_STORE, type Io } from './cli-session.js';
+import { BadInput, control, defaultWait, duration, execute, EXIT, holdUntilChange, noteDrift, openStore, planFor, positiveInt, requireStore, startWatching, storeStatusTasks, DEFAULT_STORE, type Io } from './cli-session.js';
 
 export { EXIT };
 
@@ -98,7 +98,8 @@ function program(io: Io, done: (code: number) => void): Command {
               ...(dispatch ? { dispatch } : {}),
               // Scheduled once the reporter listens, so every task's first transition is shown.
               onStart: () => {
-                if (missing.length) overseer.scheduleTasks(missing);
+                const added = missing.length ? overseer.scheduleTasks(missing) : [];
+                if (monitor) holdUntilChange(overseer, added); // before the runner can start them
               },
               concurrency: o.concurrency ?? plan.concurrency.global,
               perProject: plan.concurrency.perProject,

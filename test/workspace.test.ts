@@ -113,12 +113,22 @@ describe('shutdown', () => {
     expect(after).toBeLessThanOrEqual(before);
   });
 
-  it('`overseer run --watch` re-runs on a change and exits by itself after Ctrl-C', async () => {
+  it('`overseer run --watch` re-runs on a change, holds a waitForChange task until one, and exits by itself after Ctrl-C', async () => {
     const root = workspace();
     mkdirSync(join(root, 'src'));
     writeFileSync(
       join(root, 'plan.yaml'),
-      ['tasks:', '  - id: build', '    command: "true"', '    onChange: ["src/**"]', ''].join('\n'),
+      [
+        'tasks:',
+        '  - id: build',
+        '    command: "true"',
+        '    onChange: ["src/**"]',
+        '  - id: lint', // a new store: scheduled after the watcher started, and held all the same
+        '    command: "true"',
+        '    onChange: ["src/**"]',
+        '    waitForChange: true',
+        '',
+      ].join('\n'),
     );
     const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', 'run', join(root, 'plan.yaml'), '--store', join(root, '.overseer/s.json'), '--watch'], {
       cwd: ROOT,
@@ -130,8 +140,10 @@ describe('shutdown', () => {
     child.stderr.on('data', (d: Buffer) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     await until('the first build', () => out.includes('build running → completed'), 15_000);
+    expect(out).not.toContain('lint ready → running'); // it waits for a first change
     writeFileSync(join(root, 'src', 'main.js'), 'x');
     await until('the re-run', () => out.includes('build@2 running → completed'), 15_000);
+    await until('lint, on the first change', () => out.includes('lint running → completed'), 15_000);
     child.kill('SIGINT');
     // Exiting at all means nothing (watcher, timer) kept the process alive.
     expect(await exited).toBe(0);
