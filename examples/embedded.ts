@@ -1,5 +1,4 @@
-import { SimulatedClock } from 'xstate';
-import { createOverseer } from '../runtime/index.js';
+import { createOverseer, SimulatedClock } from '../runtime/index.js';
 
 const clock = new SimulatedClock(); // omit for real time
 const overseer = createOverseer({ clock });

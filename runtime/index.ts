@@ -30,6 +30,8 @@ export { effectivePriority, DEADLINE_BOOST_WINDOW_MS } from './priority.js';
 export type { BoostReason, EffectivePriority, PriorityFacts } from './priority.js';
 export { topologicalOrder, findCycle } from './graph.js';
 export { systemClock } from './clock.js';
+/** XState's simulated clock, re-exported so an embedding project needs no xstate import of its own: `createOverseer({ clock })`, then `clock.increment(ms)`. */
+export { SimulatedClock } from 'xstate';
 export type { Clock } from './clock.js';
 export type { JsonValue } from './json.js';
 export { taskMachine, TASK_STATES, LEGAL_TRANSITIONS, TASK_EVENT_TYPES } from '../machines/task.js';
