@@ -119,7 +119,8 @@ export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
     return stored !== null && (executor(stored.metadata) !== executor(t.metadata) || stored.priority !== (t.priority ?? 5));
   });
   if (drifted.length) {
-    io.err.write(`overseer: ${drifted.map((t) => t.id).join(', ')} changed in the plan since the store took them; the store's version is kept (use --fresh to start over)\n`);
+    const one = drifted.length === 1;
+    io.err.write(`overseer: the plan changed ${one ? 'task' : 'tasks'} ${drifted.map((t) => t.id).join(', ')} since the store took ${one ? 'it' : 'them'}; the store's ${one ? 'version is' : 'versions are'} kept (--fresh starts over)\n`);
   }
 }
 

@@ -238,7 +238,11 @@ function program(io: Io, done: (code: number) => void): Command {
   cli
     .command('verify <plan>')
     .description('static checks, then a dry run on a simulated clock with stub executors: order, retries, deadline misses, breakpoints, invariants')
-    .option('--seed <n>', 'seed of the random failures', (v) => Number.parseInt(v, 10), 1)
+    .option('--seed <n>', 'seed of the random failures (a whole number ≥ 0)', (v) => {
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number ≥ 0');
+      return n;
+    }, 1)
     .option('--fail-rate <rate>', 'chance that an attempt fails, 0..1', (v) => {
       const r = Number(v);
       if (!(r >= 0 && r <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');

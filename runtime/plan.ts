@@ -175,6 +175,9 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): stri
   });
 }
 
+/** How a type zod expected reads in a message. */
+const EXPECTED: Record<string, string> = { int: 'a whole number', array: 'a list', object: 'a mapping (key: value)', boolean: 'true or false' };
+
 /** zod's issues in the words the API uses (`must be at most 10, got 99`). */
 function issueMessage(issue: z.core.$ZodIssue): string {
   const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
@@ -186,7 +189,7 @@ function issueMessage(issue: z.core.$ZodIssue): string {
         ? `must not be empty${got}`
         : `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}${got}`;
     case 'invalid_type':
-      return issue.expected === 'int' ? `must be a whole number${got}` : `must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}${got}`;
+      return `must be ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}${got}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
     default:

@@ -55,8 +55,24 @@ describe('the CLI for a new user', () => {
     expect(run1.stdout).toContain('root pending → ready');
     const changed = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "true"', '    retries: 0']);
     const run2 = overseer('run', changed, '--store', store);
-    expect(run2.stderr).toContain('root changed in the plan since the store took them');
+    expect(run2.stderr).toContain('the plan changed task root since the store took it');
     expect(existsSync(store)).toBe(true);
+  });
+
+  it('verify --seed takes a whole number ≥ 0 and nothing else', () => {
+    for (const seed of ['x', '1.5', '-1', '']) {
+      const v = overseer('verify', 'examples/build.plan.yaml', '--seed', seed);
+      expect(v.code, seed).toBe(2);
+      expect(v.stderr, seed).toContain("option '--seed <n>' argument");
+      expect(v.stderr, seed).toContain('must be a whole number ≥ 0');
+    }
+    expect(overseer('verify', 'examples/build.plan.yaml', '--seed', '7', '--json').code).toBe(0);
+  });
+
+  it('an empty plan file is a plan without tasks, in words a person uses', () => {
+    const v = overseer('validate', plan('empty.yaml', []));
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain('(top level): must be a mapping (key: value), got null');
   });
 
   it('views are plain data: they print, spread and compare like objects', () => {
