@@ -43,6 +43,9 @@ export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err
   };
 }
 
+/** Lines of a failure's output the plain view prints under it. */
+const FAILURE_LINES = 15;
+
 export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): Reporter {
   const offTriggered = overseer.on('breakpoint.triggered', ({ breakpoint: b, at }) => {
     const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
@@ -58,6 +61,12 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): R
     const attempt = e.to === 'running' ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
     const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
     out.write(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}\n`);
+    // A failure's message goes on with the output the work printed last (stderr, stdout tails): show it.
+    if (e.to === 'failed' && e.reason) {
+      const more = e.reason.split('\n').slice(1).filter((line) => line.trim() !== '');
+      for (const line of more.slice(0, FAILURE_LINES)) out.write(`    ${line.slice(0, 300)}\n`);
+      if (more.length > FAILURE_LINES) out.write(`    … ${more.length - FAILURE_LINES} more line(s): overseer status --json\n`);
+    }
   });
   return {
     log: () => {},
@@ -126,5 +135,7 @@ export function summary(o: RunOutcome): string {
     waiting: 'paused: waiting for a person',
     interrupted: 'interrupted; `overseer resume` continues',
   }[o.status];
-  return `${verdict} — ${c.completed}/${c.total} completed, ${c.failed} failed, ${c.cancelled} cancelled, ${c.blocked} blocked, ${c.pending} pending (exit ${o.exitCode})`;
+  // Every state a task is left in, not a fixed few: a task still ready or retrying is counted too.
+  const rest = (['failed', 'cancelled', 'blocked', 'retrying', 'running', 'ready', 'pending'] as const).filter((s) => c[s] > 0).map((s) => `, ${c[s]} ${s}`);
+  return `${verdict} — ${c.completed}/${c.total} completed${rest.join('')} (exit ${o.exitCode})`;
 }

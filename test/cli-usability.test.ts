@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOverseer } from '../runtime/index.js';
+import { summary } from '../runtime/cli-view.js';
 import { runCliSync } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overseer-usability-'));
@@ -73,6 +74,18 @@ describe('the CLI for a new user', () => {
     const v = overseer('validate', plan('empty.yaml', []));
     expect(v.code).toBe(2);
     expect(v.stderr).toContain('(top level): must be a mapping (key: value), got null');
+  });
+
+  it('a failure shows what the work printed last, under its line', () => {
+    const store = join(dir, 'tail.json');
+    const run = overseer('run', plan('tail.yaml', ['tasks:', '  - id: bad', '    command: "echo out-line; echo err-line >&2; exit 3"', '    retries: 0']), '--store', store);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/bad running → failed — shell command .* exited with code 3\n {4}--- stderr \(tail\) ---\n {4}err-line\n {4}--- stdout \(tail\) ---\n {4}out-line\n/);
+  });
+
+  it('the final line counts every state a task was left in', () => {
+    const counts = { total: 4, pending: 0, ready: 1, running: 0, blocked: 1, completed: 1, failed: 0, cancelled: 0, retrying: 1 };
+    expect(summary({ status: 'waiting', exitCode: 3, counts })).toBe('paused: waiting for a person — 1/4 completed, 1 blocked, 1 retrying, 1 ready (exit 3)');
   });
 
   it('views are plain data: they print, spread and compare like objects', () => {
