@@ -54,8 +54,8 @@ const POLL_MS = 25;
 /** After SIGKILL, how long we still wait for the kernel (a process stuck in D state cannot die). */
 const AFTER_KILL_MS = 2000;
 
-/** The process group of every run not settled yet (this process's work). */
-const liveGroups = new Set<number>();
+/** The process group of every run whose group may still have processes (this process's work), with the run that owns it. */
+const liveGroups = new Map<number, object>();
 
 /**
  * SIGKILLs the process group of every run still going, at once: for a host that must exit
@@ -64,7 +64,7 @@ const liveGroups = new Set<number>();
  * Returns how many groups it signalled. The runs themselves settle as killed, if the host lives on.
  */
 export function killRunningProcessGroups(): number {
-  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+  for (const pgid of liveGroups.keys()) signalGroup(pgid, 'SIGKILL');
   return liveGroups.size;
 }
 
@@ -78,7 +78,10 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
   const started = performance.now();
   const child = await spawnGrouped(run);
   const pgid = child.pid!;
-  liveGroups.add(pgid);
+  const owner = {};
+  liveGroups.set(pgid, owner);
+  // Only while the group may live: once it is gone its id can be reused, by a stranger or another run.
+  const forgetGroup = () => void (liveGroups.get(pgid) === owner && liveGroups.delete(pgid));
   const stdout = new TailBuffer(run.stdoutBytes);
   const stderr = new TailBuffer(run.stderrBytes);
   const logLine = boundedLog(run);
@@ -116,6 +119,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
       const deadline = performance.now() + run.killGraceMs + AFTER_KILL_MS;
       while (groupHasLive(pgid) && performance.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
     }
+    if (!groupHasLive(pgid)) forgetGroup();
     // The pipes are normally at EOF by now; one inherited by a process that left the group
     // (setsid) could stay open, so bound the wait and cut them afterwards.
     await Promise.race([streamsClosed, new Promise((r) => (drainTimer = setTimeout(r, run.killGraceMs)))]);
@@ -127,7 +131,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
     const how = escalated ? `killed with SIGKILL after ignoring SIGTERM for ${run.killGraceMs} ms` : 'stopped with SIGTERM';
     throw abortError(run.label, run.signal.reason, how, combinedOutput(outcome));
   } finally {
-    liveGroups.delete(pgid);
+    forgetGroup();
     clearTimeout(killTimer);
     clearTimeout(drainTimer);
     run.signal.removeEventListener('abort', onAbort);

@@ -77,7 +77,7 @@ export function openStore(path: string, io: Io, dispatch: BullmqDispatch | null 
     storeOf.set(overseer, store);
     for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
     const interrupted = overseer.recovery?.interrupted ?? [];
-    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} attempt(s) were interrupted and are queued again (an interruption uses none of a task's retries): ${interrupted.join(', ')}\n`);
+    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} attempt(s) were interrupted and are queued again (up to 5 interruptions of a task use none of its retries): ${interrupted.join(', ')}\n`);
     const kept = dispatch ? overseer.getTasks({ state: 'running' }).map((t) => t.id) : [];
     if (kept.length) io.err.write(`overseer: ${kept.length} attempt(s) were running when the supervisor stopped; reconciling them with the queue: ${kept.join(', ')}\n`);
     return overseer;
@@ -163,22 +163,26 @@ export async function execute(
   options.onStart?.();
   const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);
+  // Quit now, but leave no task process behind: one that ran on unsupervised would run
+  // alongside its own retry after `overseer resume` (the store says it was interrupted).
+  const quitNow = () => {
+    const killed = killRunningProcessGroups();
+    storeOf.get(overseer)?.writeOut?.();
+    io.err.write(`overseer: quit${killed ? `; killed the processes of ${killed} running task(s), which resume retries` : ''}\n`);
+    process.exit(EXIT.interrupted);
+  };
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
-    if (interrupts > 1) {
-      // Quit now, but leave no task process behind: one that ran on unsupervised would run
-      // alongside its own retry after `overseer resume` (the store says it was interrupted).
-      const killed = killRunningProcessGroups();
-      storeOf.get(overseer)?.writeOut?.();
-      io.err.write(`overseer: quit${killed ? `; killed the processes of ${killed} running task(s), which resume retries` : ''}\n`);
-      process.exit(EXIT.interrupted);
-    }
+    if (interrupts > 1) quitNow();
     reporter.note(options.drain ? 'stopping: letting running tasks finish (Ctrl-C again to quit now)…' : 'stopping: no new tasks, stopping running ones…');
     void runner.stop({ drain: options.drain ?? false });
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // The terminal went away (closed, an ssh session dropped): nobody watches a graceful stop, and the
+  // default would end the process without a word, its tasks running on.
+  process.on('SIGHUP', quitNow);
   // Any exit before the runner has stopped its work (a crash in a listener, process.exit elsewhere) takes the work down too.
   process.on('exit', killRunningProcessGroups);
   try {
@@ -188,6 +192,7 @@ export async function execute(
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    process.off('SIGHUP', quitNow);
     process.off('exit', killRunningProcessGroups);
     await options.onStop?.();
     await stopInbox();

@@ -3,42 +3,61 @@
  * good snapshot back (`restore-backup`), and tell a user at a terminal what to do with a
  * damaged store. Nothing here deletes a file it cannot read as an Overseer store.
  */
-import { closeSync, existsSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { restoreBackup, type RestoredBackup } from '../store/backup.js';
 import { StoreCorruptError, StoreVersionError } from '../store/errors.js';
-import { readStoreFile, restoreBackup } from '../store/json-file.js';
+import { readStoreFile } from '../store/json-file.js';
 import { JOURNAL_HEADER_KEY } from '../store/journal.js';
 import { acquireLock } from '../store/lock.js';
 import { BadInput, type Io } from './cli-session.js';
+import { replay } from './persistence.js';
+import { TaskHost } from './task-host.js';
 
-/** The first bytes of a snapshot (an image starts with its schema version) and of a journal (its header). */
-const SNAPSHOT_START = /^\s*\{\s*"schemaVersion"\s*:/;
-const JOURNAL_START = new RegExp(`^\\{"${JOURNAL_HEADER_KEY}":`);
+/** How a snapshot (an image starts with its schema version) and a journal (its header) begin. */
+const SNAPSHOT_START = '{"schemaVersion":';
+const JOURNAL_START = `{"${JOURNAL_HEADER_KEY}":`;
 
-function startsAs(file: string, pattern: RegExp): boolean {
+/**
+ * Whether a file could be a store file that `start` begins: it does, or it is what a crash
+ * leaves of one (empty, zeros or blanks, or a start cut short).
+ */
+function couldBe(file: string, start: string): boolean {
   const fd = openSync(file, 'r');
+  let head: string;
   try {
-    const head = Buffer.alloc(64);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return pattern.test(head.subarray(0, n).toString('utf8'));
+    const buffer = Buffer.alloc(64);
+    head = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
   } finally {
     closeSync(fd);
   }
+  const text = head.replace(/^\s+/, '');
+  return /^[\s\0]*$/.test(head) || text.startsWith(start) || start.startsWith(text);
 }
 
-const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
+/** The state in the files, or why it cannot be had: they must read and replay (what opening the store does). */
+function damageOf(path: string): string | null {
+  try {
+    replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+    return null;
+  } catch (error) {
+    if (error instanceof StoreCorruptError || error instanceof StoreVersionError) return error.message.split('. ')[0]!;
+    throw error;
+  }
+}
 
 /**
- * `--fresh`: discards a store, under its lock, so no running process loses it. A readable
- * store's files are removed. A damaged one (or one a newer Overseer wrote) is kept aside as
- * `<file>.corrupt-<time>`, with its backup left in place. A file that does not even start as
- * an Overseer store is refused: `--store` pointed at something else.
+ * `--fresh`: discards a store, under its lock, so no running process loses it. A store that
+ * opens is removed. A damaged one (or one a newer Overseer wrote) is moved, with its backup,
+ * into `<store>.discarded-<time>/`. A file that does not even start as an Overseer store is
+ * refused: `--store` pointed at something else.
  */
 export function discardStore(path: string, io: Io): void {
   const journal = `${path}.journal`;
   const files = [path, journal].filter((f) => existsSync(f));
   if (files.length === 0) return;
   for (const file of files) {
-    if (!startsAs(file, file === path ? SNAPSHOT_START : JOURNAL_START)) {
+    if (!couldBe(file, file === path ? SNAPSHOT_START : JOURNAL_START)) {
       throw new BadInput(`${file} is not an Overseer store, so --fresh leaves it alone: pick another --store, or move the file away`);
     }
   }
@@ -49,47 +68,49 @@ export function discardStore(path: string, io: Io): void {
     throw new BadInput((error as Error).message);
   }
   try {
-    let damage: string | null = null;
-    try {
-      readStoreFile(path);
-    } catch (error) {
-      if (!(error instanceof StoreCorruptError || error instanceof StoreVersionError)) throw error;
-      damage = error.message;
+    const damage = damageOf(path);
+    if (damage !== null) {
+      const dir = `${path}.discarded-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      mkdirSync(dir);
+      for (const file of [...files, `${path}.bak`].filter((f) => existsSync(f))) renameSync(file, join(dir, basename(file)));
+      io.err.write(`overseer: ${path} could not be opened (${damage}); starting over, with its files kept in ${dir}\n`);
     }
-    if (damage === null) {
-      for (const suffix of ['', '.journal', '.bak', '.dispatch', '.compacting']) rmSync(`${path}${suffix}`, { force: true });
-      return;
-    }
-    const at = stamp();
-    const kept = files.map((file) => {
-      renameSync(file, `${file}.corrupt-${at}`);
-      return `${file}.corrupt-${at}`;
-    });
-    for (const suffix of ['.dispatch', '.compacting']) rmSync(`${path}${suffix}`, { force: true });
-    io.err.write(`overseer: ${path} could not be read (${damage.split('. ')[0]}); starting over, with the damaged files kept as ${kept.join(' and ')}${existsSync(`${path}.bak`) ? ` and the last good snapshot as ${path}.bak` : ''}\n`);
+    for (const suffix of ['', '.journal', '.bak', '.dispatch', '.compacting']) rmSync(`${path}${suffix}`, { force: true });
   } finally {
     lock.release();
   }
 }
 
-/** `restore-backup`: puts `<store>.bak` back in place, the current snapshot kept as `.corrupt-<time>`. */
-export function restoreBackupOf(path: string, io: Io, json: boolean): void {
-  let result: ReturnType<typeof restoreBackup>;
+/** `restore-backup`: puts `<store>.bak` back in place; what it replaces is kept aside. */
+export function restoreBackupOf(path: string, io: Io, options: { json: boolean; force: boolean }): void {
+  let result: RestoredBackup;
   try {
-    result = restoreBackup(path);
+    result = restoreBackup(path, { force: options.force });
   } catch (error) {
-    throw new BadInput((error as Error).message);
+    throw new BadInput(`${(error as Error).message}${/reads fine/.test((error as Error).message) ? ' (--force)' : ''}`);
   }
-  if (json) io.out.write(`${JSON.stringify({ store: path, ...result })}\n`);
-  else io.out.write(`${path}: restored from ${result.restoredFrom}${result.keptAs ? `; the snapshot it replaced is kept as ${result.keptAs}` : ''}. The journal's records after the backup are replayed when the store is next opened.\n`);
+  if (options.json) {
+    io.out.write(`${JSON.stringify({ store: path, ...result })}\n`);
+    return;
+  }
+  const lines = [`${path}: restored from ${result.restoredFrom}, the store's state at record ${result.seq}`];
+  if (result.keptAs) lines.push(`the snapshot it replaced is kept as ${result.keptAs}`);
+  lines.push(
+    result.journalKeptAs
+      ? `the journal's records do not follow on from the backup (what happened after record ${result.seq} is lost to the store); it is kept as ${result.journalKeptAs}`
+      : `the journal's records after record ${result.seq} are replayed when the store is next opened`,
+  );
+  io.out.write(`${lines.join(';\n  ')}\n`);
 }
 
 /** A store error as the command line reports it: with what to type, not which function to call. */
 export function storeErrorMessage(error: Error): string {
   if (!(error instanceof StoreCorruptError)) return error.message;
-  const store = error.file.endsWith('.journal') ? error.file.slice(0, -'.journal'.length) : error.file;
-  const fix = error.file.endsWith('.journal')
-    ? `move ${error.file} away to open the store at its last snapshot (what the journal held since is lost)`
-    : `\`overseer restore-backup --store ${store}\` puts the last good snapshot back (the damaged one is kept)`;
-  return `${error.message}\nFrom the command line: ${fix}; or \`overseer run <plan> --store ${store} --fresh\` starts over (the damaged files are kept aside).`;
+  const inJournal = error.file.endsWith('.journal');
+  const store = inJournal ? error.file.slice(0, -'.journal'.length) : error.file;
+  const fixes: string[] = [];
+  if (inJournal) fixes.push(`move ${error.file} away to open the store at its last snapshot (what the journal held since is lost)`);
+  else if (existsSync(`${store}.bak`)) fixes.push(`\`overseer restore-backup --store ${store}\` puts the last good snapshot back (the damaged one is kept)`);
+  fixes.push(`\`overseer run <plan> --store ${store} --fresh\` starts over (the damaged files are kept aside)`);
+  return `${error.file} is corrupt at ${error.position}: ${error.problem}. The file was left as it is. From the command line: ${fixes.join('; or ')}.`;
 }

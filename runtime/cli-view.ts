@@ -43,8 +43,27 @@ export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err
   };
 }
 
-/** Lines of a failure's output the plain view prints under it. */
-const FAILURE_LINES = 15;
+/** Lines of each part of a failure's output (its stderr, its stdout) the plain view prints under it. */
+const FAILURE_LINES = 8;
+
+/**
+ * The lines of a failure's message after its first, as the plain view shows them: each part
+ * (`--- stderr (tail) ---`, `--- stdout (tail) ---`) with its last lines, where the error usually is.
+ */
+export function failureTail(message: string): string[] {
+  const parts: string[][] = [];
+  for (const line of message.split('\n').slice(1)) {
+    if (/^--- .+ ---$/.test(line) || parts.length === 0) parts.push([]);
+    if (line.trim() !== '') parts.at(-1)!.push(line.slice(0, 300));
+  }
+  return parts.flatMap((part) => {
+    const head = /^--- .+ ---$/.test(part[0] ?? '') ? part[0]! : null;
+    const body = head === null ? part : part.slice(1);
+    const shown = body.slice(-FAILURE_LINES);
+    const skipped = body.length - shown.length;
+    return [...(head === null ? [] : [head]), ...(skipped ? [`… ${skipped} earlier line(s) (overseer status --json has them)`] : []), ...shown];
+  });
+}
 
 export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): Reporter {
   const offTriggered = overseer.on('breakpoint.triggered', ({ breakpoint: b, at }) => {
@@ -62,11 +81,7 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): R
     const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
     out.write(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}\n`);
     // A failure's message goes on with the output the work printed last (stderr, stdout tails): show it.
-    if (e.to === 'failed' && e.reason) {
-      const more = e.reason.split('\n').slice(1).filter((line) => line.trim() !== '');
-      for (const line of more.slice(0, FAILURE_LINES)) out.write(`    ${line.slice(0, 300)}\n`);
-      if (more.length > FAILURE_LINES) out.write(`    … ${more.length - FAILURE_LINES} more line(s): overseer status --json\n`);
-    }
+    if (e.to === 'failed' && e.reason) for (const line of failureTail(e.reason)) out.write(`    ${line}\n`);
   });
   return {
     log: () => {},

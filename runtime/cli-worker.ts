@@ -176,18 +176,24 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
           } else if (signals === 2) {
             io.err.write(`overseer worker ${process.pid}: stopping running jobs (they will be retried)…\n`);
             void worker.close({ force: true }).then(finish);
-          } else {
-            killRunningProcessGroups(); // none of its jobs' processes may run on unsupervised
-            process.exit(EXIT.interrupted);
-          }
+          } else quitNow();
+        };
+        // None of its jobs' processes may run on unsupervised (the supervisor retries them elsewhere).
+        const quitNow = () => {
+          killRunningProcessGroups();
+          process.exit(EXIT.interrupted);
         };
         const finish = () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('SIGHUP', quitNow);
+          process.off('exit', killRunningProcessGroups);
           resolveStop();
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
+        process.on('SIGHUP', quitNow); // its terminal went away
+        process.on('exit', killRunningProcessGroups);
       });
       done(EXIT.interrupted);
     });

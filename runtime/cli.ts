@@ -166,9 +166,10 @@ function program(io: Io, done: (code: number) => void): Command {
     .command('restore-backup')
     .description('put the last good snapshot (<store>.bak) back in place of a damaged one, which is kept as <store>.corrupt-<time>')
     .option('--store <path>', 'the JSON store', DEFAULT_STORE)
+    .option('--force', 'even when the current snapshot reads fine (the store goes back to the backup)')
     .option('--json', 'machine-readable output')
-    .action((o: { store: string; json?: boolean }) => {
-      restoreBackupOf(resolve(o.store), io, o.json === true);
+    .action((o: { store: string; json?: boolean; force?: boolean }) => {
+      restoreBackupOf(resolve(o.store), io, { json: o.json === true, force: o.force === true });
       done(EXIT.ok);
     });
 
@@ -238,9 +239,9 @@ function program(io: Io, done: (code: number) => void): Command {
   cli
     .command('verify <plan>')
     .description('static checks, then a dry run on a simulated clock with stub executors: order, retries, deadline misses, breakpoints, invariants')
-    .option('--seed <n>', 'seed of the random failures (a whole number ≥ 0)', (v) => {
+    .option('--seed <n>', 'seed of the random failures (a whole number from 0 to 4294967295)', (v) => {
       const n = Number(v);
-      if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number ≥ 0');
+      if (!/^\d+$/.test(v) || n > 0xffff_ffff) throw new InvalidArgumentError('must be a whole number from 0 to 4294967295');
       return n;
     }, 1)
     .option('--fail-rate <rate>', 'chance that an attempt fails, 0..1', (v) => {

@@ -4,12 +4,13 @@
  * project at 3).
  *
  * A pure function of the task events accepted, in order: a completion ends its project's
- * streak, a failure joins it unless the attempt was interrupted (the process stopped, not
- * the work). The live runtime follows the events as they happen; a restore follows the
+ * streak, a failure joins it unless the attempt was interrupted (the process or its
+ * worker stopped, not the work: `interrupted`, `worker_lost`). The live runtime follows the events as they happen; a restore follows the
  * journal's, from the streaks the snapshot stored. So a restart neither forgets failures
  * nor counts one twice.
  */
 import type { TaskContext, TaskState } from '../machines/task.js';
+import { INTERRUPTION_KINDS } from './backoff.js';
 
 /** As a snapshot keeps them: `[projectId, task ids in the order they failed]`, projects with a streak only. */
 export type StoredFailureStreaks = [string, string[]][];
@@ -32,7 +33,7 @@ export class FailureStreaks {
     if (from === to) return;
     if (to === 'completed') {
       this.byProject.delete(context.projectId);
-    } else if (to === 'failed' && context.lastError?.kind !== 'interrupted') {
+    } else if (to === 'failed' && !INTERRUPTION_KINDS.has(context.lastError?.kind ?? '')) {
       const streak = this.byProject.get(context.projectId);
       if (streak) streak.add(context.id);
       else this.byProject.set(context.projectId, new Set([context.id]));

@@ -22,8 +22,9 @@ export class StoreCorruptError extends OverseerError {
   constructor(
     readonly file: string,
     readonly position: string,
-    problem: string,
-    advice: string,
+    readonly problem: string,
+    /** What to do, in the library's terms (the CLI says it in commands). */
+    readonly advice: string,
   ) {
     super(`${file} is corrupt at ${position}: ${problem}. The file was left as it is. ${advice}`);
   }

@@ -209,29 +209,6 @@ function keepAsBackup(path: string): void {
   }
 }
 
-/**
- * Puts the last good snapshot (`<path>.bak`) back in place. The current snapshot is
- * kept as `<path>.corrupt-<time>`, never deleted. Journal records the backup does not
- * cover are replayed as usual on the next open.
- */
-export function restoreBackup(path: string): { restoredFrom: string; keptAs: string | null } {
-  const backup = `${path}.bak`;
-  if (!existsSync(backup)) throw new Error(`${backup} does not exist: there is no backup to restore`);
-  readSnapshot(backup); // refuse a backup that is itself unreadable
-  const lock = acquireLock(`${path}.lock`, path); // never swap files under a running writer
-  try {
-    let keptAs: string | null = null;
-    if (existsSync(path)) {
-      keptAs = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      renameSync(path, keptAs);
-    }
-    copyFileSync(backup, path);
-    return { restoredFrom: backup, keptAs };
-  } finally {
-    lock.release();
-  }
-}
-
 /** Reads a store without taking its lock (for status views while a run is going). */
 export function readStoreFile(path: string): StoreContents {
   const { image, warnings } = readSnapshot(path);

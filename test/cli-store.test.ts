@@ -32,18 +32,39 @@ describe('run --fresh', () => {
     expect(readFileSync(config, 'utf8')).toBe(text);
   });
 
-  it('starts a damaged store over, keeping the damaged files aside', () => {
+  it.each([
+    ['cut short', (text: string) => text.slice(0, 40)],
+    ['empty, as a crash can leave it', () => ''],
+    ['zeros', (text: string) => '\0'.repeat(text.length)],
+  ])('starts a damaged store over (%s), keeping its files and backup aside', (_, damage) => {
     const { dir, plan, store } = project('damaged');
     expect(overseer('run', plan, '--store', store).code).toBe(0);
-    const damaged = readFileSync(store, 'utf8').slice(0, 40);
+    expect(overseer('resume', '--store', store).code).toBe(0); // a second snapshot: the first is the .bak
+    const backup = readFileSync(`${store}.bak`, 'utf8');
+    const damaged = damage(readFileSync(store, 'utf8'));
     writeFileSync(store, damaged);
+    const refused = overseer('status', '--store', store);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).not.toContain('restoreBackup('); // commands, not library calls
+    expect(refused.stderr).toContain(`\`overseer run <plan> --store ${store} --fresh\` starts over`);
 
     const run = overseer('run', plan, '--store', store, '--fresh');
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/could not be read .*starting over, with the damaged files kept as .*s\.json\.corrupt-/);
-    const kept = readdirSync(dir).filter((f) => f.startsWith('s.json.corrupt-'));
-    expect(kept).toHaveLength(1);
-    expect(readFileSync(join(dir, kept[0]!), 'utf8')).toBe(damaged);
+    expect(run.stderr).toMatch(/could not be opened .*starting over, with its files kept in .*s\.json\.discarded-/);
+    const [kept] = readdirSync(dir).filter((f) => f.startsWith('s.json.discarded-'));
+    expect(readFileSync(join(dir, kept!, 's.json'), 'utf8')).toBe(damaged);
+    expect(readFileSync(join(dir, kept!, 's.json.bak'), 'utf8')).toBe(backup); // out of the way of the new store's compactions
+  });
+
+  it('starts over a store whose journal does not follow its snapshot (it parses, but does not open)', async () => {
+    const { dir, plan, store } = project('mismatch');
+    expect(overseer('run', plan, '--store', store).code).toBe(0);
+    // A journal record for a task the snapshot does not hold: the store cannot be opened.
+    writeFileSync(`${store}.journal`, '{"overseerJournal":3}\n{"s":999,"k":"ev","t":"ghost","e":{"type":"START","at":1}}\n');
+    expect(overseer('status', '--store', store).code).toBe(2);
+    const run = overseer('run', plan, '--store', store, '--fresh');
+    expect(run.code, run.stderr).toBe(0);
+    expect(readdirSync(dir).some((f) => f.startsWith('s.json.discarded-'))).toBe(true);
   });
 });
 
@@ -51,8 +72,11 @@ describe('a damaged store, from the command line', () => {
   it('is reported with the command that fixes it, and restore-backup puts the last good snapshot back', () => {
     const { plan, store } = project('restore');
     expect(overseer('run', plan, '--store', store).code).toBe(0);
-    expect(overseer('run', plan, '--store', store).code).toBe(0); // resumed and closed again: the first snapshot is the .bak
+    expect(overseer('resume', '--store', store).code).toBe(0); // closed again: the first snapshot is the .bak
     expect(existsSync(`${store}.bak`)).toBe(true);
+    const refused = overseer('restore-backup', '--store', store);
+    expect(refused.code).toBe(2); // the snapshot reads fine: not without --force
+    expect(refused.stderr).toContain('reads fine');
     writeFileSync(store, '{"schemaVersion":3,"seq":');
 
     const status = overseer('status', '--store', store);
@@ -61,8 +85,9 @@ describe('a damaged store, from the command line', () => {
 
     const restored = overseer('restore-backup', '--store', store, '--json');
     expect(restored.code, restored.stderr).toBe(0);
-    const report = JSON.parse(restored.stdout) as { restoredFrom: string; keptAs: string };
+    const report = JSON.parse(restored.stdout) as { restoredFrom: string; keptAs: string; journalKeptAs: string | null };
     expect(report.restoredFrom).toBe(`${store}.bak`);
+    expect(report.journalKeptAs).toBeNull();
     expect(readFileSync(report.keptAs, 'utf8')).toBe('{"schemaVersion":3,"seq":');
     const after = overseer('status', '--store', store, '--json');
     expect(after.code, after.stderr).toBe(0);

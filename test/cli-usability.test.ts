@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOverseer } from '../runtime/index.js';
-import { summary } from '../runtime/cli-view.js';
+import { failureTail, summary } from '../runtime/cli-view.js';
 import { runCliSync } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overseer-usability-'));
@@ -60,12 +60,12 @@ describe('the CLI for a new user', () => {
     expect(existsSync(store)).toBe(true);
   });
 
-  it('verify --seed takes a whole number ≥ 0 and nothing else', () => {
-    for (const seed of ['x', '1.5', '-1', '']) {
+  it('verify --seed takes a whole number a seed can be, and nothing else', () => {
+    for (const seed of ['x', '1.5', '-1', '', '0x10', '1e3', '4294967297']) {
       const v = overseer('verify', 'examples/build.plan.yaml', '--seed', seed);
       expect(v.code, seed).toBe(2);
       expect(v.stderr, seed).toContain("option '--seed <n>' argument");
-      expect(v.stderr, seed).toContain('must be a whole number ≥ 0');
+      expect(v.stderr, seed).toContain('must be a whole number from 0 to 4294967295');
     }
     expect(overseer('verify', 'examples/build.plan.yaml', '--seed', '7', '--json').code).toBe(0);
   });
@@ -81,6 +81,15 @@ describe('the CLI for a new user', () => {
     const run = overseer('run', plan('tail.yaml', ['tasks:', '  - id: bad', '    command: "echo out-line; echo err-line >&2; exit 3"', '    retries: 0']), '--store', store);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/bad running → failed — shell command .* exited with code 3\n {4}--- stderr \(tail\) ---\n {4}err-line\n {4}--- stdout \(tail\) ---\n {4}out-line\n/);
+  });
+
+  it('of a long output, a failure shows the last lines of each part, where the error usually is', () => {
+    const progress = Array.from({ length: 30 }, (_, i) => `progress ${i + 1}`);
+    const message = ['cmd exited with code 1', '--- stderr (tail) ---', ...progress, 'FATAL: the real error', '--- stdout (tail) ---', 'out1', 'out2'].join('\n');
+    expect(failureTail(message)).toEqual([
+      '--- stderr (tail) ---', '… 23 earlier line(s) (overseer status --json has them)', ...progress.slice(-7), 'FATAL: the real error',
+      '--- stdout (tail) ---', 'out1', 'out2',
+    ]);
   });
 
   it('the final line counts every state a task was left in', () => {

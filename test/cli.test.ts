@@ -263,6 +263,21 @@ describe('stopping running work stops its processes', () => {
   });
 });
 
+describe('the terminal going away (SIGHUP)', () => {
+  it('quits at once, leaving no task process behind', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store]);
+    const pids = [
+      ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
+      ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
+    ];
+    run.child.kill('SIGHUP');
+    expect((await run.exited).code, run.stderr()).toBe(130);
+    await until('the task processes to be gone', () => !pids.some(alive), 5000);
+  });
+});
+
 describe('agent tasks', () => {
   it('retry with the failure as feedback, and keep the agent’s response as the result', async () => {
     const store = join(tempDir(), 's.json');

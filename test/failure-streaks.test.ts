@@ -154,6 +154,7 @@ describe('FailureStreaks', () => {
     s.observe('running', 'failed', context('b', 'p', 'crash'));
     s.observe('running', 'failed', context('x', 'q', 'crash'));
     s.observe('running', 'failed', context('c', 'p', 'interrupted')); // the process, not the work
+    s.observe('running', 'failed', context('w', 'p', 'worker_lost')); // its worker, not the work
     s.observe('failed', 'failed', context('c', 'p', 'crash')); // not a transition into failed
     expect([s.count('p'), s.count('q'), s.count('none')]).toEqual([2, 1, 0]);
     expect(s.stored()).toEqual([['p', ['a', 'b']], ['q', ['x']]]);

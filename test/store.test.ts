@@ -396,6 +396,42 @@ describe('restoreBackup', () => {
     await reopened.close();
     expect(existsSync(keptAs!)).toBe(true); // never deleted
   });
+
+  it('refuses to replace a snapshot that reads fine, unless forced', async () => {
+    const path = tempPath();
+    await seed(path);
+    const second = open(path);
+    await second.close(); // the first snapshot becomes the backup
+    const current = readFileSync(path);
+    expect(() => restoreBackup(path)).toThrow(/reads fine: restoring .* would take the store back to record \d+ .*force/);
+    expect(readFileSync(path)).toEqual(current);
+    expect(restoreBackup(path, { force: true }).keptAs).toMatch(/\.corrupt-/);
+  });
+
+  it('keeps aside a journal that does not follow on from the backup: the store goes back to the backup, and only that', async () => {
+    const path = tempPath();
+    await seed(path); // snapshot 1: a ready, b pending, c completed
+    const second = open(path);
+    second.scheduleTask({ id: 'd' });
+    await second.close(); // snapshot 2 (with d); snapshot 1 is the backup
+    const third = open(path);
+    expect(third.getNextTask()?.id).toBe('a'); // journaled after snapshot 2
+    await third.flush();
+    const crash = tempPath();
+    for (const suffix of ['', '.journal', '.bak']) copyFileSync(path + suffix, crash + suffix);
+    await third.close();
+
+    writeFileSync(crash, '{"schemaVersion":3,"se'); // snapshot 2 is damaged
+    const { seq, journalKeptAs } = restoreBackup(crash);
+    // Records between the backup and snapshot 2 were dropped with the journal they were in:
+    // replaying what came after on the backup would be wrong (here, "a" running without "d").
+    expect(journalKeptAs).toMatch(/\.journal\.corrupt-/);
+    const reopened = open(crash);
+    expect(reopened.getTasks().map((t) => `${t.id}:${t.state}`)).toEqual(['a:ready', 'b:pending', 'c:completed']);
+    expect(reopened.recovery).toMatchObject({ replayed: 0, interrupted: [] }); // nothing replayed, nothing interrupted
+    await reopened.close();
+    expect(seq).toBeGreaterThan(0);
+  });
 });
 
 describe('memoryStore', () => {
