@@ -25,6 +25,18 @@ function pidsIn(file: string): number[] | null {
   return pids;
 }
 
+/** `run` of the two slow steps of sigint.plan.yaml, once both are running: the store, the CLI and the steps' pids. */
+async function startSlowPlan(...args: string[]) {
+  const dir = tempDir();
+  const store = join(dir, 's.json');
+  const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store, ...args]);
+  const pids = [
+    ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
+    ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
+  ];
+  return { store, run, pids };
+}
+
 /** Copies a plan fixture into `dir`: its tasks run there (cwd defaults to the plan's directory). */
 function planIn(dir: string, fixture: string): string {
   copyFileSync(join(FIXTURES, fixture), join(dir, fixture));
@@ -225,13 +237,7 @@ describe('stopping running work stops its processes', () => {
   });
 
   it('Ctrl-C exits 130 leaving no task process, and resume finishes the plan', async () => {
-    const dir = tempDir();
-    const store = join(dir, 's.json');
-    const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store]);
-    const pids = [
-      ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
-      ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
-    ];
+    const { store, run, pids } = await startSlowPlan();
     run.child.kill('SIGINT'); // what Ctrl-C sends to the CLI (tasks have their own process groups)
     expect((await run.exited).code, run.stderr()).toBe(130);
     expect(run.stdout()).toContain('overseer resume');
@@ -243,13 +249,7 @@ describe('stopping running work stops its processes', () => {
   });
 
   it('a second Ctrl-C quits at once, and still leaves no task process behind', async () => {
-    const dir = tempDir();
-    const store = join(dir, 's.json');
-    const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store, '--drain']);
-    const pids = [
-      ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
-      ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
-    ];
+    const { store, run, pids } = await startSlowPlan('--drain');
     run.child.kill('SIGINT'); // --drain: the running tasks may finish…
     await until('the drain note', () => run.stdout().includes('Ctrl-C again'));
     run.child.kill('SIGINT'); // …but not after a second Ctrl-C
@@ -265,13 +265,7 @@ describe('stopping running work stops its processes', () => {
 
 describe('the terminal going away (SIGHUP)', () => {
   it('quits at once, leaving no task process behind', async () => {
-    const dir = tempDir();
-    const store = join(dir, 's.json');
-    const run = start(['run', planIn(dir, 'sigint.plan.yaml'), '--store', store]);
-    const pids = [
-      ...(await until('slow-a.pids', () => pidsIn(join(dir, 'slow-a.pids')))),
-      ...(await until('slow-b.pids', () => pidsIn(join(dir, 'slow-b.pids')))),
-    ];
+    const { store, run, pids } = await startSlowPlan();
     run.child.kill('SIGHUP');
     expect((await run.exited).code, run.stderr()).toBe(130);
     await until('the task processes to be gone', () => !pids.some(alive), 5000);
