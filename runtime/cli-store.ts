@@ -35,14 +35,16 @@ function couldBe(file: string, start: string): boolean {
   return /^[\s\0]*$/.test(head) || text.startsWith(start) || start.startsWith(text);
 }
 
-/** The state in the files, or why it cannot be had: they must read and replay (what opening the store does). */
+/**
+ * Why the files cannot be opened, or null when they can: they must read and replay (what
+ * opening the store does). Files that start as a store's and fail in any way are damaged.
+ */
 function damageOf(path: string): string | null {
   try {
     replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
     return null;
   } catch (error) {
-    if (error instanceof StoreCorruptError || error instanceof StoreVersionError) return error.message.split('. ')[0]!;
-    throw error;
+    return error instanceof StoreCorruptError || error instanceof StoreVersionError ? error.message.split('. ')[0]! : String((error as Error).message ?? error);
   }
 }
 
@@ -55,7 +57,6 @@ function damageOf(path: string): string | null {
 export function discardStore(path: string, io: Io): void {
   const journal = `${path}.journal`;
   const files = [path, journal].filter((f) => existsSync(f));
-  if (files.length === 0) return;
   for (const file of files) {
     if (!couldBe(file, file === path ? SNAPSHOT_START : JOURNAL_START)) {
       throw new BadInput(`${file} is not an Overseer store, so --fresh leaves it alone: pick another --store, or move the file away`);
@@ -68,7 +69,7 @@ export function discardStore(path: string, io: Io): void {
     throw new BadInput((error as Error).message);
   }
   try {
-    const damage = damageOf(path);
+    const damage = files.length === 0 ? null : damageOf(path);
     if (damage !== null) {
       const dir = `${path}.discarded-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       mkdirSync(dir);

@@ -64,6 +64,15 @@ export function replay(contents: StoreContents, host: TaskHost, journalName: str
     );
 
   for (const record of contents.journal) {
+    try {
+      apply(record);
+    } catch (error) {
+      if (error instanceof StoreCorruptError) throw error;
+      // A record of the right kind but not of its shape (a field missing or null): named, as any other damage.
+      throw corrupt(record, `a malformed ${JSON.stringify(record.k)} record (${(error as Error).message})`);
+    }
+  }
+  function apply(record: JournalRecord): void {
     switch (record.k) {
       case 'add': {
         const { input } = record;

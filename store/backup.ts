@@ -7,6 +7,7 @@
  * aside with the damaged snapshot. Nothing is ever deleted.
  */
 import { copyFileSync, existsSync, renameSync } from 'node:fs';
+import { StoreCorruptError } from './errors.js';
 import { readJournal } from './journal.js';
 import { readSnapshot } from './json-file.js';
 import { acquireLock } from './lock.js';
@@ -60,12 +61,13 @@ export function restoreBackup(path: string, options: RestoreBackupOptions = {}):
   }
 }
 
+/** Whether the snapshot is not damaged: it reads, or it is one a newer Overseer wrote (never rolled back for that). */
 function readsFine(path: string): boolean {
   try {
     readSnapshot(path);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    return !(error instanceof StoreCorruptError);
   }
 }
 

@@ -120,7 +120,9 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
         // The mark was just taken: a later record in the journal but not in the image would be dropped with it.
         if (image.seq !== seq) throw new Error(`${path}: an image of record ${image.seq} cannot replace a journal at record ${seq}`);
         const json = await text.serializeInSlices(image);
+        // No snapshot yet: a backup left from an earlier store at this path is not this one's.
         if (existsSync(path)) keepAsBackup(path);
+        else rmSync(`${path}.bak`, { force: true });
         await new Low<StoreImage>(new DataFile<StoreImage>(path, { parse: JSON.parse, stringify: () => json }), image).write();
         await syncFile(path);
         snapshotSeq = image.seq;
@@ -138,6 +140,7 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
           throw error;
         }
         if (existsSync(path)) keepAsBackup(path);
+        else rmSync(`${path}.bak`, { force: true });
         renameSync(target, path);
         snapshotSeq = covers;
         // What `text` keeps (each task's JSON and the context it was made from) would hold on to

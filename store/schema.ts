@@ -80,6 +80,12 @@ function shapeProblem(image: Record<string, unknown>): { at: string; what: strin
   if (typeof image.seq !== 'number') return { at: 'seq', what: 'missing sequence number' };
   if (!isRecord(image.supervisor)) return { at: 'supervisor', what: 'missing supervisor state' };
   if (!Array.isArray(image.tasks)) return { at: 'tasks', what: 'tasks is not a list' };
+  const breakpoints = image.breakpoints;
+  if (breakpoints !== undefined) {
+    if (!Array.isArray(breakpoints)) return { at: 'breakpoints', what: 'not a list' };
+    const bad = breakpoints.findIndex((b) => !isRecord(b) || !isRecord(b.context) || typeof b.context.id !== 'string');
+    if (bad !== -1) return { at: `breakpoints[${bad}]`, what: 'not a breakpoint record' };
+  }
   const streaks = image.failureStreaks;
   if (streaks !== undefined) {
     const isPair = (s: unknown) => Array.isArray(s) && s.length === 2 && typeof s[0] === 'string' && Array.isArray(s[1]) && s[1].every((id) => typeof id === 'string');

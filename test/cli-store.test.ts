@@ -56,6 +56,21 @@ describe('run --fresh', () => {
     expect(readFileSync(join(dir, kept!, 's.json.bak'), 'utf8')).toBe(backup); // out of the way of the new store's compactions
   });
 
+  it('starts over a store whose journal holds a malformed record, and clears a backup left without a store', () => {
+    const { dir, plan, store } = project('malformed');
+    writeFileSync(`${store}.journal`, '{"overseerJournal":3}\n{"s":1,"k":"add","input":null}\n');
+    writeFileSync(`${store}.bak`, 'an old backup');
+    const run = overseer('run', plan, '--store', store, '--fresh');
+    expect(run.code, run.stderr).toBe(0);
+    const [kept] = readdirSync(dir).filter((f) => f.startsWith('s.json.discarded-'));
+    expect(readdirSync(join(dir, kept!)).sort()).toEqual(['s.json.bak', 's.json.journal']);
+
+    const { plan: plan2, store: store2 } = project('stale-bak');
+    writeFileSync(`${store2}.bak`, 'an old backup'); // no snapshot, no journal: only a backup of something else
+    expect(overseer('run', plan2, '--store', store2, '--fresh').code).toBe(0);
+    expect(existsSync(`${store2}.bak`)).toBe(false);
+  });
+
   it('starts over a store whose journal does not follow its snapshot (it parses, but does not open)', async () => {
     const { dir, plan, store } = project('mismatch');
     expect(overseer('run', plan, '--store', store).code).toBe(0);

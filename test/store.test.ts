@@ -397,6 +397,15 @@ describe('restoreBackup', () => {
     expect(existsSync(keptAs!)).toBe(true); // never deleted
   });
 
+  it('never rolls back a snapshot a newer Overseer wrote (it is not damaged), unless forced', async () => {
+    const path = tempPath();
+    await seed(path);
+    await open(path).close(); // the first snapshot becomes the backup
+    const image = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    writeFileSync(path, JSON.stringify({ ...image, schemaVersion: SCHEMA_VERSION + 1 }));
+    expect(() => restoreBackup(path)).toThrow(/reads fine/);
+  });
+
   it('refuses to replace a snapshot that reads fine, unless forced', async () => {
     const path = tempPath();
     await seed(path);
@@ -431,6 +440,32 @@ describe('restoreBackup', () => {
     expect(reopened.recovery).toMatchObject({ replayed: 0, interrupted: [] }); // nothing replayed, nothing interrupted
     await reopened.close();
     expect(seq).toBeGreaterThan(0);
+  });
+});
+
+describe('malformed records', () => {
+  it('are named as damage, not thrown as a TypeError: a journal record of the right kind but not its shape, a snapshot breakpoint that is none', async () => {
+    const path = tempPath();
+    writeFileSync(`${path}.journal`, '{"overseerJournal":3}\n{"s":1,"k":"add","input":null}\n');
+    const error = thrown(() => open(path), StoreCorruptError);
+    expect(error.message).toMatch(/state\.json\.journal is corrupt at record 1: a malformed "add" record/);
+
+    const other = tempPath();
+    await seed(other);
+    const image = JSON.parse(readFileSync(other, 'utf8')) as Record<string, unknown>;
+    writeFileSync(other, JSON.stringify({ ...image, breakpoints: [null] }));
+    expect(thrown(() => open(other), StoreCorruptError).message).toContain('is corrupt at breakpoints[0]: not a breakpoint record');
+  });
+});
+
+describe('a backup left from an earlier store at the same path', () => {
+  it('is removed by the first compaction of a new store there, so it is never put back as this one', async () => {
+    const path = tempPath();
+    writeFileSync(`${path}.bak`, '{"schemaVersion":3,"seq":1,"savedAt":0,"supervisor":{"value":"running","context":{"pausedProjects":[],"deadlocks":[]}},"tasks":[]}');
+    const o = open(path);
+    o.scheduleTask({ id: 'fresh' });
+    await o.close();
+    expect(existsSync(`${path}.bak`)).toBe(false);
   });
 });
 
