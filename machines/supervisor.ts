@@ -34,7 +34,10 @@ export interface SupervisorContext {
 export type SupervisorEvent =
   /** `holder` defaults to `person`. */
   | { type: 'PAUSE'; projectId?: string; holder?: string }
-  /** A person's resume (no holder) lets every holder go; a breakpoint's lets only itself go. */
+  /**
+   * Lets `holder` (default `person`) go. A project held by an open breakpoint stays paused until
+   * that breakpoint is resolved: a person's resume must not release work waiting for an approval.
+   */
   | { type: 'RESUME'; projectId?: string; holder?: string }
   | { type: 'DEADLOCK_DETECTED'; deadlock: DeadlockSummary }
   | { type: 'CLOSE' };
@@ -63,7 +66,8 @@ export const supervisorMachine = setup({
     resumeProject: assign(({ context, event }) => {
       if (event.type !== 'RESUME' || event.projectId === undefined) return {};
       const projectId = event.projectId;
-      const left = event.holder === undefined ? [] : (context.pauseHolders?.[projectId] ?? ['person']).filter((h) => h !== event.holder);
+      const holder = event.holder ?? 'person';
+      const left = (context.pauseHolders?.[projectId] ?? ['person']).filter((h) => h !== holder);
       const { [projectId]: _, ...others } = context.pauseHolders ?? {};
       return left.length
         ? { pauseHolders: { ...others, [projectId]: left } }

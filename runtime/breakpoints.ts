@@ -15,7 +15,7 @@ import type { Clock } from './clock.js';
 import { OverseerError, ValidationError } from './errors.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
 import { BreakpointHost, type PersistedBreakpoint } from './task-host.js';
-import { describe, idProblems, isPlainObject } from './validate.js';
+import { describe, idProblems, isPlainObject, unknownKeyProblems } from './validate.js';
 import { breakpointStats, breakpointView, type BreakpointStats, type BreakpointView } from './breakpoint-view.js';
 
 export interface BreakpointNotification extends Pick<BreakpointDefinition, 'id' | 'type' | 'priority' | 'projectId' | 'taskId' | 'message'> {
@@ -221,6 +221,8 @@ export class BreakpointManager {
     const problems = idProblems(id, 'id');
     if (!isPlainObject(resolution)) problems.push(`resolution: must be an object, got ${describe(resolution)}`);
     else {
+      // A misspelled key must not fall back to approve/continue: that would let through what a person meant to stop.
+      problems.push(...unknownKeyProblems(resolution, ['decision', 'action', 'by', 'note'], 'resolution'));
       if (resolution.decision !== undefined && resolution.decision !== 'approve' && resolution.decision !== 'reject') problems.push(`resolution.decision: must be approve or reject, got ${describe(resolution.decision)}`);
       if (resolution.action !== undefined && !['continue', 'retry', 'skip', 'cancel'].includes(resolution.action)) problems.push(`resolution.action: must be continue, retry, skip or cancel, got ${describe(resolution.action)}`);
       if (resolution.by !== undefined && (typeof resolution.by !== 'string' || resolution.by.trim() === '')) problems.push('resolution.by: must be a name');
@@ -242,6 +244,17 @@ export class BreakpointManager {
     this.send(id, { type: reject ? 'REJECT' : 'RESOLVE', at, action, by: resolution.by ?? 'a person', note });
     this.settle(id, action, note);
     return this.view(id);
+  }
+
+  /**
+   * A cancelled task needs no answer any more: its open breakpoints are resolved with `cancel`,
+   * by the runtime, so none is left waiting for a person about work that is gone.
+   */
+  closeForTask(taskId: string, note: string): void {
+    for (const [id, bp] of [...this.open]) {
+      if (bp.context.taskId !== taskId) continue;
+      if (this.send(id, { type: 'RESOLVE', at: this.ports.clock.now(), action: 'cancel', by: 'overseer', note })) this.settle(id, 'cancel', note);
+    }
   }
 
   getPendingBreakpoints(projectId?: string): BreakpointView[] {

@@ -100,6 +100,7 @@ export class OverseerBase {
         onTransition: (n) => {
           this.triggers.observe(n.from, n.to, n.entry);
           if (n.to === 'running') this.triggers.onStart(n.entry, n.at);
+          if (n.to === 'cancelled') this.breakpointManager.closeForTask(n.entry.id, `the task was cancelled${n.reason ? `: ${n.reason}` : ''}`);
           if (n.to === 'ready') {
             const { projectId } = n.entry.task.context;
             holdIfPaused(this.scheduler, n.entry, this.breakpointManager.openIdFor(projectId, n.entry.id), n.at);

@@ -15,7 +15,7 @@ import { failureProblem, type StateCounts } from './options.js';
 import type { Overseer } from './overseer.js';
 import { Runner, type RunnerOptions, type RunOutcome } from './runner.js';
 import type { TaskEntry } from './scheduler.js';
-import { checkBatch, describe, idProblems, isPlainObject, type TaskSpec } from './validate.js';
+import { checkBatch, describe, idProblems, isPlainObject, unknownKeyProblems, type TaskSpec } from './validate.js';
 import type { TaskView } from './view.js';
 import { OverseerBase } from './overseer-base.js';
 
@@ -112,10 +112,13 @@ export class OverseerCore extends OverseerBase {
   /** failed → retrying → ready: a manual retry, after `delayMs` (default 0). */
   retryTask(id: string, options: { delayMs?: number } = {}): TaskView {
     const entry = this.entry(id, 'retryTask');
-    const delayMs = options?.delayMs ?? 0;
+    if (!isPlainObject(options)) throw new ValidationError('retryTask', [`options: must be an object, got ${describe(options)}`]);
+    const delayMs = options.delayMs ?? 0;
+    const problems = unknownKeyProblems(options, ['delayMs'], 'options');
     if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-      throw new ValidationError('retryTask', [`options.delayMs: must be a number of milliseconds ≥ 0, got ${describe(delayMs)}`]);
+      problems.push(`options.delayMs: must be a number of milliseconds ≥ 0, got ${describe(delayMs)}`);
     }
+    if (problems.length) throw new ValidationError('retryTask', problems);
     this.scheduler.retry(entry, this.clock.now(), delayMs, true);
     return this.view(entry);
   }
@@ -162,7 +165,7 @@ export class OverseerCore extends OverseerBase {
   /** Tasks, oldest first, optionally of one project and/or in one state. */
   getTasks(filter: { projectId?: string; state?: TaskState } = {}): TaskView[] {
     if (!isPlainObject(filter)) throw new ValidationError('getTasks', [`filter: must be an object, got ${describe(filter)}`]);
-    const problems: string[] = [];
+    const problems = unknownKeyProblems(filter, ['projectId', 'state'], 'filter');
     if (filter.projectId !== undefined) problems.push(...idProblems(filter.projectId, 'filter.projectId'));
     if (filter.state !== undefined && !TASK_STATES.includes(filter.state)) {
       problems.push(`filter.state: must be one of ${TASK_STATES.join(', ')}, got ${describe(filter.state)}`);
@@ -231,6 +234,10 @@ export class OverseerCore extends OverseerBase {
     this.sendSupervisor(projectId === undefined ? { type: 'PAUSE' } : { type: 'PAUSE', projectId });
   }
 
+  /**
+   * Lets go of a pause made with `pause` (of one project, or all). A project an open breakpoint
+   * pauses stays paused until the breakpoint is resolved (`isPaused` says so).
+   */
   resume(projectId?: string): void {
     this.assertOpen('resume');
     if (projectId !== undefined) this.assertId(projectId, 'resume', 'projectId');

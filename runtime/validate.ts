@@ -68,6 +68,13 @@ function isUsableId(value: unknown): value is string {
 }
 
 /** Problems with an identifier (task or project id), or an empty list. */
+/** `path.key: unknown field (known: …)` for each own key of `value` that `known` does not list: a misspelled option must not be ignored. */
+export function unknownKeyProblems(value: Record<string, unknown>, known: readonly string[], path: string): string[] {
+  const problems: string[] = [];
+  for (const key of Object.keys(value)) if (!known.includes(key)) problems.push(`${path}.${key}: unknown field (known: ${known.join(', ')})`);
+  return problems;
+}
+
 export function idProblems(value: unknown, path: string): string[] {
   if (typeof value !== 'string') return [`${path}: must be a string, got ${describe(value)}`];
   if (value.trim() === '') return [`${path}: must not be empty`];

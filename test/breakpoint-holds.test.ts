@@ -1,0 +1,82 @@
+/**
+ * What a breakpoint holds stays held until a person answers it, and an answer says exactly what
+ * was meant: a misspelled resolution is refused (it must not fall back to approve/continue),
+ * a person's resume does not release a project an open breakpoint pauses, and a task that is
+ * cancelled leaves no breakpoint waiting for an answer about it.
+ */
+import { describe, expect, it } from 'vitest';
+import { createOverseer, SimulatedClock, ValidationError, type Overseer } from '../runtime/index.js';
+
+function start(): { o: Overseer; clock: SimulatedClock } {
+  const clock = new SimulatedClock();
+  clock.set(1_700_000_000_000);
+  const o = createOverseer({ clock });
+  o.addCustomRule({ type: 'gate', condition: 'false' });
+  o.addCustomRule({ type: 'project_gate', condition: 'false', scope: 'project' });
+  return { o, clock };
+}
+
+describe('a breakpoint answer', () => {
+  it('with a misspelled key is refused, naming it, and the breakpoint and its task stay as they were', () => {
+    const { o } = start();
+    o.scheduleTask({ id: 'deploy' });
+    const bp = o.triggerBreakpoint('gate', { taskId: 'deploy' });
+    const attempt = () => o.resolveBreakpoint(bp.id, { decison: 'reject', acton: 'cancel' } as never);
+    expect(attempt).toThrow(ValidationError);
+    expect(attempt).toThrow(/resolution\.decison: unknown field .*\n.*resolution\.acton: unknown field/s);
+    expect(o.getBreakpoint(bp.id)?.state).toBe('awaiting');
+    expect(o.getTaskStatus('deploy')?.state).toBe('blocked');
+  });
+});
+
+describe('a project an open breakpoint pauses', () => {
+  it("stays paused through a person's resume, until the breakpoint is resolved", () => {
+    const { o } = start();
+    o.scheduleTasks([{ id: 'a' }, { id: 'b' }]);
+    const bp = o.triggerBreakpoint('project_gate', { projectId: 'default' });
+    expect(o.getNextTask()).toBeNull();
+    o.resume('default');
+    expect(o.isPaused('default')).toBe(true);
+    expect(o.getNextTask()).toBeNull();
+    o.resolveBreakpoint(bp.id);
+    expect(o.getNextTask()?.id).toBe('a');
+  });
+
+  it("a person's pause and a breakpoint's: each lets go of its own", () => {
+    const { o } = start();
+    o.scheduleTask({ id: 'a' });
+    o.pause('default');
+    const bp = o.triggerBreakpoint('project_gate', { projectId: 'default' });
+    o.resolveBreakpoint(bp.id);
+    expect(o.isPaused('default')).toBe(true); // the person's pause is still there
+    o.resume('default');
+    expect(o.getNextTask()?.id).toBe('a');
+  });
+});
+
+describe('a cancelled task', () => {
+  it('leaves no breakpoint waiting about it: each is resolved as cancelled, by the runtime', async () => {
+    const { o } = start();
+    o.scheduleTasks([{ id: 'a' }, { id: 'b' }]);
+    const bp = o.triggerBreakpoint('gate', { taskId: 'a' });
+    o.cancelTask('a', 'not needed');
+    expect(o.getPendingBreakpoints()).toEqual([]);
+    expect(o.getBreakpoint(bp.id)).toMatchObject({ state: 'resolved', resolution: { action: 'cancel', by: 'overseer', note: 'the task was cancelled: not needed' } });
+    expect(() => o.resolveBreakpoint(bp.id, { action: 'retry' })).toThrow(/already resolved/);
+    o.markComplete(o.getNextTask()!.id);
+    // Every task is final: the run is over, not waiting for a person.
+    const { outcome } = o.run();
+    expect(await outcome).toMatchObject({ status: 'failed', exitCode: 1 }); // a cancelled task: not all completed
+  });
+});
+
+describe('misspelled options elsewhere', () => {
+  it('are refused, not ignored: retryTask, getTasks', () => {
+    const { o } = start();
+    o.scheduleTask({ id: 'a', maxRetries: 0 });
+    o.markFailed(o.getNextTask()!.id, 'boom');
+    expect(() => o.retryTask('a', { delay: 60_000 } as never)).toThrow(/options\.delay: unknown field \(known: delayMs\)/);
+    expect(o.getTaskStatus('a')?.state).toBe('failed');
+    expect(() => o.getTasks({ status: 'failed' } as never)).toThrow(/filter\.status: unknown field \(known: projectId, state\)/);
+  });
+});
