@@ -66,6 +66,8 @@ export class BreakpointManager {
   /** The enabled rules, most urgent first; null when rules or switched-off types changed since. */
   private active: Rule[] | null = null;
   private readonly callbacks = new Set<NotificationCallback>();
+  /** Rules whose condition failed to evaluate at least once (reported the first time). */
+  private readonly unevaluable = new WeakSet<Rule>();
   private batch: BreakpointNotification[] = [];
   private readonly notifyBatchMs: number;
 
@@ -96,8 +98,12 @@ export class BreakpointManager {
       try {
         // Not when it is about another event or facts not there: it cannot hold.
         if (mayHold(rule) && rule.compiled.test(facts)) out.push(rule);
-      } catch {
-        // a rule about facts this moment does not have
+      } catch (error) {
+        // It does not fire. Said once per rule (onError): a condition that can never be evaluated must not fail unseen.
+        if (!this.unevaluable.has(rule)) {
+          this.unevaluable.add(rule);
+          this.ports.onError(error, `breakpoint rule "${rule.type}" (${rule.condition}): its condition could not be evaluated, so it did not fire; later failures of this rule are not reported`);
+        }
       }
     }
     return out;
@@ -106,10 +112,15 @@ export class BreakpointManager {
   addCustomRule(definition: RuleDefinition): RuleDefinition {
     const rule = checkRule(definition);
     if (Array.isArray(rule)) throw new ValidationError('addCustomRule', rule);
-    this.rules.push(rule);
-    this.active = null;
+    this.putRule(rule);
     this.ports.journal({ k: 'rule', rule: ruleDefinition(rule) });
     return ruleDefinition(rule);
+  }
+
+  /** One rule per type: a rule of a type that exists (a default one too) replaces it, so the type fires once, as defined last. */
+  private putRule(rule: Rule): void {
+    this.rules = [...this.rules.filter((r) => r.type !== rule.type), rule];
+    this.active = null;
   }
 
   disableBreakpointType(type: string): void {
@@ -344,7 +355,7 @@ export class BreakpointManager {
   load(stored: { breakpoints: StoredBreakpoint[]; rules: RuleDefinition[]; disabledTypes: string[] }): void {
     for (const def of stored.rules) {
       const rule = checkRule(def);
-      if (!Array.isArray(rule)) this.rules.push(rule);
+      if (!Array.isArray(rule)) this.putRule(rule);
     }
     for (const t of stored.disabledTypes) this.disabledTypes.add(t);
     this.active = null;

@@ -5,7 +5,7 @@
  * cancelled leaves no breakpoint waiting for an answer about it.
  */
 import { describe, expect, it } from 'vitest';
-import { createOverseer, SimulatedClock, ValidationError, type Overseer } from '../runtime/index.js';
+import { createOverseer, memoryStore, SimulatedClock, ValidationError, type Overseer } from '../runtime/index.js';
 
 function start(): { o: Overseer; clock: SimulatedClock } {
   const clock = new SimulatedClock();
@@ -78,5 +78,36 @@ describe('misspelled options elsewhere', () => {
     expect(() => o.retryTask('a', { delay: 60_000 } as never)).toThrow(/options\.delay: unknown field \(known: delayMs\)/);
     expect(o.getTaskStatus('a')?.state).toBe('failed');
     expect(() => o.getTasks({ status: 'failed' } as never)).toThrow(/filter\.status: unknown field \(known: projectId, state\)/);
+  });
+});
+
+describe('a rule of a type that exists', () => {
+  it('replaces it, a default one too, and stays replaced after a restart', async () => {
+    const store = memoryStore();
+    const first = createOverseer({ store });
+    first.addCustomRule({ type: 'consecutive_failures', condition: 'project.consecutiveFailures >= 5', scope: 'project' });
+    const facts = { event: 'task.failed', project: { id: 'p', consecutiveFailures: 3 } };
+    expect(first.evaluateBreakpointConditions(facts).map((r) => r.type)).toEqual([]);
+    expect(first.listBreakpointRules().filter((r) => r.type === 'consecutive_failures')).toHaveLength(1);
+    await first.close();
+
+    const again = createOverseer({ store });
+    expect(again.evaluateBreakpointConditions(facts).map((r) => r.type)).toEqual([]);
+    expect(again.evaluateBreakpointConditions({ ...facts, project: { id: 'p', consecutiveFailures: 5 } }).map((r) => r.type)).toEqual(['consecutive_failures']);
+    await again.close();
+  });
+});
+
+describe('a rule whose condition cannot be evaluated', () => {
+  it('does not fire, and says so once through onError', () => {
+    const errors: string[] = [];
+    const o = createOverseer({ onError: (_, source) => errors.push(source) });
+    o.addCustomRule({ type: 'thrower', condition: 'task.id < 3' }); // a string compared with a number
+    o.scheduleTasks([{ id: 'a', maxRetries: 0 }, { id: 'b', maxRetries: 0 }]);
+    for (const id of ['a', 'b']) o.markFailed(o.getNextTask()!.id, `${id} broke`);
+    expect(o.getPendingBreakpoints().map((b) => b.type)).not.toContain('thrower');
+    expect(errors.filter((e) => e.includes('"thrower"'))).toEqual([
+      'breakpoint rule "thrower" (task.id < 3): its condition could not be evaluated, so it did not fire; later failures of this rule are not reported',
+    ]);
   });
 });
