@@ -6,7 +6,7 @@ import type { Store, StoreWarning } from '../store/types.js';
 import type { RetryPolicy } from './backoff.js';
 import type { Clock } from './clock.js';
 import type { QualityControllerOptions } from './quality/controller.js';
-import { describe, isPlainObject } from './validate.js';
+import { describe, isPlainObject, unknownKeyProblems } from './validate.js';
 
 
 export interface OverseerOptions {
@@ -68,6 +68,8 @@ export interface RecoveryReport {
   warnings: StoreWarning[];
 }
 
+/** The quality controller's options a runtime passes on (history, onRecord and now are the runtime's own). */
+const QUALITY_KEYS = ['validators', 'weights', 'testTimeoutMs', 'maxLinesAdded', 'keywordThreshold', 'llm', 'maxHistory', 'passScore', 'log'];
 const OPTION_KEYS = new Set(['clock', 'retry', 'inspect', 'onListenerError', 'onError', 'store', 'compactEvery', 'backgroundCompaction', 'executors', 'breakpoints', 'quality', 'onRestoreRunning']);
 const RETRY_KEYS = new Set(['baseDelayMs', 'maxRetries', 'maxDelayMs']);
 
@@ -140,6 +142,11 @@ export function optionProblems(options: unknown): string[] {
         if (key !== 'notifyBatchMs' && key !== 'timeThresholdMs') problems.push(`options.breakpoints.${key}: unknown option (known: notifyBatchMs, timeThresholdMs)`);
         else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push(`options.breakpoints.${key}: must be a number of milliseconds ≥ 0, got ${describe(v)}`);
       }
+  }
+  if (options.quality !== undefined) {
+    // Its values are the quality controller's to check; a key it does not know would be ignored there.
+    if (!isPlainObject(options.quality)) problems.push(`options.quality: must be an object, got ${describe(options.quality)}`);
+    else problems.push(...unknownKeyProblems(options.quality, QUALITY_KEYS, 'options.quality'));
   }
   if (options.onRestoreRunning !== undefined && options.onRestoreRunning !== 'interrupt' && options.onRestoreRunning !== 'keep') {
     problems.push(`options.onRestoreRunning: must be 'interrupt' or 'keep', got ${describe(options.onRestoreRunning)}`);

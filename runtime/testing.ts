@@ -15,8 +15,9 @@
 import fc from 'fast-check';
 import { SimulatedClock, type AnyStateMachine, type EventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
+import { ValidationError } from './errors.js';
 import type { Overseer } from './overseer.js';
-import type { TaskSpec } from './validate.js';
+import { describe, idProblems, isPlainObject, unknownKeyProblems, type TaskSpec } from './validate.js';
 import type { TaskView } from './view.js';
 
 export { SimulatedClock };
@@ -30,8 +31,27 @@ export interface TaskSpecsOptions {
   projects?: string[];
 }
 
+/** The problems of an options object: not an object, unknown keys, and what `checks` find. */
+function optionProblems(value: unknown, known: readonly string[], checks: (o: Record<string, unknown>) => string[]): string[] {
+  if (value === undefined) return [];
+  if (!isPlainObject(value)) return [`options: must be an object, got ${describe(value)}`];
+  return [...unknownKeyProblems(value, known, 'options'), ...checks(value)];
+}
+
+const wholeAtLeast = (min: number) => (v: unknown, path: string) =>
+  v === undefined || (Number.isInteger(v) && (v as number) >= min) ? [] : [`${path}: must be a whole number ≥ ${min}, got ${describe(v)}`];
+
 /** Valid task batches: ids t0…tn, priorities 1..10, dependencies only on earlier tasks (a DAG). */
 export function taskSpecs(options: TaskSpecsOptions = {}): fc.Arbitrary<TaskSpec[]> {
+  const problems = optionProblems(options, ['maxTasks', 'projects'], (o) => [
+    ...wholeAtLeast(1)(o.maxTasks, 'options.maxTasks'),
+    ...(o.projects === undefined
+      ? []
+      : Array.isArray(o.projects) && o.projects.length > 0
+        ? o.projects.flatMap((p, i) => idProblems(p, `options.projects[${i}]`))
+        : [`options.projects: must be a non-empty list of project ids, got ${describe(o.projects)}`]),
+  ]);
+  if (problems.length) throw new ValidationError('taskSpecs', problems);
   const projects = options.projects ?? ['default'];
   const one = fc.record({
     priority: fc.integer({ min: 1, max: 10 }),
@@ -56,12 +76,29 @@ export interface DriveOptions {
   succeed?: (task: TaskView) => boolean;
   /** Simulated time an attempt takes (default 1000 ms). */
   attemptMs?: number;
-  /** A safety stop (default 100,000 steps). */
+  /** A safety stop (default 100,000 steps): reaching it with work left throws. */
   maxSteps?: number;
 }
 
-/** Runs the runtime until nothing more can happen; returns the tasks in the order they were started. */
+/**
+ * Runs the runtime until nothing more can happen; returns the tasks in the order they were
+ * started. Throws when it reaches `maxSteps` with work left (a `clock` that is not the
+ * runtime's, or a plan that never settles), so a property cannot pass on a half-run.
+ */
 export function drive(overseer: Overseer, options: DriveOptions): { started: string[]; steps: number } {
+  const problems: string[] = [];
+  if (typeof (overseer as Partial<Overseer> | null)?.getNextTask !== 'function') problems.push(`overseer: must be an Overseer, got ${describe(overseer)}`);
+  if (options === undefined) problems.push('options: must be given, with the clock the runtime was created with');
+  problems.push(
+    ...optionProblems(options, ['clock', 'concurrency', 'succeed', 'attemptMs', 'maxSteps'], (o) => [
+      ...(typeof (o.clock as Partial<SimulatedClock> | undefined)?.increment === 'function' ? [] : [`options.clock: must be the SimulatedClock the runtime was created with, got ${describe(o.clock)}`]),
+      ...wholeAtLeast(1)(o.concurrency, 'options.concurrency'),
+      ...(o.succeed === undefined || typeof o.succeed === 'function' ? [] : [`options.succeed: must be a function, got ${describe(o.succeed)}`]),
+      ...(o.attemptMs === undefined || (typeof o.attemptMs === 'number' && Number.isFinite(o.attemptMs) && o.attemptMs >= 0) ? [] : [`options.attemptMs: must be a number of milliseconds ≥ 0, got ${describe(o.attemptMs)}`]),
+      ...wholeAtLeast(1)(o.maxSteps, 'options.maxSteps'),
+    ]),
+  );
+  if (problems.length) throw new ValidationError('drive', problems);
   const { clock, concurrency = 4, succeed = () => true, attemptMs = 1000, maxSteps = 100_000 } = options;
   const started: string[] = [];
   const running: TaskView[] = [];
@@ -83,10 +120,15 @@ export function drive(overseer: Overseer, options: DriveOptions): { started: str
     }
     // Nothing runs: move time to the next retry, or stop.
     const next = overseer.getTasks({ state: 'retrying' }).reduce((t, r) => Math.min(t, r.retryAt ?? Infinity), Infinity);
-    if (next === Infinity) break;
+    if (next === Infinity) return { started, steps };
     clock.set(Math.max(clock.now(), next));
   }
-  return { started, steps };
+  const c = overseer.getCounts();
+  if (running.length === 0 && c.ready === 0 && c.running === 0 && c.retrying === 0) return { started, steps };
+  throw new Error(
+    `drive: stopped after ${maxSteps} steps with work left (${overseer.getTasks({ state: 'retrying' }).length} retrying, ${running.length} running); ` +
+      'is options.clock the clock the runtime was created with?',
+  );
 }
 
 export interface MachinePath<E extends EventObject = EventObject> {

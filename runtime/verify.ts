@@ -20,6 +20,8 @@ import type { StateCounts } from './options.js';
 import { prng } from './random.js';
 import { createOverseer } from './overseer.js';
 import type { Plan } from './plan.js';
+import { ValidationError } from './errors.js';
+import { describe, isPlainObject, unknownKeyProblems } from './validate.js';
 
 export interface VerifyOptions {
   seed?: number;
@@ -320,6 +322,8 @@ function dryRun(plan: Plan, seed: number, o: Required<VerifyOptions>): RunReport
 }
 
 export function verifyPlan(plan: Plan, options: VerifyOptions = {}): VerifyReport {
+  const problems = verifyOptionProblems(options);
+  if (problems.length) throw new ValidationError('verifyPlan', problems);
   const o: Required<VerifyOptions> = {
     seed: options.seed ?? 1,
     failRate: Math.min(1, Math.max(0, options.failRate ?? 0)),
@@ -368,4 +372,20 @@ export function formatVerifyReport(report: VerifyReport): string {
     for (const line of c.trace.slice(-20)) out.push(`  ${line}`);
   }
   return out.join('\n');
+}
+
+function verifyOptionProblems(options: unknown): string[] {
+  if (!isPlainObject(options)) return [`options: must be an object, got ${describe(options)}`];
+  const problems = unknownKeyProblems(options, ['seed', 'failRate', 'durationMs', 'runs', 'startAt', 'maxSteps'], 'options');
+  const check = (key: string, ok: (v: number) => boolean, what: string) => {
+    const v = options[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) problems.push(`options.${key}: must be ${what}, got ${describe(v)}`);
+  };
+  check('seed', (v) => Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff, 'a whole number from 0 to 4294967295');
+  check('failRate', (v) => v >= 0 && v <= 1, 'a number from 0 to 1');
+  check('durationMs', (v) => v >= 0, 'a number of milliseconds ≥ 0');
+  check('runs', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1');
+  check('startAt', () => true, 'a time in epoch milliseconds');
+  check('maxSteps', (v) => Number.isInteger(v) && v >= 1, 'a whole number ≥ 1');
+  return problems;
 }

@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { taskMachine, TASK_STATES, type TaskEvent } from '../machines/task.js';
 import { createOverseer } from '../runtime/index.js';
-import { drive, machinePaths, SimulatedClock, taskSpecs } from '../runtime/testing.js';
+import { drive, machinePaths, SimulatedClock, taskSpecs, verifyPlan } from '../runtime/testing.js';
+import { loadPlan } from '../runtime/plan.js';
+import { fileURLToPath } from 'node:url';
 import { TaskHost } from '../runtime/task-host.js';
 
 describe('overseer/testing', () => {
@@ -54,5 +56,28 @@ describe('overseer/testing', () => {
       for (const e of p.events) task = host.send(task, e)!;
       expect(JSON.stringify(task.value)).toBe(p.state);
     }
+  });
+});
+
+describe('the testing helpers check what they are given', () => {
+  it('drive: a missing or foreign clock, a concurrency of 0, unknown options are refused, naming each', () => {
+    const o = createOverseer();
+    expect(() => drive(o, {} as never)).toThrow(/options\.clock: must be the SimulatedClock the runtime was created with/);
+    expect(() => drive(o, { clock: new SimulatedClock(), concurrency: 0, speed: 2 } as never)).toThrow(/options\.speed: unknown field.*\n.*options\.concurrency: must be a whole number ≥ 1, got 0/s);
+  });
+
+  it('drive: work left at the step limit throws instead of returning a half-run (a clock that is not the runtime’s)', () => {
+    const runtimeClock = new SimulatedClock();
+    const o = createOverseer({ clock: runtimeClock });
+    o.scheduleTask({ id: 'flaky', maxRetries: 5 });
+    const other = new SimulatedClock(); // not the runtime's: its retries never come due
+    expect(() => drive(o, { clock: other, succeed: () => false, maxSteps: 50 })).toThrow(/stopped after 50 steps with work left.*is options\.clock the clock the runtime was created with/);
+  });
+
+  it('taskSpecs and verifyPlan refuse options they cannot use', () => {
+    expect(() => taskSpecs({ projects: [] })).toThrow(/options\.projects: must be a non-empty list of project ids/);
+    expect(() => taskSpecs({ maxTasks: 0 })).toThrow(/options\.maxTasks: must be a whole number ≥ 1, got 0/);
+    const plan = loadPlan(fileURLToPath(new URL('../examples/build.plan.yaml', import.meta.url)));
+    expect(() => verifyPlan(plan, { runs: -1, failRate: 7, bogus: 1 } as never)).toThrow(/options\.bogus: unknown field.*\n.*options\.failRate: must be a number from 0 to 1, got 7.*\n.*options\.runs: must be a whole number ≥ 1, got -1/s);
   });
 });

@@ -1,0 +1,22 @@
+/** A misspelled option is refused, naming it, never ignored: ignoring it would quietly do something else. */
+import { describe, expect, it } from 'vitest';
+import { createOverseer } from '../runtime/index.js';
+
+describe('misspelled options elsewhere', () => {
+  it('are refused, not ignored: retryTask, getTasks', () => {
+    const o = createOverseer();
+    o.scheduleTask({ id: 'a', maxRetries: 0 });
+    o.markFailed(o.getNextTask()!.id, 'boom');
+    expect(() => o.retryTask('a', { delay: 60_000 } as never)).toThrow(/options\.delay: unknown field \(known: delayMs\)/);
+    expect(o.getTaskStatus('a')?.state).toBe('failed');
+    expect(() => o.getTasks({ status: 'failed' } as never)).toThrow(/filter\.status: unknown field \(known: projectId, state\)/);
+  });
+});
+
+describe('createOverseer quality options', () => {
+  it('must be an object of keys the quality controller knows', () => {
+    expect(() => createOverseer({ quality: 5 as never })).toThrow(/options\.quality: must be an object, got 5/);
+    expect(() => createOverseer({ quality: { passScor: 0.9 } as never })).toThrow(/options\.quality\.passScor: unknown field/);
+    expect(() => createOverseer({ quality: { passScore: 0.9 } })).not.toThrow();
+  });
+});
