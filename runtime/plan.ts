@@ -14,6 +14,7 @@ import type { TaskSpec } from './validate.js';
 import { findCycle } from './graph.js';
 import { describe, idProblems, isPlainObject, parseDeadline } from './validate.js';
 import { checkRule, DEFAULT_BREAKPOINT_TYPES, type RuleDefinition } from './breakpoint-rules.js';
+import { formatIssues, qualityConfig } from './zod-issues.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -32,12 +33,6 @@ const stringMap = z.record(z.string(), z.string());
 const policy = z.enum(['block', 'cancel', 'ignore']);
 const executorType = z.enum(['shell', 'agent', 'function']);
 
-const qualityConfig = z.strictObject({
-  acceptanceCriteria: z.array(z.string().min(1)).optional(),
-  testCommand: z.string().min(1).optional(),
-  gate: z.strictObject({ minScore: z.number().min(0).max(1), maxErrors: z.number().int().min(0).optional() }).optional(),
-  maxRetries: z.number().int().min(0).max(100).optional(),
-});
 
 const agentConfig = z.strictObject({
   command: z.string().min(1),
@@ -167,40 +162,6 @@ export class PlanError extends Error {
 }
 
 /** zod issues as `path: problem` lines; an unknown key is named in the path. */
-function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
-  return issues.flatMap((issue) => {
-    const at = [prefix, pathOf(issue.path)].filter(Boolean).join(prefix && issue.path.length && typeof issue.path[0] !== 'number' ? '.' : '');
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${at ? `${at}.` : ''}${k}: unknown field`);
-    return [`${at || '(top level)'}: ${issueMessage(issue)}`];
-  });
-}
-
-/** How a type zod expected reads in a message. */
-const EXPECTED: Record<string, string> = { int: 'a whole number', array: 'a list', object: 'a mapping (key: value)', boolean: 'true or false' };
-
-/** zod's issues in the words the API uses (`must be at most 10, got 99`). */
-function issueMessage(issue: z.core.$ZodIssue): string {
-  const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
-  switch (issue.code) {
-    case 'too_big':
-      return `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}${got}`;
-    case 'too_small':
-      return issue.origin === 'string' || issue.origin === 'array'
-        ? `must not be empty${got}`
-        : `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}${got}`;
-    case 'invalid_type':
-      return `must be ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}${got}`;
-    case 'invalid_value':
-      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
-    default:
-      return issue.message;
-  }
-}
-
-function pathOf(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
-}
-
 /** Reads and checks a plan file. Throws PlanError naming every problem. */
 export function loadPlan(file: string): Plan {
   let text: string;

@@ -7,6 +7,8 @@ import { DependencyCycleError, ValidationError } from './errors.js';
 import { findCycle, topologicalOrder } from './graph.js';
 import type { JsonValue } from './json.js';
 import { deepFreeze, jsonProblems } from './json.js';
+import { describe } from './describe.js';
+import { qualityConfigProblems } from './zod-issues.js';
 
 /** A task as callers describe it. Everything but `id` is optional. */
 export interface TaskSpec {
@@ -83,14 +85,7 @@ export function idProblems(value: unknown, path: string): string[] {
   return [];
 }
 
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'nothing (undefined)';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return `a ${typeof value}`;
-}
+export { describe };
 
 /** Parses a deadline to epoch ms, or returns the problem. */
 export function parseDeadline(value: unknown, path: string): number | string {
@@ -209,6 +204,9 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
   let metadata: JsonValue | null = null;
   if (raw.metadata !== undefined) {
     const issues = jsonProblems(raw.metadata, `${path}.metadata`);
+    // Quality settings are read by the judge as they are: a misspelled or mistyped one (a gate's
+    // minScore as text) would quietly never hold, so they are checked as a plan file's are.
+    if (issues.length === 0 && isPlainObject(raw.metadata) && raw.metadata.quality !== undefined) issues.push(...qualityConfigProblems(raw.metadata.quality, `${path}.metadata.quality`));
     if (issues.length) problems.push(...issues);
     else metadata = deepFreeze(structuredClone(raw.metadata) as JsonValue);
   }

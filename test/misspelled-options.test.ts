@@ -20,3 +20,14 @@ describe('createOverseer quality options', () => {
     expect(() => createOverseer({ quality: { passScore: 0.9 } })).not.toThrow();
   });
 });
+
+describe("a task's quality settings", () => {
+  it('are checked through the API as a plan file checks them: a gate that could never hold is refused', () => {
+    const o = createOverseer();
+    const attempt = () => o.scheduleTask({ id: 'a', metadata: { quality: { gate: { minScore: '0.99' }, maxRetires: 1 } } });
+    expect(attempt).toThrow(/task\.metadata\.quality\.maxRetires: unknown field/);
+    expect(attempt).toThrow(/task\.metadata\.quality\.gate\.minScore: must be a number/);
+    expect(o.getTasks()).toEqual([]);
+    expect(() => o.scheduleTask({ id: 'b', metadata: { quality: { gate: { minScore: 0.9 }, maxRetries: 1 } } })).not.toThrow();
+  });
+});
