@@ -67,7 +67,9 @@ export const supervisorMachine = setup({
       if (event.type !== 'RESUME' || event.projectId === undefined) return {};
       const projectId = event.projectId;
       const holder = event.holder ?? 'person';
-      const left = (context.pauseHolders?.[projectId] ?? ['person']).filter((h) => h !== holder);
+      // A paused project without a holder list (stores from before there were holders) is a person's pause.
+      const holders = context.pauseHolders?.[projectId] ?? (context.pausedProjects.includes(projectId) ? ['person'] : []);
+      const left = holders.filter((h) => h !== holder);
       const { [projectId]: _, ...others } = context.pauseHolders ?? {};
       return left.length
         ? { pauseHolders: { ...others, [projectId]: left } }

@@ -262,8 +262,10 @@ export class BreakpointManager {
    * by the runtime, so none is left waiting for a person about work that is gone.
    */
   closeForTask(taskId: string, note: string): void {
-    for (const [id, bp] of [...this.open]) {
-      if (bp.context.taskId !== taskId) continue;
+    // Runs for every cancelled task (a cascade cancels thousands): nothing is allocated unless one is found.
+    let ids: string[] | null = null;
+    for (const bp of this.open.values()) if (bp.context.taskId === taskId) (ids ??= []).push(bp.context.id);
+    for (const id of ids ?? []) {
       if (this.send(id, { type: 'RESOLVE', at: this.ports.clock.now(), action: 'cancel', by: 'overseer', note })) this.settle(id, 'cancel', note);
     }
   }

@@ -153,6 +153,10 @@ export class OverseerBase {
     }
     if (opened && (opened.restored.tasks.length > 0 || opened.restored.breakpoints.length > 0 || opened.warnings.length > 0)) {
       this.scheduler.load(opened.restored.tasks, this.clock.now());
+      // Stores from before a cancelled task's breakpoints were closed with it may still hold one open.
+      for (const b of this.breakpointManager.getPendingBreakpoints()) {
+        if (b.taskId !== null && this.scheduler.tasks.get(b.taskId)?.task.value === 'cancelled') this.breakpointManager.closeForTask(b.taskId, 'the task was cancelled');
+      }
       const released = this.scheduler.releaseMet(this.clock.now());
       if (released.length) {
         opened.warnings.push({

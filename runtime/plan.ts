@@ -278,9 +278,14 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   }
   const plan = top.success ? top.data : null;
   const rules = (plan?.breakpoints?.rules ?? []) as RuleDefinition[];
+  const firstOfType = new Map<string, number>();
   rules.forEach((rule, i) => {
     const checked = checkRule(rule);
     if (Array.isArray(checked)) problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
+    // One rule per type (a rule of a type replaces the one before): two would take turns from one run to the next.
+    const first = firstOfType.get(rule.type);
+    if (first !== undefined) problems.push(`breakpoints.rules[${i}].type: "${rule.type}" is already the type of breakpoints.rules[${first}]; one rule per type`);
+    else firstOfType.set(rule.type, i);
   });
   const knownTypes = new Set<string>([...DEFAULT_BREAKPOINT_TYPES, ...rules.map((r) => r.type)]);
   (plan?.breakpoints?.disable ?? []).forEach((type, i) => {

@@ -206,7 +206,7 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
     const issues = jsonProblems(raw.metadata, `${path}.metadata`);
     // Quality settings are read by the judge as they are: a misspelled or mistyped one (a gate's
     // minScore as text) would quietly never hold, so they are checked as a plan file's are.
-    if (issues.length === 0 && isPlainObject(raw.metadata) && raw.metadata.quality !== undefined) issues.push(...qualityConfigProblems(raw.metadata.quality, `${path}.metadata.quality`));
+    if (issues.length === 0 && isPlainObject(raw.metadata) && raw.metadata.quality !== undefined && raw.metadata.quality !== null) issues.push(...qualityConfigProblems(raw.metadata.quality, `${path}.metadata.quality`));
     if (issues.length) problems.push(...issues);
     else metadata = deepFreeze(structuredClone(raw.metadata) as JsonValue);
   }

@@ -5,8 +5,14 @@
  * cancelled leaves no breakpoint waiting for an answer about it. And the rules behind them: one
  * rule per type, and a condition that cannot be evaluated does not fail unseen.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createOverseer, memoryStore, SimulatedClock, ValidationError, type Overseer } from '../runtime/index.js';
+import { createActor } from 'xstate';
+import { supervisorMachine } from '../machines/supervisor.js';
+import { loadPlan } from '../runtime/plan.js';
+import { createOverseer, jsonFileStore, memoryStore, SimulatedClock, ValidationError, type Overseer } from '../runtime/index.js';
 
 function start(): { o: Overseer; clock: SimulatedClock } {
   const clock = new SimulatedClock();
@@ -99,5 +105,49 @@ describe('a rule whose condition cannot be evaluated', () => {
     expect(errors.filter((e) => e.includes('"thrower"'))).toEqual([
       'breakpoint rule "thrower" (task.id < 3): its condition could not be evaluated, so it did not fire; later failures of this rule are not reported',
     ]);
+  });
+});
+
+describe('a plan with two rules of one type', () => {
+  it('is refused, naming both (the second would replace the first, and they would take turns from run to run)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-rules-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, ['tasks:', '  - { id: a, command: "true" }', 'breakpoints:', '  rules:', '    - { type: mygate, condition: "false" }', '    - { type: mygate, condition: "true" }', ''].join('\n'));
+    expect(() => loadPlan(file)).toThrow(/breakpoints\.rules\[1\]\.type: "mygate" is already the type of breakpoints\.rules\[0\]; one rule per type/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('pause holders', () => {
+  it('a breakpoint letting go of a project that is not paused leaves no holder behind', () => {
+    const actor = createActor(supervisorMachine).start();
+    actor.send({ type: 'RESUME', projectId: 'p', holder: 'bp-1' }); // e.g. a person resumed it first (older stores)
+    actor.send({ type: 'PAUSE', projectId: 'p', holder: 'bp-2' });
+    actor.send({ type: 'RESUME', projectId: 'p', holder: 'bp-2' });
+    expect(actor.getSnapshot().context.pausedProjects).toEqual([]);
+  });
+});
+
+describe('a store from before cancelled tasks closed their breakpoints', () => {
+  it('has such a breakpoint closed when it is opened, so a run does not wait on it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-stale-bp-'));
+    const path = join(dir, 's.json');
+    const first = createOverseer({ store: jsonFileStore(path), compactEvery: 1_000_000 });
+    first.addCustomRule({ type: 'gate', condition: 'false' });
+    first.scheduleTask({ id: 'a' });
+    const bp = first.triggerBreakpoint('gate', { taskId: 'a' });
+    first.cancelTask('a');
+    await first.flush();
+    // What an older build journaled: the cancel, without the breakpoint's closing.
+    const journal = readFileSync(`${path}.journal`, 'utf8').split('\n').filter((line) => !(line.includes('"k":"bpev"') && line.includes('"RESOLVE"')));
+    const copy = join(dir, 'old.json');
+    writeFileSync(`${copy}.journal`, journal.join('\n'));
+    await first.close();
+
+    const o = createOverseer({ store: jsonFileStore(copy) });
+    expect(o.getBreakpoint(bp.id)).toMatchObject({ state: 'resolved', resolution: { action: 'cancel', by: 'overseer' } });
+    expect(o.getPendingBreakpoints()).toEqual([]);
+    await o.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -29,5 +29,6 @@ describe("a task's quality settings", () => {
     expect(attempt).toThrow(/task\.metadata\.quality\.gate\.minScore: must be a number/);
     expect(o.getTasks()).toEqual([]);
     expect(() => o.scheduleTask({ id: 'b', metadata: { quality: { gate: { minScore: 0.9 }, maxRetries: 1 } } })).not.toThrow();
+    expect(() => o.scheduleTask({ id: 'c', metadata: { quality: null } })).not.toThrow(); // null: no quality settings
   });
 });
