@@ -10,7 +10,8 @@
  */
 import { isOpenBreakpoint, type BreakpointDefinition, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
 import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
-import { activeRules, checkRule, mayHoldOn, defaultRules, readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
+import { readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
+import { RuleBook } from './breakpoint-rulebook.js';
 import type { Clock } from './clock.js';
 import { OverseerError, ValidationError } from './errors.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
@@ -61,13 +62,8 @@ export class BreakpointManager {
   private readonly breakpoints = new Map<string, PersistedBreakpoint>();
   /** The open ones (triggered, awaiting, auto-resolving): what every task that becomes ready is checked against. */
   private readonly open = new Map<string, PersistedBreakpoint>();
-  private rules: Rule[] = defaultRules();
-  private readonly disabledTypes = new Set<string>();
-  /** The enabled rules, most urgent first; null when rules or switched-off types changed since. */
-  private active: Rule[] | null = null;
+  private readonly rules: RuleBook;
   private readonly callbacks = new Set<NotificationCallback>();
-  /** Rules whose condition failed to evaluate at least once (reported the first time). */
-  private readonly unevaluable = new WeakSet<Rule>();
   private batch: BreakpointNotification[] = [];
   private readonly notifyBatchMs: number;
 
@@ -76,51 +72,22 @@ export class BreakpointManager {
     options: BreakpointOptions = {},
   ) {
     this.notifyBatchMs = options.notifyBatchMs ?? 60_000;
+    this.rules = new RuleBook(ports.onError);
   }
 
-  // ---- rules ---------------------------------------------------------------------
+  // ---- rules (kept in the RuleBook; changes are journaled here) ---------------------
 
   /** Enabled rules, most urgent first, whose condition holds for `facts`. Rules that cannot be evaluated on these facts do not fire. */
   evaluateBreakpointConditions(facts: unknown): RuleDefinition[] {
     if (!isPlainObject(facts)) throw new ValidationError('evaluateBreakpointConditions', [`context: must be an object, got ${describe(facts)}`]);
-    return this.firing(facts).map(ruleDefinition);
-  }
-
-  private firing(facts: Record<string, unknown>): Rule[] {
-    const out: Rule[] = [];
-    let mayHold: (rule: Rule) => boolean;
-    try {
-      mayHold = mayHoldOn(facts);
-    } catch {
-      mayHold = () => true; // facts that cannot be read (a proxy that throws): each rule is tried, and fails alone
-    }
-    for (const rule of (this.active ??= activeRules(this.rules, this.disabledTypes))) {
-      try {
-        // Not when it is about another event or facts not there: it cannot hold.
-        if (mayHold(rule) && rule.compiled.test(facts)) out.push(rule);
-      } catch (error) {
-        // It does not fire. Said once per rule (onError): a condition that can never be evaluated must not fail unseen.
-        if (!this.unevaluable.has(rule)) {
-          this.unevaluable.add(rule);
-          this.ports.onError(error, `breakpoint rule "${rule.type}" (${rule.condition}): its condition could not be evaluated, so it did not fire; later failures of this rule are not reported`);
-        }
-      }
-    }
-    return out;
+    return this.rules.firing(facts).map(ruleDefinition);
   }
 
   addCustomRule(definition: RuleDefinition): RuleDefinition {
-    const rule = checkRule(definition);
-    if (Array.isArray(rule)) throw new ValidationError('addCustomRule', rule);
-    this.putRule(rule);
+    const rule = this.rules.check(definition, 'addCustomRule');
+    this.rules.put(rule);
     this.ports.journal({ k: 'rule', rule: ruleDefinition(rule) });
     return ruleDefinition(rule);
-  }
-
-  /** One rule per type: a rule of a type that exists (a default one too) replaces it, so the type fires once, as defined last. */
-  private putRule(rule: Rule): void {
-    this.rules = [...this.rules.filter((r) => r.type !== rule.type), rule];
-    this.active = null;
   }
 
   disableBreakpointType(type: string): void {
@@ -132,23 +99,18 @@ export class BreakpointManager {
   }
 
   private setTypeEnabled(type: string, enabled: boolean): void {
-    if (!this.rules.some((r) => r.type === type)) {
-      throw new ValidationError(enabled ? 'enableBreakpointType' : 'disableBreakpointType', [`type: no rule raises ${describe(type)} (known: ${[...new Set(this.rules.map((r) => r.type))].join(', ')})`]);
-    }
-    if (enabled) this.disabledTypes.delete(type);
-    else this.disabledTypes.add(type);
-    this.active = null;
+    this.rules.setEnabled(type, enabled, enabled ? 'enableBreakpointType' : 'disableBreakpointType');
     this.ports.journal({ k: 'bptype', type, enabled });
   }
 
   listRules(): RuleDefinition[] {
-    return this.rules.map((r) => ({ ...ruleDefinition(r), enabled: r.enabled && !this.disabledTypes.has(r.type) }));
+    return this.rules.list();
   }
 
   /** Evaluates the rules on facts the runtime gathered and triggers what fires (once per open cause). */
   raiseFromFacts(facts: Record<string, unknown> & { project: { id: string } & Record<string, unknown>; task?: ({ id: string } & Record<string, unknown>) | null }): BreakpointView[] {
     const raised: BreakpointView[] = [];
-    for (const rule of this.firing(facts)) {
+    for (const rule of this.rules.firing(facts)) {
       const taskId = rule.scope === 'task' ? (facts.task?.id ?? null) : null;
       const projectId = facts.project.id;
       if (this.openFor(rule.type, projectId, taskId)) continue;
@@ -162,8 +124,8 @@ export class BreakpointManager {
   /** Raises a breakpoint of `type` by hand; `context` says what it is about (`projectId`, `taskId`, anything else). */
   triggerBreakpoint(type: string, context: Record<string, JsonValue> = {}): BreakpointView {
     const problems: string[] = [];
-    const rule = this.rules.find((r) => r.type === type);
-    if (!rule) problems.push(`type: unknown breakpoint type ${describe(type)} (known: ${[...new Set(this.rules.map((r) => r.type))].join(', ')})`);
+    const rule = this.rules.find(type);
+    if (!rule) problems.push(`type: unknown breakpoint type ${describe(type)} (known: ${this.rules.types().join(', ')})`);
     if (!isPlainObject(context)) problems.push(`context: must be an object, got ${describe(context)}`);
     else {
       problems.push(...jsonProblems(context, 'context'));
@@ -310,9 +272,7 @@ export class BreakpointManager {
   /** Whether a breakpoint of this type and priority reaches the callbacks at all. */
   shouldNotify(type: string, severity: BreakpointPriority): boolean {
     if (!['high', 'medium', 'low'].includes(severity)) throw new ValidationError('shouldNotify', [`severity: must be high, medium or low, got ${describe(severity)}`]);
-    if (this.disabledTypes.has(type)) return false;
-    const rules = this.rules.filter((r) => r.type === type && r.enabled);
-    return rules.length > 0 && rules.some((r) => r.notify !== 'none');
+    return this.rules.notifies(type);
   }
 
   private notify(rule: Rule, view: BreakpointView): void {
@@ -355,12 +315,7 @@ export class BreakpointManager {
 
   /** Restored breakpoints, rules and switched-off types; re-arms their timers. */
   load(stored: { breakpoints: StoredBreakpoint[]; rules: RuleDefinition[]; disabledTypes: string[] }): void {
-    for (const def of stored.rules) {
-      const rule = checkRule(def);
-      if (!Array.isArray(rule)) this.putRule(rule);
-    }
-    for (const t of stored.disabledTypes) this.disabledTypes.add(t);
-    this.active = null;
+    this.rules.load(stored.rules, stored.disabledTypes);
     for (const b of stored.breakpoints) {
       this.put(b.context.id, { value: b.value, context: deepFreeze(b.context) });
       if (b.value === 'autoResolving' && b.context.autoResolveAt !== null) this.ports.schedule(RESOLVE_KEY + b.context.id, b.context.autoResolveAt);
@@ -369,11 +324,7 @@ export class BreakpointManager {
   }
 
   stored(): { breakpoints: StoredBreakpoint[]; rules: RuleDefinition[]; disabledTypes: string[] } {
-    return {
-      breakpoints: [...this.breakpoints.values()].map((b) => ({ value: b.value, context: b.context })),
-      rules: this.rules.filter((r) => !r.builtIn).map(ruleDefinition),
-      disabledTypes: [...this.disabledTypes],
-    };
+    return { breakpoints: [...this.breakpoints.values()].map((b) => ({ value: b.value, context: b.context })), ...this.rules.stored() };
   }
 
   /** Notes of people who asked for a retry of this task, oldest first (feedback for its next attempt). */

@@ -14,6 +14,9 @@ import { BadInput, type Io } from './cli-session.js';
 import { replay } from './persistence.js';
 import { TaskHost } from './task-host.js';
 
+/** A store's files besides its lock: snapshot, journal, backup, dispatch settings, a compaction in progress. */
+const STORE_SUFFIXES = ['', '.journal', '.bak', '.dispatch', '.compacting'];
+
 /** How a snapshot (an image starts with its schema version) and a journal (its header) begin. */
 const SNAPSHOT_START = '{"schemaVersion":';
 const JOURNAL_START = `{"${JOURNAL_HEADER_KEY}":`;
@@ -56,6 +59,8 @@ function damageOf(path: string): string | null {
  */
 export function discardStore(path: string, io: Io): void {
   const journal = `${path}.journal`;
+  // Nothing of a store here (its folder may not even exist yet): nothing to discard, no lock to take.
+  if (!STORE_SUFFIXES.some((suffix) => existsSync(`${path}${suffix}`))) return;
   const files = [path, journal].filter((f) => existsSync(f));
   for (const file of files) {
     if (!couldBe(file, file === path ? SNAPSHOT_START : JOURNAL_START)) {
@@ -76,7 +81,7 @@ export function discardStore(path: string, io: Io): void {
       for (const file of [...files, `${path}.bak`].filter((f) => existsSync(f))) renameSync(file, join(dir, basename(file)));
       io.err.write(`overseer: ${path} could not be opened (${damage}); starting over, with its files kept in ${dir}\n`);
     }
-    for (const suffix of ['', '.journal', '.bak', '.dispatch', '.compacting']) rmSync(`${path}${suffix}`, { force: true });
+    for (const suffix of STORE_SUFFIXES) rmSync(`${path}${suffix}`, { force: true });
   } finally {
     lock.release();
   }

@@ -21,6 +21,14 @@ function project(name: string): { dir: string; plan: string; store: string } {
 }
 
 describe('run --fresh', () => {
+  it('starts a store in a folder that does not exist yet (npm start does)', () => {
+    const { dir, plan } = project('new-folder');
+    const store = join(dir, 'not', 'yet', 's.json');
+    const run = overseer('run', plan, '--store', store, '--fresh');
+    expect(run.code, run.stderr).toBe(0);
+    expect(existsSync(store)).toBe(true);
+  });
+
   it('refuses a --store that is not an Overseer store, and leaves it as it was', () => {
     const { dir, plan } = project('foreign');
     const config = join(dir, 'config.json');
