@@ -65,6 +65,9 @@ export function classifyFailure(failure: FailureInput): ClassifiedFailure {
  */
 export const INTERRUPTION_KINDS: ReadonlySet<string> = new Set(['interrupted', 'worker_lost']);
 
+/** Whether a failure of this kind was an interruption, not the work's failure. */
+export const isInterruption = (kind: string | undefined): boolean => kind !== undefined && INTERRUPTION_KINDS.has(kind);
+
 /**
  * Interruptions a task may have without using up its retries: stopping a run and resuming it
  * must not fail a task that never failed by itself. Beyond this many, an interruption counts
@@ -75,7 +78,7 @@ export const INTERRUPTIONS_FORGIVEN = 5;
 /** How many of a task's failures so far were interruptions. */
 export function interruptionsSoFar(history: readonly { to: string; kind?: string }[]): number {
   let n = 0;
-  for (const h of history) if (h.to === 'failed' && h.kind !== undefined && INTERRUPTION_KINDS.has(h.kind)) n++;
+  for (const h of history) if (h.to === 'failed' && isInterruption(h.kind)) n++;
   return n;
 }
 

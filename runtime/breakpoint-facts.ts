@@ -14,7 +14,7 @@
  * report for the same task and fails now is newly failing.
  */
 import type { TaskState } from '../machines/task.js';
-import { INTERRUPTION_KINDS, type ClassifiedFailure } from './backoff.js';
+import { isInterruption, type ClassifiedFailure } from './backoff.js';
 import type { BreakpointManager } from './breakpoints.js';
 import type { JsonValue } from './json.js';
 import type { Scheduler, TaskEntry } from './scheduler.js';
@@ -60,7 +60,7 @@ export class BreakpointTriggers {
     const { projectId } = entry.task.context;
     const counted = this.countAtFailure.get(entry.id);
     this.countAtFailure.delete(entry.id);
-    if (failure.kind !== undefined && INTERRUPTION_KINDS.has(failure.kind)) return; // the process or its worker stopped, not the work
+    if (isInterruption(failure.kind)) return; // the process or its worker stopped, not the work
     const failures = counted ?? this.streaks.count(projectId);
     const error: Record<string, JsonValue> = { kind: failure.kind ?? 'failed', message: failure.message, retryable: failure.retryable };
     if (failure.retryAfterMs !== undefined) error.retryAfterMs = failure.retryAfterMs;

@@ -8,18 +8,18 @@ import { dirname, relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { killRunningProcessGroups } from '../actors/process.js';
+import { INTERRUPTIONS_FORGIVEN } from './backoff.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
-import { jsonFileStore, readStoreFile } from '../store/json-file.js';
+import { jsonFileStore } from '../store/json-file.js';
 import type { Store } from '../store/types.js';
 import { storeErrorMessage } from './cli-store.js';
 import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
 import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import { createOverseer, type Overseer } from './overseer.js';
 import type { TaskView } from './view.js';
-import { replay } from './persistence.js';
 import { loadPlan, parseDuration, PlanError, type Plan } from './plan.js';
 import { Runner, type RunnerOptions } from './runner.js';
-import { TaskHost } from './task-host.js';
+import { readStore } from './status.js';
 import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, waiting: 3, interrupted: 130 } as const;
@@ -77,7 +77,7 @@ export function openStore(path: string, io: Io, dispatch: BullmqDispatch | null 
     storeOf.set(overseer, store);
     for (const w of overseer.recovery?.warnings ?? []) io.err.write(`overseer: ${w.message}\n`);
     const interrupted = overseer.recovery?.interrupted ?? [];
-    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} attempt(s) were interrupted and are queued again (up to 5 interruptions of a task use none of its retries): ${interrupted.join(', ')}\n`);
+    if (interrupted.length) io.err.write(`overseer: ${interrupted.length} attempt(s) were interrupted and are queued again (up to ${INTERRUPTIONS_FORGIVEN} interruptions of a task use none of its retries): ${interrupted.join(', ')}\n`);
     const kept = dispatch ? overseer.getTasks({ state: 'running' }).map((t) => t.id) : [];
     if (kept.length) io.err.write(`overseer: ${kept.length} attempt(s) were running when the supervisor stopped; reconciling them with the queue: ${kept.join(', ')}\n`);
     return overseer;
@@ -229,7 +229,7 @@ export async function control(command: ControlCommand['command'], target: string
 
 /** Each task's state in a store, read without its lock. */
 export function storeStatusTasks(path: string): [string, string][] {
-  const { tasks } = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+  const { tasks } = readStore(path);
   return tasks.map((t) => [t.context.id, t.value]);
 }
 

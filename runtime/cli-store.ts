@@ -5,14 +5,12 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { restoreBackup, type RestoredBackup } from '../store/backup.js';
+import { fileTimestamp, restoreBackup, type RestoredBackup } from '../store/backup.js';
 import { StoreCorruptError, StoreVersionError } from '../store/errors.js';
-import { readStoreFile } from '../store/json-file.js';
 import { JOURNAL_HEADER_KEY } from '../store/journal.js';
 import { acquireLock } from '../store/lock.js';
 import { BadInput, type Io } from './cli-session.js';
-import { replay } from './persistence.js';
-import { TaskHost } from './task-host.js';
+import { readStore } from './status.js';
 
 /** A store's files besides its lock: snapshot, journal, backup, dispatch settings, a compaction in progress. */
 const STORE_SUFFIXES = ['', '.journal', '.bak', '.dispatch', '.compacting'];
@@ -44,7 +42,7 @@ function couldBe(file: string, start: string): boolean {
  */
 function damageOf(path: string): string | null {
   try {
-    replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+    readStore(path);
     return null;
   } catch (error) {
     return error instanceof StoreCorruptError || error instanceof StoreVersionError ? error.message.split('. ')[0]! : String((error as Error).message ?? error);
@@ -76,7 +74,7 @@ export function discardStore(path: string, io: Io): void {
   try {
     const damage = files.length === 0 ? null : damageOf(path);
     if (damage !== null) {
-      const dir = `${path}.discarded-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const dir = `${path}.discarded-${fileTimestamp()}`;
       mkdirSync(dir);
       for (const file of [...files, `${path}.bak`].filter((f) => existsSync(f))) renameSync(file, join(dir, basename(file)));
       io.err.write(`overseer: ${path} could not be opened (${damage}); starting over, with its files kept in ${dir}\n`);

@@ -45,6 +45,8 @@ export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err
 
 /** Lines of each part of a failure's output (its stderr, its stdout) the plain view prints under it. */
 const FAILURE_LINES = 8;
+/** The line that starts a part of a failure's output (`--- stderr (tail) ---`). */
+const PART_HEAD = /^--- .+ ---$/;
 
 /**
  * The lines of a failure's message after its first, as the plain view shows them: each part
@@ -53,11 +55,11 @@ const FAILURE_LINES = 8;
 export function failureTail(message: string): string[] {
   const parts: string[][] = [];
   for (const line of message.split('\n').slice(1)) {
-    if (/^--- .+ ---$/.test(line) || parts.length === 0) parts.push([]);
+    if (PART_HEAD.test(line) || parts.length === 0) parts.push([]);
     if (line.trim() !== '') parts.at(-1)!.push(line.slice(0, 300));
   }
   return parts.flatMap((part) => {
-    const head = /^--- .+ ---$/.test(part[0] ?? '') ? part[0]! : null;
+    const head = PART_HEAD.test(part[0] ?? '') ? part[0]! : null;
     const body = head === null ? part : part.slice(1);
     const shown = body.slice(-FAILURE_LINES);
     const skipped = body.length - shown.length;

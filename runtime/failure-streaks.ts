@@ -10,7 +10,7 @@
  * nor counts one twice.
  */
 import type { TaskContext, TaskState } from '../machines/task.js';
-import { INTERRUPTION_KINDS } from './backoff.js';
+import { isInterruption } from './backoff.js';
 
 /** As a snapshot keeps them: `[projectId, task ids in the order they failed]`, projects with a streak only. */
 export type StoredFailureStreaks = [string, string[]][];
@@ -33,7 +33,7 @@ export class FailureStreaks {
     if (from === to) return;
     if (to === 'completed') {
       this.byProject.delete(context.projectId);
-    } else if (to === 'failed' && !INTERRUPTION_KINDS.has(context.lastError?.kind ?? '')) {
+    } else if (to === 'failed' && !isInterruption(context.lastError?.kind)) {
       const streak = this.byProject.get(context.projectId);
       if (streak) streak.add(context.id);
       else this.byProject.set(context.projectId, new Set([context.id]));

@@ -6,7 +6,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Executor } from '../actors/types.js';
 import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
 import type { JournalEntry, StoredSupervisor } from '../store/types.js';
-import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, INTERRUPTION_KINDS, INTERRUPTIONS_FORGIVEN, interruptionsSoFar, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
+import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, INTERRUPTIONS_FORGIVEN, interruptionsSoFar, isInterruption, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
 import { BreakpointTriggers } from './breakpoint-facts.js';
 import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager } from './breakpoints.js';
@@ -199,7 +199,7 @@ export class OverseerBase {
     const qualityUsed = qualityRetriesUsed(context);
     // Interruptions (the process or worker stopped under the attempt) use none of the retries, up to INTERRUPTIONS_FORGIVEN.
     const forgiven = Math.min(interruptionsSoFar(context.history), INTERRUPTIONS_FORGIVEN);
-    const interrupted = failure.kind !== undefined && INTERRUPTION_KINDS.has(failure.kind);
+    const interrupted = isInterruption(failure.kind);
     const meta = context.metadata as { quality?: { maxRetries?: number } } | null;
     const allowed =
       isQuality

@@ -4,7 +4,7 @@
  */
 import { TASK_STATES, type TaskState } from '../machines/task.js';
 import { readStoreFile } from '../store/json-file.js';
-import { replay } from './persistence.js';
+import { replay, type ReplayResult } from './persistence.js';
 import { TaskHost } from './task-host.js';
 import { breakpointView, type BreakpointView } from './breakpoint-view.js';
 
@@ -24,8 +24,13 @@ export interface StoreStatus {
   paused: { all: boolean; projects: string[] };
 }
 
+/** Reads a store without its lock, as `overseer status` does; throws what the store says is wrong with it. */
+export function readStore(path: string): ReplayResult {
+  return replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+}
+
 export function storeStatus(path: string): StoreStatus {
-  const { tasks, breakpoints, supervisor } = replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
+  const { tasks, breakpoints, supervisor } = readStore(path);
   const empty = () => Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
   const status: StoreStatus = {
     store: path,

@@ -32,7 +32,7 @@ export interface TaskSpecsOptions {
 }
 
 /** The problems of an options object: not an object, unknown keys, and what `checks` find. */
-function optionProblems(value: unknown, known: readonly string[], checks: (o: Record<string, unknown>) => string[]): string[] {
+function helperOptionProblems(value: unknown, known: readonly string[], checks: (o: Record<string, unknown>) => string[]): string[] {
   if (value === undefined) return [];
   if (!isPlainObject(value)) return [`options: must be an object, got ${describe(value)}`];
   return [...unknownKeyProblems(value, known, 'options'), ...checks(value)];
@@ -43,7 +43,7 @@ const wholeAtLeast = (min: number) => (v: unknown, path: string) =>
 
 /** Valid task batches: ids t0…tn, priorities 1..10, dependencies only on earlier tasks (a DAG). */
 export function taskSpecs(options: TaskSpecsOptions = {}): fc.Arbitrary<TaskSpec[]> {
-  const problems = optionProblems(options, ['maxTasks', 'projects'], (o) => [
+  const problems = helperOptionProblems(options, ['maxTasks', 'projects'], (o) => [
     ...wholeAtLeast(1)(o.maxTasks, 'options.maxTasks'),
     ...(o.projects === undefined
       ? []
@@ -90,7 +90,7 @@ export function drive(overseer: Overseer, options: DriveOptions): { started: str
   if (typeof (overseer as Partial<Overseer> | null)?.getNextTask !== 'function') problems.push(`overseer: must be an Overseer, got ${describe(overseer)}`);
   if (options === undefined) problems.push('options: must be given, with the clock the runtime was created with');
   problems.push(
-    ...optionProblems(options, ['clock', 'concurrency', 'succeed', 'attemptMs', 'maxSteps'], (o) => [
+    ...helperOptionProblems(options, ['clock', 'concurrency', 'succeed', 'attemptMs', 'maxSteps'], (o) => [
       ...(typeof (o.clock as Partial<SimulatedClock> | undefined)?.increment === 'function' ? [] : [`options.clock: must be the SimulatedClock the runtime was created with, got ${describe(o.clock)}`]),
       ...wholeAtLeast(1)(o.concurrency, 'options.concurrency'),
       ...(o.succeed === undefined || typeof o.succeed === 'function' ? [] : [`options.succeed: must be a function, got ${describe(o.succeed)}`]),

@@ -69,7 +69,6 @@ function isUsableId(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_ID_LENGTH && value.trim() !== '' && !CONTROL_CHARACTER.test(value);
 }
 
-/** Problems with an identifier (task or project id), or an empty list. */
 /** `path.key: unknown field (known: …)` for each own key of `value` that `known` does not list: a misspelled option must not be ignored. */
 export function unknownKeyProblems(value: Record<string, unknown>, known: readonly string[], path: string): string[] {
   const problems: string[] = [];
@@ -77,6 +76,7 @@ export function unknownKeyProblems(value: Record<string, unknown>, known: readon
   return problems;
 }
 
+/** Problems with an identifier (task or project id), or an empty list. */
 export function idProblems(value: unknown, path: string): string[] {
   if (typeof value !== 'string') return [`${path}: must be a string, got ${describe(value)}`];
   if (value.trim() === '') return [`${path}: must not be empty`];

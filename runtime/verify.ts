@@ -326,9 +326,9 @@ export function verifyPlan(plan: Plan, options: VerifyOptions = {}): VerifyRepor
   if (problems.length) throw new ValidationError('verifyPlan', problems);
   const o: Required<VerifyOptions> = {
     seed: options.seed ?? 1,
-    failRate: Math.min(1, Math.max(0, options.failRate ?? 0)),
+    failRate: options.failRate ?? 0,
     durationMs: options.durationMs ?? 1000,
-    runs: Math.max(1, Math.floor(options.runs ?? 1)),
+    runs: options.runs ?? 1,
     startAt: options.startAt ?? Date.now(),
     // Each attempt takes a few turns (start, end, retry timer); a settling plan never needs more.
     maxSteps: options.maxSteps ?? 200 + 8 * modelOf(plan).tasks.reduce((n, t) => n + t.maxAttempts, 0),

@@ -12,6 +12,9 @@ import { readJournal } from './journal.js';
 import { readSnapshot } from './json-file.js';
 import { acquireLock } from './lock.js';
 
+/** Now, as a file name part: what a kept-aside file is suffixed with (`.corrupt-<time>`, `.discarded-<time>`). */
+export const fileTimestamp = (): string => new Date().toISOString().replace(/[:.]/g, '-');
+
 export interface RestoreBackupOptions {
   /** Restore even though the current snapshot reads fine (it is kept aside). Default false. */
   force?: boolean;
@@ -42,7 +45,7 @@ export function restoreBackup(path: string, options: RestoreBackupOptions = {}):
     if (existsSync(path) && !options.force && readsFine(path)) {
       throw new Error(`${path} reads fine: restoring ${backup} would take the store back to record ${seq} and lose what came after; pass force to do it anyway`);
     }
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const stamp = fileTimestamp();
     const journal = `${path}.journal`;
     let journalKeptAs: string | null = null;
     if (!journalFollows(journal, seq)) {

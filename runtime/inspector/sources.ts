@@ -11,13 +11,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { jsonFileStore, readStoreFile } from '../../store/json-file.js';
+import { jsonFileStore } from '../../store/json-file.js';
 import { StoreLockedError } from '../../store/errors.js';
 import { applyCommand, sendCommand, type ControlAnswer, type ControlCommand } from '../control.js';
 import { breakpointActorId, SUPERVISOR_ACTOR_ID, taskActorId, type InspectedMachine, type InspectionRecord, type InspectionListener } from '../inspection.js';
 import { createOverseer, type Overseer } from '../overseer.js';
-import { replay } from '../persistence.js';
-import { TaskHost } from '../task-host.js';
+import { readStore } from '../status.js';
 import { ValidationError } from '../errors.js';
 import { recordProblem } from '../trace.js';
 import { describe } from '../validate.js';
@@ -92,10 +91,6 @@ interface Seen {
   mark: string;
 }
 
-/** Reads a store without its lock, as `overseer status` does; throws what the store says is wrong with it. */
-export function readStore(path: string): ReturnType<typeof replay> {
-  return replay(readStoreFile(path), new TaskHost(), `${path}.journal`);
-}
 
 /**
  * Whether a live process holds the store's lock. A store's final image records the supervisor
