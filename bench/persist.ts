@@ -2,12 +2,16 @@
  * Persistence figures of `jsonFileStore`, each in this fresh process. Prints one JSON line.
  *   node --expose-gc dist/bench/persist.js commit          group-commit latency: `flush()` after a burst
  *   node --expose-gc dist/bench/persist.js restore <path>  `createOverseer({ store })` on a written store
+ *   node --expose-gc dist/bench/persist.js budget <n>      writes the worst store a crash can leave under the default
+ *                                                          compaction policy at n W1 tasks; prints its path
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SCALED, scaledBudget } from '../runtime/compaction-policy.js';
 import { createOverseer, jsonFileStore } from '../runtime/index.js';
 import { median, report } from './stats.js';
+import { CONCURRENCY, w1 } from './workload.js';
 
 const BURSTS = 20;
 
@@ -55,9 +59,54 @@ async function restore(path: string) {
   return { restoreMs, tasks, replayed };
 }
 
+/**
+ * The largest journal the default policy (runtime/compaction-policy.ts) lets a crash leave at
+ * n tasks: a snapshot of all n W1 tasks, then W1 run until the journal holds its whole budget
+ * of records (none of them adds) — the moment before a compaction would start. Copied as a
+ * killed process leaves it (flushed, not closed).
+ */
+async function budget(n: number) {
+  const records = scaledBudget(SCALED, n);
+  const dir = mkdtempSync(join(tmpdir(), 'overseer-budget-'));
+  const path = join(dir, 'state.json');
+  const tasks = w1(n);
+  const first = createOverseer({ store: jsonFileStore(path) });
+  first.scheduleTasks(tasks);
+  await first.close(); // the snapshot: every task
+  const store = jsonFileStore(path);
+  const o = createOverseer({ store, compactEvery: Number.MAX_SAFE_INTEGER });
+  await new Promise<void>((resolve, reject) => {
+    let running = 0;
+    const fill = () => {
+      while (running < CONCURRENCY && store.journalLength < records) {
+        const next = o.getNextTask();
+        if (!next) break;
+        running++;
+        setImmediate(() => {
+          o.markComplete(next.id);
+          running--;
+          fill();
+        });
+      }
+      if (store.journalLength >= records) resolve();
+      else if (running === 0) reject(new Error(`W1 at ${n} tasks makes only ${store.journalLength} of the ${records} records`));
+    };
+    fill();
+  });
+  await o.flush();
+  const journaled = store.journalLength;
+  const crash = join(dir, 'crash');
+  mkdirSync(crash);
+  copyFileSync(path, join(crash, 'state.json'));
+  copyFileSync(`${path}.journal`, join(crash, 'state.json.journal'));
+  await o.close();
+  return { path: join(crash, 'state.json'), records: journaled };
+}
+
 if (process.argv[1]?.endsWith('persist.js')) {
   const [what = 'commit', path = ''] = process.argv.slice(2);
   if (what === 'commit') report(await commit());
   else if (what === 'restore') report(await restore(path));
-  else throw new Error(`unknown persistence benchmark ${what} (known: commit, restore)`);
+  else if (what === 'budget') report(await budget(Number(path)));
+  else throw new Error(`unknown persistence benchmark ${what} (known: commit, restore, budget)`);
 }

@@ -152,8 +152,10 @@ export function registerInspectCommands(cli: Command, io: Io, done: (code: numbe
       }
       const onError = (message: string) => io.err.write(`overseer: cannot read the store: ${message}\n`);
       const server = await serve(storeSource(path, 500, onError), { port: o.port, host: o.host, title: `Overseer: ${o.store}`, ...(o.allowHost ? { allowHosts: o.allowHost } : {}) }, '--port');
+      // Listening for Ctrl-C before the URL is out: whoever reads it may stop us at once.
+      const stopped = untilStopped();
       announce(server, o.host, o.json, io);
-      await untilStopped();
+      await stopped;
       await server.close();
       done(0);
     });
@@ -176,8 +178,9 @@ export function registerInspectCommands(cli: Command, io: Io, done: (code: numbe
         return done(result.mismatches.length ? 1 : 0);
       }
       const server = await serve(replaySource(trace.records), { port: o.port, host: o.host, title: `Overseer replay: ${file}`, ...(o.allowHost ? { allowHosts: o.allowHost } : {}) }, '--port');
+      const stopped = untilStopped(); // before the URL is out, as above
       announce(server, o.host, false, io, false);
-      await untilStopped();
+      await stopped;
       await server.close();
       done(0);
     });

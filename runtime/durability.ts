@@ -3,13 +3,16 @@
  * compacting the journal into a snapshot now and then, and the final snapshot at close.
  */
 import type { JournalEntry, Store, StoreWarning } from '../store/types.js';
+import { compactionDue, workerOvertaken, type CompactionInterval, type JournalFacts } from './compaction-policy.js';
 import { CompactionWorker, type SnapshotLimits } from './compactor.js';
 import { buildImage, replay, type ImageParts, type ReplayResult } from './persistence.js';
 import type { TaskHost } from './task-host.js';
 
 export interface DurabilityOptions {
-  /** Journal records between automatic compactions. */
-  compactEvery: number;
+  /** Journal records between automatic compactions (runtime/compaction-policy.ts). */
+  compactEvery: CompactionInterval;
+  /** How many tasks the runtime holds (called as records are journaled: must be cheap). */
+  taskCount: () => number;
   /** Where a failed background compaction is reported. */
   onError: (error: unknown, source: string) => void;
   /** The state to write at a compaction: every task and breakpoint, and the supervisor. */
@@ -37,6 +40,10 @@ export class Durability {
   private workerCovers = 0;
   /** The last worker was overtaken (no spare core now): the next compaction runs here, the one after tries a worker again. */
   private overtaken = false;
+  /** `add` records in the journal (the policy does not count them). */
+  private addsInJournal = 0;
+  /** Of those, the ones the compaction in flight covers: gone from the journal when it is done. */
+  private addsCovered = 0;
 
   constructor(
     readonly store: Store,
@@ -51,6 +58,7 @@ export class Durability {
    */
   open(host: TaskHost): { restored: ReplayResult; warnings: StoreWarning[] } {
     const contents = this.store.open();
+    for (const record of contents.journal) if (record.k === 'add') this.addsInJournal++;
     const journalName = this.store.kind === 'file' ? `${this.store.location}.journal` : `${this.store.location} journal`;
     try {
       return { restored: replay(contents, host, journalName), warnings: contents.warnings };
@@ -63,15 +71,21 @@ export class Durability {
   journal(entry: JournalEntry): void {
     const store = this.store;
     store.append(entry);
-    // A worker still at work when another compactEvery records have come (no spare core)
-    // is overtaken: the main thread compacts instead, so the journal, and a restore after
-    // a crash, stay bounded.
-    if (this.worker && !this.worker.signal.aborted && store.journalLength - this.workerCovers >= this.options.compactEvery) this.worker.abort();
+    if (entry.k === 'add') this.addsInJournal++;
+    // A worker still at work when the journal reaches its budget (no spare core) is
+    // overtaken: the main thread compacts instead, so the journal, and a restore after a
+    // crash, stay bounded.
+    if (this.worker && !this.worker.signal.aborted && workerOvertaken(this.options.compactEvery, this.facts(), this.workerCovers)) this.worker.abort();
     this.compactIfDue();
   }
 
+  private facts(): JournalFacts {
+    return { records: this.store.journalLength, adds: this.addsInJournal, tasks: this.options.taskCount() };
+  }
+
   private compactIfDue(): void {
-    if (this.store.journalLength < this.options.compactEvery || this.compactionQueued || this.compacting || this.closing) return;
+    if (this.compactionQueued || this.compacting || this.closing) return;
+    if (!compactionDue(this.options.compactEvery, this.facts(), this.background && !this.overtaken ? 'worker' : 'main')) return;
     // Not now: an API call is half-way through its records (an "add" comes before its
     // task exists). Once the call has returned, the image is whole.
     this.compactionQueued = true;
@@ -87,6 +101,8 @@ export class Durability {
         )
         .then((ok) => {
           this.compacting = null;
+          if (ok) this.addsInJournal -= this.addsCovered;
+          this.addsCovered = 0;
           // What came while it ran may be due already: not left waiting for the next record
           // (after a failure it is: the next record tries again, not a loop of failures).
           if (ok) this.compactIfDue();
@@ -119,6 +135,7 @@ export class Durability {
     const worker = new AbortController();
     this.worker = worker;
     this.workerCovers = this.store.journalLength;
+    this.addsCovered = this.addsInJournal;
     let workerFailed = false;
     try {
       await this.store.compactFrom!(async (source) => {
@@ -145,6 +162,7 @@ export class Durability {
 
   /** Writes a snapshot of everything into the store and shortens its journal. */
   private compact(): Promise<void> {
+    this.addsCovered = this.addsInJournal;
     return this.store.compact(buildImage(this.options.image(), this.store.seq));
   }
 }

@@ -32,12 +32,19 @@ export interface OverseerOptions {
   breakpoints?: { notifyBatchMs?: number; timeThresholdMs?: number };
   /** Options of the quality controller (stage weights, test timeout, an LLM stage…). */
   quality?: Omit<QualityControllerOptions, 'history' | 'onRecord' | 'now'>;
-  /** Journal records between automatic compactions into the snapshot. Default 100,000. */
+  /**
+   * Journal records between automatic compactions into the snapshot, fixed. By default the
+   * interval scales with the state: 1.5 records per task not counting `add` records, and at
+   * least 100,000 (runtime/compaction-policy.ts), so a large state is not rewritten over
+   * and over, and a restore after a crash stays proportional to the tasks.
+   */
   compactEvery?: number;
   /**
    * Make automatic compactions in a worker thread, from the store's files (a store that
-   * supports it: `jsonFileStore`), so the event loop does not stand still while a large
-   * snapshot is written. Default true; false compacts on the main thread.
+   * supports it: `jsonFileStore`), so that the snapshot's work is done on another core.
+   * Default: true on a machine with more than 2 cores. On 2 cores the worker competes with
+   * the main thread for one and was measured slower (docs/benchmarks.md); the main thread
+   * then compacts in slices (a few thousand tasks per turn of the event loop).
    */
   backgroundCompaction?: boolean;
   /** Where errors thrown by event listeners are reported. Default: console.error. */

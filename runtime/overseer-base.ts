@@ -2,6 +2,7 @@
  * The runtime's wiring. The supervisor actor (a real XState actor, systemId `supervisor`)
  * gates hand-out of work and is the root of the actor system the `inspect` option observes.
  */
+import { availableParallelism } from 'node:os';
 import { createActor, type Actor } from 'xstate';
 import type { Executor } from '../actors/types.js';
 import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
@@ -12,6 +13,7 @@ import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager } from './breakpoints.js';
 import { systemClock, type Clock } from './clock.js';
 import { createDecisionEngine, type DecisionEngine } from './decision.js';
+import { SCALED, workerByDefault } from './compaction-policy.js';
 import { Durability } from './durability.js';
 import { InspectionHub } from './inspection.js';
 import { inspectionPorts } from './inspection-ports.js';
@@ -72,8 +74,9 @@ export class OverseerBase {
     );
     this.durability = options.store
       ? new Durability(options.store, {
-          compactEvery: options.compactEvery ?? 100_000,
-          background: options.backgroundCompaction ?? true,
+          compactEvery: options.compactEvery ?? SCALED,
+          taskCount: () => this.scheduler.tasks.size,
+          background: options.backgroundCompaction ?? workerByDefault(availableParallelism()),
           limits: { maxQualityHistory: options.quality?.maxHistory ?? DEFAULT_MAX_HISTORY },
           onError: this.onError,
           image: () => {

@@ -260,7 +260,7 @@ describe('a process that never closes its overseer', () => {
     const script = `
       const { createOverseer, jsonFileStore } = await import('./runtime/index.ts');
       const store = jsonFileStore(${JSON.stringify(path)});
-      const o = createOverseer({ store, compactEvery: 20 });
+      const o = createOverseer({ store, compactEvery: 20, backgroundCompaction: true });
       for (let i = 0; i < 60; i++) o.scheduleTask({ id: 't' + i });
       while (store.journalLength >= 20) await new Promise((resolve) => setTimeout(resolve, 20));
       console.log('compacted in the background, not closed');
@@ -357,7 +357,7 @@ describe('background compaction', () => {
     const path = tempPath();
     const errors: unknown[] = [];
     const store = jsonFileStore(path);
-    const o = createOverseer({ store, compactEvery: 70, onError: (e) => errors.push(e) });
+    const o = createOverseer({ store, compactEvery: 70, backgroundCompaction: true, onError: (e) => errors.push(e) });
     o.scheduleTasks(Array.from({ length: 30 }, (_, i) => ({ id: `t${i}`, dependencies: i > 0 ? [`t${i - 1}`] : [] })));
     // 30 adds, 29 priority boosts (a dependent each), 1 ready: under 70. Completing tasks
     // crosses it; the worker's snapshot lands while the loop goes on appending (120 records
@@ -398,7 +398,7 @@ describe('background compaction', () => {
       },
     });
     const errors: unknown[] = [];
-    const o = createOverseer({ store, compactEvery: 100, onError: (e) => errors.push(e) });
+    const o = createOverseer({ store, compactEvery: 100, backgroundCompaction: true, onError: (e) => errors.push(e) });
     // Bursts of 20 records a turn while a worker starts (hundreds of ms): it cannot keep up.
     for (let i = 0; i < 30; i++) {
       o.scheduleTasks(Array.from({ length: 10 }, (_, j) => ({ id: `t${i}-${j}` })));
@@ -420,7 +420,7 @@ describe('background compaction', () => {
     const path = tempPath();
     const inner = jsonFileStore(path);
     const { store, inline } = counting(inner);
-    const o = createOverseer({ store, compactEvery: 50 });
+    const o = createOverseer({ store, compactEvery: 50, backgroundCompaction: true });
     o.scheduleTasks(Array.from({ length: 120 }, (_, i) => ({ id: `t${i}` }))); // 240 records in one call
     await Promise.resolve(); // the worker starts with all of them
     o.scheduleTask({ id: 'one-more' });
@@ -446,7 +446,7 @@ describe('background compaction', () => {
     const path = tempPath();
     const errors: unknown[] = [];
     const store = jsonFileStore(path);
-    const o = createOverseer({ store, compactEvery: 5, onError: (e) => errors.push(e) });
+    const o = createOverseer({ store, compactEvery: 5, backgroundCompaction: true, onError: (e) => errors.push(e) });
     for (let i = 0; i < 4; i++) o.scheduleTask({ id: `t${i}` });
     await tick(); // the worker is starting
     await o.close();
@@ -465,7 +465,7 @@ describe('background compaction', () => {
     let offered = 0;
     const { store, inline } = counting(inner, { compactFrom: (make) => compactFrom(inner, make, ++offered) });
     const errors: { error: unknown; source: string }[] = [];
-    const o = createOverseer({ store, compactEvery: 5, onError: (error, source) => errors.push({ error, source }) });
+    const o = createOverseer({ store, compactEvery: 5, backgroundCompaction: true, onError: (error, source) => errors.push({ error, source }) });
     return { path, inner, inline, errors, o, offered: () => offered };
   }
 
@@ -514,7 +514,7 @@ describe('background compaction', () => {
   it('is not used by a store that cannot make snapshots from files, and is a boolean option', async () => {
     expect(() => createOverseer({ backgroundCompaction: 'yes' as never })).toThrow(/options\.backgroundCompaction: must be true or false, got "yes"/);
     const store = memoryStore();
-    const o = createOverseer({ store, compactEvery: 3 });
+    const o = createOverseer({ store, compactEvery: 3, backgroundCompaction: true });
     for (let i = 0; i < 5; i++) o.scheduleTask({ id: `t${i}` });
     await until('a compaction', () => store.journalLength < 3);
     await o.close();
