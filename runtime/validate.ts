@@ -87,15 +87,18 @@ export function idProblems(value: unknown, path: string): string[] {
 
 export { describe };
 
+const MAX_DATE_MS = 8.64e15;
+
 /** Parses a deadline to epoch ms, or returns the problem. */
 export function parseDeadline(value: unknown, path: string): number | string {
   if (value instanceof Date) {
     return Number.isNaN(value.getTime()) ? `${path}: malformed deadline (an invalid Date)` : value.getTime();
   }
   if (typeof value === 'number') {
-    return Number.isFinite(value) && value >= 0
+    // A Date holds at most 8.64e15 ms: a later deadline could not be shown or written as a date.
+    return Number.isFinite(value) && value >= 0 && value <= MAX_DATE_MS
       ? value
-      : `${path}: malformed deadline ${value} (epoch milliseconds must be a finite number ≥ 0)`;
+      : `${path}: malformed deadline ${value} (epoch milliseconds must be a finite number from 0 to ${MAX_DATE_MS}, the last a Date holds)`;
   }
   if (typeof value === 'string') {
     // Date.parse accepts many shapes; an ISO-8601 date (with optional time) is what we promise.
