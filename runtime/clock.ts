@@ -8,8 +8,35 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-export const systemClock: Clock = {
+/** The longest delay a Node.js timer holds (~24.8 days). A longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A clock's timer for any delay: a delay longer than MAX_TIMER_MS is waited out in steps of
+ * at most that, so a deadline a month away, or a task timeout of 600 h, fires when it is due
+ * (Node would fire it at once, with a TimeoutOverflowWarning).
+ */
+export function longTimers(base: Clock): Clock {
+  interface Handle {
+    current: unknown;
+  }
+  return {
+    now: () => base.now(),
+    setTimeout(fn, ms) {
+      const due = base.now() + ms;
+      const handle: Handle = { current: undefined };
+      const arm = (left: number) => {
+        handle.current = left > MAX_TIMER_MS ? base.setTimeout(() => arm(due - base.now()), MAX_TIMER_MS) : base.setTimeout(fn, Math.max(0, left));
+      };
+      arm(ms);
+      return handle;
+    },
+    clearTimeout: (handle) => base.clearTimeout((handle as Handle | undefined)?.current),
+  };
+}
+
+export const systemClock: Clock = longTimers({
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+});

@@ -26,9 +26,10 @@ export function parseDuration(value: number | string): number | null {
   return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null;
 }
 
-const duration = z.union([z.number(), z.string()]).refine((v) => parseDuration(v) !== null, {
-  message: 'must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")',
-});
+const DURATION_MESSAGE = 'must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")';
+const duration = z.union([z.number(), z.string()], { error: DURATION_MESSAGE }).refine((v) => parseDuration(v) !== null, { message: DURATION_MESSAGE });
+/** A task's time limit: 0 would time every attempt out at once. */
+const timeLimit = duration.refine((v) => parseDuration(v) !== 0, { message: 'must be more than 0 (leave it out for no time limit)' });
 const stringMap = z.record(z.string(), z.string());
 const policy = z.enum(['block', 'cancel', 'ignore']);
 const executorType = z.enum(['shell', 'agent', 'function']);
@@ -55,7 +56,7 @@ const taskSchema = z.strictObject({
   deadline: z.string().optional(),
   retries: z.number().int().min(0).max(100).optional(),
   retryDelay: duration.optional(),
-  timeout: duration.optional(),
+  timeout: timeLimit.optional(),
   onDependencyFailure: policy.optional(),
   /** Pause the project for review when this task completes (`milestone_completion`). */
   milestone: z.boolean().optional(),
@@ -80,7 +81,7 @@ const defaultsSchema = z.strictObject({
   priority: z.number().int().min(1).max(10).optional(),
   retries: z.number().int().min(0).max(100).optional(),
   retryDelay: duration.optional(),
-  timeout: duration.optional(),
+  timeout: timeLimit.optional(),
   onDependencyFailure: policy.optional(),
 });
 

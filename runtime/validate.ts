@@ -210,6 +210,11 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
     // Quality settings are read by the judge as they are: a misspelled or mistyped one (a gate's
     // minScore as text) would quietly never hold, so they are checked as a plan file's are.
     if (issues.length === 0 && isPlainObject(raw.metadata) && raw.metadata.quality !== undefined && raw.metadata.quality !== null) issues.push(...qualityConfigProblems(raw.metadata.quality, `${path}.metadata.quality`));
+    // The runner's time limit per attempt: as text or 0 it would time every attempt out at once.
+    const timeoutMs = isPlainObject(raw.metadata) ? raw.metadata.timeoutMs : undefined;
+    if (timeoutMs !== undefined && timeoutMs !== null && !(typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      issues.push(`${path}.metadata.timeoutMs: must be a number of milliseconds > 0 (or null: no time limit), got ${describe(timeoutMs)}`);
+    }
     if (issues.length) problems.push(...issues);
     else metadata = deepFreeze(structuredClone(raw.metadata) as JsonValue);
   }

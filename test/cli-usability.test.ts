@@ -38,6 +38,26 @@ describe('the CLI for a new user', () => {
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'run.finished', status: 'invalid', exitCode: 2 });
   });
 
+  it('a time limit of 0, or one YAML reads as infinite, is refused in words', () => {
+    const bad = plan('limits.yaml', ['tasks:', '  - { id: a, command: "true", timeout: 0 }', '  - { id: b, command: "true", timeout: 1e400 }', '  - { id: c, command: "true", timeout: 600h }']);
+    const v = overseer('validate', bad, '--json');
+    expect(v.code).toBe(2);
+    expect((JSON.parse(v.stdout) as { problems: string[] }).problems).toEqual([
+      'tasks[0].timeout: must be more than 0 (leave it out for no time limit)',
+      'tasks[1].timeout: must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")',
+    ]);
+  });
+
+  it('the API refuses a time limit the runner could not keep', () => {
+    const o = createOverseer();
+    for (const timeoutMs of [0, -5, '30s', Number.POSITIVE_INFINITY]) {
+      expect(() => o.scheduleTask({ id: 'a', metadata: { timeoutMs } as never })).toThrow(/metadata\.timeoutMs: must be a number of milliseconds > 0/);
+    }
+    o.scheduleTask({ id: 'a', metadata: { timeoutMs: null } });
+    o.scheduleTask({ id: 'b', metadata: { timeoutMs: 600 * 3_600_000 } });
+    expect(o.getTasks()).toHaveLength(2);
+  });
+
   it('a mistyped store path is refused with exit 2 and nothing is created', () => {
     const before = readdirSync(dir);
     for (const args of [['status'], ['resume'], ['breakpoints'], ['cancel', 'x']]) {

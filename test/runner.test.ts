@@ -118,6 +118,15 @@ describe('overseer.run()', () => {
     expect(overseer.getTaskStatus('slow')!.lastError).toMatchObject({ kind: 'timeout', retryable: true });
   });
 
+  it('on the system clock, a timeout longer than a Node.js timer holds (600 h) does not fire at once', async () => {
+    // Node fires a delay over 2^31 − 1 ms after 1 ms: the attempt used to time out before this 20 ms of work ended.
+    const overseer = createOverseer({ executors: { work: () => new Promise((resolve) => setTimeout(() => resolve('done'), 20)) } });
+    overseer.scheduleTask({ id: 'soak', maxRetries: 0, metadata: { executor: { type: 'function', name: 'work' }, timeoutMs: 600 * 3_600_000 } });
+    expect((await overseer.run().outcome).exitCode).toBe(0);
+    expect(overseer.getTaskStatus('soak')).toMatchObject({ state: 'completed', result: 'done' });
+    await overseer.close();
+  });
+
   it('stop() aborts running work, records it as interrupted, and ends with exit 130', async () => {
     const work = controllable();
     const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
