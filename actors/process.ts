@@ -74,7 +74,7 @@ export function killRunningProcessGroups(): number {
  * 'cancelled'. Leaves no timers, listeners or streams behind.
  */
 export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
-  if (run.signal.aborted) throw abortError(run.label, run.signal.reason, 'not started', '');
+  if (run.signal.aborted) throw abortError(run.label, run.signal.reason, 'not started', { stdout: '', stderr: '' });
   const started = performance.now();
   const child = await spawnGrouped(run);
   const pgid = child.pid!;
@@ -129,7 +129,7 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
     };
     if (!abortedBeforeExit) return outcome;
     const how = escalated ? `killed with SIGKILL after ignoring SIGTERM for ${run.killGraceMs} ms` : 'stopped with SIGTERM';
-    throw abortError(run.label, run.signal.reason, how, combinedOutput(outcome));
+    throw abortError(run.label, run.signal.reason, how, outcome);
   } finally {
     forgetGroup();
     clearTimeout(killTimer);
@@ -142,11 +142,14 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
 /** The error for a non-zero exit: names the code and quotes the end of the output. */
 export function exitError(label: string, outcome: ProcessOutcome): ExecutionError {
   const how = outcome.exitCode !== null ? `exited with code ${outcome.exitCode}` : `was killed by ${outcome.exitSignal}`;
-  let message = `${label} ${how}`;
-  // The message is what people see first: quote a short tail; `output` keeps the whole one.
+  return new ExecutionError(withTails(`${label} ${how}`, outcome), { kind: 'exit', retryable: true, output: combinedOutput(outcome), exitCode: outcome.exitCode });
+}
+
+/** The message is what people see first: it quotes a short tail of each stream; `output` keeps the whole one. */
+function withTails(message: string, outcome: Pick<ProcessOutcome, 'stdout' | 'stderr'>): string {
   if (outcome.stderr.trim()) message += `\n--- stderr (tail) ---\n${clipStart(outcome.stderr.trimEnd(), 2000)}`;
   if (outcome.stdout.trim()) message += `\n--- stdout (tail) ---\n${clipStart(outcome.stdout.trimEnd(), 2000)}`;
-  return new ExecutionError(message, { kind: 'exit', retryable: true, output: combinedOutput(outcome), exitCode: outcome.exitCode });
+  return message;
 }
 
 /** A timeout is an abort whose reason is named 'TimeoutError' (as AbortSignal.timeout() makes). */
@@ -154,11 +157,12 @@ export function isTimeoutReason(reason: unknown): boolean {
   return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }
 
-function abortError(label: string, reason: unknown, how: string, output: string): ExecutionError {
+function abortError(label: string, reason: unknown, how: string, outcome: Pick<ProcessOutcome, 'stdout' | 'stderr'>): ExecutionError {
   const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : '';
   const timeout = isTimeoutReason(reason);
-  return new ExecutionError(`${label} ${timeout ? 'timed out' : 'was cancelled'}${why ? ` (${why})` : ''}: ${how}`, {
-    kind: timeout ? 'timeout' : 'cancelled', retryable: timeout, output: output || undefined, cause: reason,
+  // What a hung step printed before it was stopped is often why it hung: quoted as for an exit.
+  return new ExecutionError(withTails(`${label} ${timeout ? 'timed out' : 'was cancelled'}${why ? ` (${why})` : ''}: ${how}`, outcome), {
+    kind: timeout ? 'timeout' : 'cancelled', retryable: timeout, output: combinedOutput(outcome) || undefined, cause: reason,
   });
 }
 

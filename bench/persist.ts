@@ -2,8 +2,8 @@
  * Persistence figures of `jsonFileStore`, each in this fresh process. Prints one JSON line.
  *   node --expose-gc dist/bench/persist.js commit          group-commit latency: `flush()` after a burst
  *   node --expose-gc dist/bench/persist.js restore <path>  `createOverseer({ store })` on a written store
- *   node --expose-gc dist/bench/persist.js budget <n>      writes the worst store a crash can leave under the default
- *                                                          compaction policy at n W1 tasks; prints its path
+ *   node --expose-gc dist/bench/persist.js budget <n>      writes the store a crash leaves when the journal is at its
+ *                                                          budget (default compaction policy, n W1 tasks); prints its path
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,8 +60,8 @@ async function restore(path: string) {
 }
 
 /**
- * The largest journal the default policy (runtime/compaction-policy.ts) lets a crash leave at
- * n tasks: a snapshot of all n W1 tasks, then W1 run until the journal holds its whole budget
+ * The journal at its budget under the default policy (runtime/compaction-policy.ts) at n
+ * tasks, the moment before a compaction starts (a crash during it leaves a little more): a snapshot of all n W1 tasks, then W1 run until the journal holds its whole budget
  * of records (none of them adds) — the moment before a compaction would start — or to its end
  * when it makes fewer. Copied as a killed process leaves it (flushed, not closed).
  */

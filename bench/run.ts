@@ -56,22 +56,22 @@ function w1Row(n: number, contender: string, rs: W1Result[]): W1Row {
   };
 }
 
-/** Restores the store a file-store run kept, closed and as a crash leaves it, and the worst store a crash can leave (persist.js budget); then deletes them. */
+/** Restores the store a file-store run kept, closed and as a crash leaves it, and the store a crash leaves at the journal's budget (persist.js budget); then deletes them. */
 function restoreFigures(n: number, kept: W1Result, profiles: Measured['profiles']): Measured['restores'][number] {
   const restore = (path: string) => Array.from({ length: RUNS }, () => child<{ restoreMs: number; replayed: number }>('persist.js', ['restore', path]));
   const closed = restore(kept.store!);
   const crash = restore(kept.crashStore!);
-  const worst = child<{ path: string; records: number }>('persist.js', ['budget', n]);
-  const budget = restore(worst.path);
+  const atBudget = child<{ path: string; records: number }>('persist.js', ['budget', n]);
+  const budget = restore(atBudget.path);
   log(`restore n=${n}: closed ${JSON.stringify(closed)}, crash ${JSON.stringify(crash)}, at the budget ${JSON.stringify(budget)}`);
   if (n === LARGEST && PROFILE) {
     profiles.push({
-      title: `Restore after a crash at the journal's budget, ${n.toLocaleString('en-US')} tasks: snapshot + ${worst.records.toLocaleString('en-US')} journal records (the whole child process, close included)`,
+      title: `Restore after a crash at the journal's budget, ${n.toLocaleString('en-US')} tasks: snapshot + ${atBudget.records.toLocaleString('en-US')} journal records (the whole child process, close included)`,
       command: 'node dist/bench/profile.js persist.js restore <the store persist.js budget wrote>',
-      summary: profileChild('persist.js', ['restore', worst.path]),
+      summary: profileChild('persist.js', ['restore', atBudget.path]),
     });
   }
-  rmSync(dirname(dirname(worst.path)), { recursive: true, force: true });
+  rmSync(dirname(dirname(atBudget.path)), { recursive: true, force: true });
   rmSync(dirname(kept.store!), { recursive: true, force: true });
   return {
     n,
@@ -79,7 +79,7 @@ function restoreFigures(n: number, kept: W1Result, profiles: Measured['profiles'
     crashMs: median(crash.map((r) => r.restoreMs)),
     replayed: crash[0]!.replayed,
     budgetMs: median(budget.map((r) => r.restoreMs)),
-    budgetRecords: worst.records,
+    budgetRecords: atBudget.records,
   };
 }
 

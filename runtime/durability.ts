@@ -25,6 +25,8 @@ export interface DurabilityOptions {
   background: boolean;
   /** What the runtime trims that a replay in the worker must trim too. */
   limits: SnapshotLimits;
+  /** Makes the background snapshots (tests give one they control). Default: a worker thread. */
+  compactor?: Pick<CompactionWorker, 'snapshot' | 'close'>;
 }
 
 export class Durability {
@@ -33,7 +35,7 @@ export class Durability {
   private closing = false;
   private background: boolean;
   /** Started at the first background compaction; it keeps the state it wrote for the next one. */
-  private readonly compactor = new CompactionWorker();
+  private readonly compactor: Pick<CompactionWorker, 'snapshot' | 'close'>;
   /** Stops the background compaction in flight, if any. */
   private worker: AbortController | null = null;
   /** The journal's length when that worker started: the records it covers. */
@@ -42,14 +44,21 @@ export class Durability {
   private overtaken = false;
   /** `add` records in the journal (the policy does not count them). */
   private addsInJournal = 0;
-  /** Of those, the ones the compaction in flight covers: gone from the journal when it is done. */
-  private addsCovered = 0;
+  /** Records journaled by this runtime so far. */
+  private appended = 0;
+  /**
+   * What the compaction in flight covers: its adds leave the count when its records have left
+   * the journal (told by the journal's length, not by whether the store reported success: a
+   * store may fail after dropping them).
+   */
+  private covered: { adds: number; length: number; appended: number } | null = null;
 
   constructor(
     readonly store: Store,
     private readonly options: DurabilityOptions,
   ) {
     this.background = options.background && typeof store.compactFrom === 'function';
+    this.compactor = options.compactor ?? new CompactionWorker();
   }
 
   /**
@@ -71,6 +80,7 @@ export class Durability {
   journal(entry: JournalEntry): void {
     const store = this.store;
     store.append(entry);
+    this.appended++;
     if (entry.k === 'add') this.addsInJournal++;
     // A worker still at work when the journal reaches its budget (no spare core) is
     // overtaken: the main thread compacts instead, so the journal, and a restore after a
@@ -101,13 +111,22 @@ export class Durability {
         )
         .then((ok) => {
           this.compacting = null;
-          if (ok) this.addsInJournal -= this.addsCovered;
-          this.addsCovered = 0;
+          this.settleCovered();
           // What came while it ran may be due already: not left waiting for the next record
           // (after a failure it is: the next record tries again, not a loop of failures).
           if (ok) this.compactIfDue();
         });
     });
+  }
+
+  private cover(): void {
+    this.covered = { adds: this.addsInJournal, length: this.store.journalLength, appended: this.appended };
+  }
+
+  private settleCovered(): void {
+    const c = this.covered;
+    this.covered = null;
+    if (c && this.store.journalLength < c.length + (this.appended - c.appended)) this.addsInJournal -= c.adds;
   }
 
   flush(): Promise<void> {
@@ -135,7 +154,7 @@ export class Durability {
     const worker = new AbortController();
     this.worker = worker;
     this.workerCovers = this.store.journalLength;
-    this.addsCovered = this.addsInJournal;
+    this.cover();
     let workerFailed = false;
     try {
       await this.store.compactFrom!(async (source) => {
@@ -162,7 +181,7 @@ export class Durability {
 
   /** Writes a snapshot of everything into the store and shortens its journal. */
   private compact(): Promise<void> {
-    this.addsCovered = this.addsInJournal;
+    this.cover();
     return this.store.compact(buildImage(this.options.image(), this.store.seq));
   }
 }

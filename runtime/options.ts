@@ -43,7 +43,7 @@ export interface OverseerOptions {
    * Make automatic compactions in a worker thread, from the store's files (a store that
    * supports it: `jsonFileStore`), so that the snapshot's work is done on another core.
    * Default: true on a machine with more than 2 cores. On 2 cores the worker competes with
-   * the main thread for one and was measured slower (docs/benchmarks.md); the main thread
+   * the main thread for one and was measured slower (runtime/compaction-policy.ts); the main thread
    * then compacts in slices (a few thousand tasks per turn of the event loop).
    */
   backgroundCompaction?: boolean;

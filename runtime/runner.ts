@@ -260,7 +260,9 @@ export class Runner {
     // The task moved on while the work ran (cancelled, paused, judged): its late outcome is ignored.
     if (current?.state === 'running' && current.attempts === task.attempts && !attempt.judged) {
       if (attempt.abortedFor === 'timeout') {
-        this.overseer.markFailed(task.id, { message: (attempt.controller.signal.reason as Error).message, kind: 'timeout', retryable: true });
+        // The executor's own account (a shell step's: how it was stopped, and what it printed) when it gives one.
+        const message = failure instanceof ExecutionError && failure.kind === 'timeout' ? failure.message : (attempt.controller.signal.reason as Error).message;
+        this.overseer.markFailed(task.id, { message, kind: 'timeout', retryable: true });
       } else if (attempt.abortedFor === 'stopped') {
         this.overseer.markFailed(task.id, { message: 'interrupted: the run was stopped during this attempt', kind: 'interrupted', retryable: true });
       } else if (failure === null) {

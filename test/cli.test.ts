@@ -234,6 +234,8 @@ describe('stopping running work stops its processes', () => {
     await until('the task processes to be gone', () => !pids.some(alive), 5000);
     const status = await statusOf(store);
     expect(status.failed).toEqual([expect.objectContaining({ id: 'sleeper', kind: 'timeout' })]);
+    // How it was stopped, and what it printed before: often why it hung.
+    expect(status.failed[0]!.error).toMatch(/timed out \(timed out after 500 ms\): stopped with SIGTERM\n--- stdout \(tail\) ---\nwaiting on the sleeper$/);
   });
 
   it('Ctrl-C exits 130 leaving no task process, and resume finishes the plan', async () => {

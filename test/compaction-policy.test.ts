@@ -7,9 +7,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compactionDue, SCALED, scaledBudget, workerByDefault, workerOvertaken, type CompactionInterval, type JournalFacts } from '../runtime/compaction-policy.js';
 import { Durability } from '../runtime/durability.js';
-import type { ImageParts } from '../runtime/persistence.js';
+import { buildImage, type ImageParts } from '../runtime/persistence.js';
 import { TaskHost } from '../runtime/task-host.js';
 import { memoryStore } from '../store/memory.js';
+import { createOverseer } from '../runtime/index.js';
 import type { JournalEntry, Store, StoreImage } from '../store/types.js';
 
 const facts = (records: number, adds: number, tasks: number): JournalFacts => ({ records, adds, tasks });
@@ -104,15 +105,16 @@ describe('Durability under a scaled interval', () => {
     return { inner, store, started, finish };
   }
 
-  function durability(store: Store, interval: CompactionInterval, tasks: () => number) {
+  function durability(store: Store, interval: CompactionInterval, tasks: () => number, compactor?: ReturnType<typeof heldWorker>['compactor']) {
     const errors: unknown[] = [];
     const d = new Durability(store, {
       compactEvery: interval,
       taskCount: tasks,
       onError: (error) => errors.push(error),
       image: () => EMPTY,
-      background: false,
+      background: compactor !== undefined,
       limits: { maxQualityHistory: 10 },
+      ...(compactor ? { compactor } : {}),
     });
     d.open(new TaskHost());
     return { d, errors };
@@ -159,5 +161,147 @@ describe('Durability under a scaled interval', () => {
     again.d.journal(start('t0'));
     await settle();
     expect(started).toEqual([150]);
+  });
+
+  /**
+   * A memory store that compacts "in a worker" too: its `compactFrom` waits for the compactor
+   * below (held until `finish()`, stopped by its signal), then drops what it covered.
+   */
+  function heldWorker() {
+    const inner = memoryStore();
+    const started: { where: 'worker' | 'main'; at: number }[] = [];
+    let release: (() => void) | null = null;
+    let stopped = 0;
+    const compactor = {
+      snapshot: (_source: unknown, _limits: unknown, signal?: AbortSignal) =>
+        new Promise<{ reused: boolean }>((resolve, reject) => {
+          release = () => resolve({ reused: false });
+          signal?.addEventListener('abort', () => (stopped++, reject(new Error('stopped'))));
+        }),
+      close() {},
+    };
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compact: (image: StoreImage) => (started.push({ where: 'main', at: inner.journalLength }), inner.compact(image)),
+      compactFrom: async (make: NonNullable<Store['compactFrom']> extends (m: infer M) => unknown ? M : never) => {
+        started.push({ where: 'worker', at: inner.journalLength });
+        const covers = inner.seq;
+        await make({ snapshot: '', snapshotSeq: 0, journal: '', journalBytes: 0, seq: covers, target: '' });
+        await inner.compact(buildImage(EMPTY, covers));
+      },
+    });
+    const finish = async () => {
+      release!();
+      release = null;
+      await settle();
+    };
+    return { inner, store, started, finish, compactor, stopped: () => stopped };
+  }
+
+  it('starts a worker at half the budget, and counts the adds appended while it runs', async () => {
+    const { inner, store, started, finish, compactor } = heldWorker();
+    let tasks = 0;
+    const { d, errors } = durability(store, { perTask: 2, floor: 10 }, () => tasks, compactor);
+    for (let i = 0; i < 30; i++) (tasks++, d.journal(add(`t${i}`)));
+    for (let i = 0; i < 29; i++) d.journal(start('t0'));
+    await settle();
+    expect(started).toEqual([]);
+    d.journal(start('t0')); // 30 other records: half of 2 per task
+    await settle();
+    expect(started).toEqual([{ where: 'worker', at: 60 }]);
+    for (let i = 30; i < 40; i++) (tasks++, d.journal(add(`t${i}`)));
+    for (let i = 0; i < 5; i++) d.journal(start('t0'));
+    await finish();
+    expect(inner.journalLength).toBe(15); // 10 adds and 5 others came after it started
+    // 40 tasks: the next worker at 40 other records, the 5 kept included.
+    for (let i = 0; i < 34; i++) d.journal(start('t1'));
+    await settle();
+    expect(started).toHaveLength(1);
+    d.journal(start('t1'));
+    await settle();
+    expect(started).toEqual([{ where: 'worker', at: 60 }, { where: 'worker', at: 50 }]);
+    await finish();
+    expect(errors).toEqual([]);
+  });
+
+  it('overtakes a worker at the whole budget: the main thread compacts everything then', async () => {
+    const { inner, store, started, compactor, stopped } = heldWorker();
+    const { d, errors } = durability(store, { perTask: 2, floor: 10 }, () => 30, compactor);
+    for (let i = 0; i < 30; i++) d.journal(add(`t${i}`));
+    for (let i = 0; i < 30; i++) d.journal(start('t0'));
+    await settle();
+    expect(started).toEqual([{ where: 'worker', at: 60 }]);
+    for (let i = 0; i < 29; i++) d.journal(start('t0'));
+    await settle();
+    expect(stopped()).toBe(0);
+    d.journal(start('t0')); // 60 other records: the budget
+    await settle();
+    expect(stopped()).toBe(1);
+    expect(started).toEqual([{ where: 'worker', at: 60 }, { where: 'main', at: 90 }]);
+    expect(inner.journalLength).toBe(0);
+    // Nothing left counted: the next compaction (main thread, after an overtaken worker) at 60 other records.
+    for (let i = 0; i < 59; i++) d.journal(start('t0'));
+    await settle();
+    expect(started).toHaveLength(2);
+    d.journal(start('t0'));
+    await settle();
+    expect(started.at(-1)).toEqual({ where: 'main', at: 60 });
+    expect(errors).toEqual([]);
+  });
+
+  it.each([
+    ['fails before dropping anything: its adds still count', false],
+    ['fails after dropping its records (a rename that failed, say): its adds no longer count', true],
+  ])('a compaction that %s', async (_, dropped) => {
+    const inner = memoryStore();
+    const started: number[] = [];
+    let failures = 1;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compact: async (image: StoreImage) => {
+        started.push(inner.journalLength);
+        if (dropped) await inner.compact(image);
+        if (failures-- > 0) throw new Error('EIO');
+        if (!dropped) await inner.compact(image);
+      },
+    });
+    let tasks = 30;
+    const { d, errors } = durability(store, { perTask: 2, floor: 10 }, () => tasks);
+    for (let i = 0; i < 30; i++) d.journal(add(`t${i}`));
+    for (let i = 0; i < 60; i++) d.journal(start('t0'));
+    await settle();
+    expect(started).toEqual([90]);
+    expect(errors).toHaveLength(1);
+    expect(inner.journalLength).toBe(dropped ? 0 : 90);
+    tasks = 45; // a budget of 90 other records from now on
+    if (dropped) {
+      // Nothing is left but what comes now: due at 90 other records, not 30 sooner (as if its 30 adds were still there).
+      for (let i = 0; i < 89; i++) d.journal(start('t0'));
+      await settle();
+      expect(started).toEqual([90]);
+      d.journal(start('t0'));
+    } else {
+      // 30 adds and 61 others: not due until 90 others (it would be now if the failure had let its adds go).
+      d.journal(start('t0'));
+      await settle();
+      expect(started).toEqual([90]);
+      for (let i = 0; i < 29; i++) d.journal(start('t0'));
+    }
+    await settle();
+    expect(started).toEqual([90, dropped ? 90 : 120]);
+  });
+});
+
+describe('the runtime under the default policy', () => {
+  it('gives a large state a larger budget: 120,000 tasks added and made ready (120,000 other records) are not compacted', async () => {
+    // With a fixed 100,000 (or a budget blind to the tasks) this would compact; 1.5 per task allows 180,000.
+    const store = memoryStore();
+    const o = createOverseer({ store });
+    o.scheduleTasks(Array.from({ length: 120_000 }, (_, i) => ({ id: `t${i}` })));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.journalLength).toBe(240_000);
+    // 60,000 more records (each task started) reach the budget: compacted.
+    for (let i = 0; i < 60_000; i++) o.getNextTask();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.journalLength).toBeLessThan(1_000);
+    await o.close();
   });
 });
