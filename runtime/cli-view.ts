@@ -27,6 +27,15 @@ const MARK: Record<TaskState, string> = {
   retrying: '↻',
 };
 
+/**
+ * Text a task printed (or a message quoting it), made safe for a terminal: control characters
+ * other than newline and tab are shown as `\xNN` instead of acting (a task's output must not
+ * clear the screen, move the cursor or retitle the window of the person watching).
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 const clockTime = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 const elapsed = (ms: number) => {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -71,24 +80,24 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): R
   const offTriggered = overseer.on('breakpoint.triggered', ({ breakpoint: b, at }) => {
     const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
     const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `waiting: overseer approve ${b.id} / overseer reject ${b.id}`;
-    out.write(`${clockTime(at)} breakpoint ${b.id} ${b.type} pauses ${what} — ${b.message} (${how})\n`);
+    out.write(printable(`${clockTime(at)} breakpoint ${b.id} ${b.type} pauses ${what} — ${b.message} (${how})`) + '\n');
   });
   const offResolved = overseer.on('breakpoint.resolved', ({ breakpoint: b, at }) => {
     const r = b.resolution;
-    out.write(`${clockTime(at)} breakpoint ${b.id} ${b.state}${r ? `: ${r.action} by ${r.by}${r.note ? ` — ${r.note}` : ''}` : ''}\n`);
+    out.write(printable(`${clockTime(at)} breakpoint ${b.id} ${b.state}${r ? `: ${r.action} by ${r.by}${r.note ? ` — ${r.note}` : ''}` : ''}`) + '\n');
   });
   const offTransitions = overseer.on('task.transition', (e) => {
     if (e.from === null) return;
     const attempt = e.to === 'running' ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
     const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
-    out.write(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}\n`);
+    out.write(printable(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}`) + '\n');
     // A failure's message goes on with the output the work printed last (stderr, stdout tails): show it.
-    if (e.to === 'failed' && e.reason) for (const line of failureTail(e.reason)) out.write(`    ${line}\n`);
+    if (e.to === 'failed' && e.reason) for (const line of failureTail(e.reason)) out.write(`    ${printable(line)}\n`);
   });
   return {
     log: () => {},
     finished: (o) => out.write(`${summary(o)}\n`),
-    note: (m) => out.write(`${m}\n`),
+    note: (m) => out.write(`${printable(m)}\n`),
     stop: () => {
       offTriggered();
       offResolved();
@@ -116,9 +125,20 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
       ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns ?? 100)),
     ];
     if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);
-    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.join('\n')}\n`);
+    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.map(printable).join('\n')}\n`);
     drawn = lines.length;
   };
+  // A failure is printed above the block, where it stays (the block is redrawn under it): its
+  // message and the tails of what the work printed, as the plain view shows them.
+  const offFailed = overseer.on('task.transition', (e) => {
+    if (e.to !== 'failed' || !e.reason) return;
+    const width = out.columns ?? 100;
+    const head = `✗ ${e.taskId} failed (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'}): ${e.reason.split('\n')[0]}`;
+    const lines = [head, ...failureTail(e.reason).map((l) => `    ${l}`)].map((l) => printable(l)).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
+    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.join('\n')}\n`);
+    drawn = 0;
+    draw();
+  });
   const timer = setInterval(draw, 250);
   draw();
   return {
@@ -131,7 +151,10 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
       notes.push(m);
       draw();
     },
-    stop: () => clearInterval(timer),
+    stop: () => {
+      clearInterval(timer);
+      offFailed();
+    },
   };
 }
 

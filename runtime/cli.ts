@@ -17,7 +17,8 @@ import type { ResolutionAction } from '../machines/breakpoint.js';
 import { OverseerError } from './errors.js';
 import { loadPlan, PlanError } from './plan.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
-import { storeStatus } from './status.js';
+import { storeStatus, taskDetail, taskDetailLines } from './status.js';
+import { printable } from './cli-view.js';
 import { discardStore, restoreBackupOf, storeErrorMessage } from './cli-store.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, dispatchFlagsFor, openDispatch, rememberDispatch, type DispatchFlags } from './cli-worker.js';
@@ -139,25 +140,35 @@ function program(io: Io, done: (code: number) => void): Command {
     });
 
   cli
-    .command('status')
-    .description('tasks by state, blocked reasons and what runs next (safe while a run holds the store)')
+    .command('status [task]')
+    .description('tasks by state, blocked reasons and what runs next; with a task id, that task: its history, last error and output (safe while a run holds the store)')
     .option('--store <path>', 'the JSON store', DEFAULT_STORE)
     .option('--json', 'machine-readable output')
-    .action((o: { store: string; json?: boolean }) => {
+    .action((taskId: string | undefined, o: { store: string; json?: boolean }) => {
       requireStore(o.store);
+      // Task output and messages are shown as text, never as terminal control sequences.
+      const say = (line: string) => io.out.write(`${printable(line)}\n`);
+      if (taskId !== undefined) {
+        const d = taskDetail(resolve(o.store), taskId);
+        if (!d) throw new BadInput(`${o.store} has no task "${taskId}"`);
+        if (o.json) io.out.write(`${JSON.stringify(d)}\n`);
+        else for (const line of taskDetailLines(d)) say(line);
+        return done(EXIT.ok);
+      }
       const s = storeStatus(resolve(o.store));
       if (o.json) io.out.write(`${JSON.stringify(s)}\n`);
       else {
-        io.out.write(`${o.store}: ${TASK_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`).join(', ') || 'no tasks'} (total ${s.counts.total})\n`);
-        for (const r of s.running) io.out.write(`  running   ${r.id} (attempt ${r.attempt})\n`);
-        for (const r of s.retrying) io.out.write(`  retrying  ${r.id} at ${r.retryAt === null ? '?' : new Date(r.retryAt).toISOString()}: ${r.lastError?.split('\n')[0] ?? ''}\n`);
-        for (const b of s.blocked) io.out.write(`  blocked   ${b.id}: ${b.reason}${b.upstream ? ` (${b.upstream})` : ''}\n`);
-        for (const f of s.failed) io.out.write(`  failed    ${f.id}: ${f.error.split('\n')[0]}\n`);
-        if (s.nextReady.length) io.out.write(`  next: ${s.nextReady.slice(0, 10).map((r) => r.id).join(', ')}\n`);
+        say(`${o.store}: ${TASK_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`).join(', ') || 'no tasks'} (total ${s.counts.total})`);
+        for (const r of s.running) say(`  running   ${r.id} (attempt ${r.attempt})`);
+        for (const r of s.retrying) say(`  retrying  ${r.id} at ${r.retryAt === null ? '?' : new Date(r.retryAt).toISOString()}: ${r.lastError?.split('\n')[0] ?? ''}`);
+        for (const b of s.blocked) say(`  blocked   ${b.id}: ${b.reason}${b.upstream ? ` (${b.upstream})` : ''}`);
+        for (const f of s.failed) say(`  failed    ${f.id}: ${f.error.split('\n')[0]}`);
+        if (s.nextReady.length) say(`  next: ${s.nextReady.slice(0, 10).map((r) => r.id).join(', ')}`);
         for (const b of s.breakpoints.filter((x) => ['triggered', 'awaiting', 'autoResolving'].includes(x.state))) {
-          io.out.write(`  breakpoint ${b.id} (${b.type}, ${b.state}): ${b.taskId ?? `project ${b.projectId}`} — ${b.message}\n`);
+          say(`  breakpoint ${b.id} (${b.type}, ${b.state}): ${b.taskId ?? `project ${b.projectId}`} — ${b.message}`);
         }
-        if (s.paused.all || s.paused.projects.length) io.out.write(`  paused: ${s.paused.all ? 'everything' : s.paused.projects.join(', ')}\n`);
+        if (s.paused.all || s.paused.projects.length) say(`  paused: ${s.paused.all ? 'everything' : s.paused.projects.join(', ')}`);
+        if (s.failed.length) say(`  (overseer status <task> shows a task's whole error and output)`);
       }
       done(EXIT.ok);
     });
@@ -218,7 +229,7 @@ function program(io: Io, done: (code: number) => void): Command {
         for (const b of list) {
           const r = b.resolution;
           const decided = r ? ` — ${r.action} by ${r.by}${r.note ? `: ${r.note}` : ''}` : '';
-          io.out.write(`${b.id}  ${b.state.padEnd(13)} ${b.priority.padEnd(6)} ${b.type}  ${b.taskId ?? `project ${b.projectId}`}: ${b.message}${decided}\n`);
+          io.out.write(`${printable(`${b.id}  ${b.state.padEnd(13)} ${b.priority.padEnd(6)} ${b.type}  ${b.taskId ?? `project ${b.projectId}`}: ${b.message}${decided}`)}\n`);
         }
       }
       done(EXIT.ok);

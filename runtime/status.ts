@@ -63,3 +63,72 @@ export function storeStatus(path: string): StoreStatus {
   status.nextReady = ready.map(({ seq: _, ...r }) => r);
   return status;
 }
+
+/** One task as the store holds it: what `overseer status <task>` shows, its output included. */
+export interface TaskDetail {
+  id: string;
+  projectId: string;
+  state: TaskState;
+  priority: number;
+  effectivePriority: number;
+  dependencies: string[];
+  attempts: number;
+  retries: number;
+  maxRetries: number;
+  retryAt: number | null;
+  blockedReason: { reason: string; upstream?: string } | null;
+  /** The last failure: its message holds the tails of what a shell step printed. */
+  lastError: { message: string; kind?: string } | null;
+  /** What the last successful attempt returned (a shell step: its exit code and output tails). */
+  result: unknown;
+  history: { from: string | null; to: string; at: number; reason?: string }[];
+}
+
+/** The task `id` of the store at `path`, or null when it has none. */
+export function taskDetail(path: string, id: string): TaskDetail | null {
+  const task = readStore(path).tasks.find((t) => t.context.id === id);
+  if (!task) return null;
+  const c = task.context;
+  return {
+    id: c.id,
+    projectId: c.projectId,
+    state: task.value,
+    priority: c.priority,
+    effectivePriority: task.effective,
+    dependencies: [...c.dependencies],
+    attempts: c.attempts,
+    retries: c.retries,
+    maxRetries: c.maxRetries,
+    retryAt: c.retryAt,
+    blockedReason: c.blockedReason ? { reason: c.blockedReason.reason, ...(c.blockedReason.upstream ? { upstream: c.blockedReason.upstream } : {}) } : null,
+    lastError: c.lastError ? { message: c.lastError.message, ...(c.lastError.kind ? { kind: c.lastError.kind } : {}) } : null,
+    result: c.result,
+    history: c.history.map((h) => ({ from: h.from, to: h.to, at: h.at, ...(h.reason ? { reason: h.reason } : {}) })),
+  };
+}
+
+/** A task's detail as lines for people (the caller makes them printable). */
+export function taskDetailLines(d: TaskDetail): string[] {
+  const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
+  const lines = [
+    `${d.id}  ${d.state}  (project ${d.projectId}, priority ${d.priority}${d.effectivePriority !== d.priority ? ` → ${d.effectivePriority}` : ''}, ` +
+      `attempt ${d.attempts}, retries ${d.retries} of ${d.maxRetries}${d.dependencies.length ? `, after ${d.dependencies.join(', ')}` : ''})`,
+  ];
+  if (d.retryAt !== null) lines.push(`  retries at ${time(d.retryAt)}`);
+  if (d.blockedReason) lines.push(`  blocked: ${d.blockedReason.reason}${d.blockedReason.upstream ? ` (${d.blockedReason.upstream})` : ''}`);
+  lines.push('  history:', ...d.history.map((h) => `    ${time(h.at)}  ${h.from ?? '(created)'} → ${h.to}${h.reason ? ` — ${h.reason.split('\n')[0]}` : ''}`));
+  if (d.lastError) lines.push(`  last error${d.lastError.kind ? ` (${d.lastError.kind})` : ''}:`, ...d.lastError.message.split('\n').map((l) => `    ${l}`));
+  if (d.result !== null && d.result !== undefined) {
+    const r = d.result as Record<string, unknown>;
+    lines.push('  result:');
+    // A shell step's result: its output, as printed, rather than as JSON with escaped newlines.
+    if (typeof r === 'object' && (typeof r.stdout === 'string' || typeof r.stderr === 'string')) {
+      const { stdout, stderr, ...rest } = r;
+      if (Object.keys(rest).length) lines.push(`    ${JSON.stringify(rest)}`);
+      for (const [name, text] of [['stdout', stdout], ['stderr', stderr]] as const) {
+        if (typeof text === 'string' && text.trim()) lines.push(`    --- ${name} (tail) ---`, ...text.trimEnd().split('\n').map((l) => `    ${l}`));
+      }
+    } else lines.push(...JSON.stringify(d.result, null, 2).split('\n').map((l) => `    ${l}`));
+  }
+  return lines;
+}

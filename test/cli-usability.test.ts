@@ -1,10 +1,11 @@
 /** What a new user ran into: machine-readable errors, mistyped stores, plan drift, complete output. */
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOverseer } from '../runtime/index.js';
-import { failureTail, summary } from '../runtime/cli-view.js';
+import { failureTail, liveReporter, printable, summary } from '../runtime/cli-view.js';
 import { runCliSync } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overseer-usability-'));
@@ -94,6 +95,49 @@ describe('the CLI for a new user', () => {
     const v = overseer('validate', plan('empty.yaml', []));
     expect(v.code).toBe(2);
     expect(v.stderr).toContain('(top level): must be a mapping (key: value), got null');
+  });
+
+  it('what a task prints reaches the terminal as text, never as control sequences', () => {
+    expect(printable('a\u001b[2Jb\rc\u0007\td\ne\u009b')).toBe('a\\x1b[2Jb\\x0dc\\x07\td\ne\\x9b');
+    const store = join(dir, 'escapes.json');
+    const p = plan('escapes.yaml', ['tasks:', '  - { id: loud, retries: 0, command: \'printf "x \\033[2J \\033]0;pwned\\007 y\\n" >&2; exit 4\' }']);
+    for (const r of [overseer('run', p, '--store', store), overseer('status', '--store', store), overseer('status', 'loud', '--store', store)]) {
+      expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    }
+    expect(overseer('status', 'loud', '--store', store).stdout).toContain('x \\x1b[2J \\x1b]0;pwned\\x07 y');
+  });
+
+  it('in a terminal, a failure stays above the live view with the tails of what the work printed', () => {
+    let written = '';
+    const out = Object.assign(new PassThrough(), { columns: 120, rows: 30 }) as unknown as NodeJS.WriteStream;
+    (out as unknown as PassThrough).on('data', (chunk: Buffer) => (written += chunk.toString()));
+    const o = createOverseer();
+    const view = liveReporter(o, out, 'test');
+    o.scheduleTask({ id: 'deploy', maxRetries: 0 });
+    o.getNextTask();
+    o.markFailed('deploy', 'shell command `./deploy` exited with code 3\n--- stderr (tail) ---\nconnecting\nrefused: \u001b[31mno route\n--- stdout (tail) ---\nstep 1 ok');
+    view.stop();
+    const shown = written.replace(/\u001b\[\d*[AJ]/g, ''); // the view's own cursor moves
+    expect(shown).toContain('✗ deploy failed (attempt 1): shell command `./deploy` exited with code 3\n    --- stderr (tail) ---\n    connecting\n    refused: \\x1b[31mno route\n    --- stdout (tail) ---\n    step 1 ok\n');
+    expect(shown).not.toMatch(/\u001b/);
+  });
+
+  it('status <task> shows one task: its history, its last error and what it printed', () => {
+    const store = join(dir, 'detail.json');
+    const p = plan('detail.yaml', ['tasks:', '  - { id: build, command: "echo compiled 12 files; echo a warning >&2" }', '  - { id: test, dependsOn: [build], retries: 0, command: "echo 3 passed; echo 1 failed >&2; exit 1" }']);
+    expect(overseer('run', p, '--store', store).code).toBe(1);
+    const build = overseer('status', 'build', '--store', store);
+    expect(build.code).toBe(0);
+    expect(build.stdout).toMatch(/^build {2}completed {2}\(project default, priority 5 → 6, attempt 1, retries 0 of 3\)\n {2}history:\n/);
+    expect(build.stdout).toMatch(/running → completed\n {2}result:\n {4}\{"exitCode":0,"durationMs":\d+\}\n {4}--- stdout \(tail\) ---\n {4}compiled 12 files\n {4}--- stderr \(tail\) ---\n {4}a warning\n$/);
+    const test = overseer('status', 'test', '--store', store);
+    expect(test.stdout).toContain('after build');
+    expect(test.stdout).toMatch(/ {2}last error \(exit\):\n {4}shell command `.*` exited with code 1\n {4}--- stderr \(tail\) ---\n {4}1 failed\n {4}--- stdout \(tail\) ---\n {4}3 passed\n$/);
+    expect(JSON.parse(overseer('status', 'test', '--store', store, '--json').stdout)).toMatchObject({ id: 'test', state: 'failed', attempts: 1, lastError: { kind: 'exit' } });
+    const missing = overseer('status', 'nope', '--store', store);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('has no task "nope"');
+    expect(overseer('status', '--store', store).stdout).toContain("overseer status <task> shows a task's whole error and output");
   });
 
   it('a failure shows what the work printed last, under its line', () => {
