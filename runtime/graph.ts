@@ -81,6 +81,71 @@ export function findCycle(ids: readonly string[], dependenciesOf: DependenciesOf
   return null;
 }
 
+/**
+ * Every independent dependency cycle among `ids`: one per strongly connected component that
+ * has one (Tarjan's algorithm, iterative), as `findCycle` writes it, in the order of `ids`.
+ * A plan with two separate cycles is told both at once, not the second after the first is fixed.
+ */
+export function findCycles(ids: readonly string[], dependenciesOf: DependenciesOf): string[][] {
+  const inSet = new Set(ids);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  let next = 0;
+  for (const root of ids) {
+    if (index.has(root)) continue;
+    const path: string[] = [root];
+    const cursors: number[] = [0];
+    index.set(root, next);
+    low.set(root, next++);
+    stack.push(root);
+    onStack.add(root);
+    while (path.length > 0) {
+      const node = path[path.length - 1]!;
+      const deps = dependenciesOf(node);
+      const cursor = cursors[cursors.length - 1]!;
+      if (cursor < deps.length) {
+        cursors[cursors.length - 1] = cursor + 1;
+        const dep = deps[cursor]!;
+        if (!inSet.has(dep)) continue;
+        if (!index.has(dep)) {
+          index.set(dep, next);
+          low.set(dep, next++);
+          stack.push(dep);
+          onStack.add(dep);
+          path.push(dep);
+          cursors.push(0);
+        } else if (onStack.has(dep)) low.set(node, Math.min(low.get(node)!, index.get(dep)!));
+        continue;
+      }
+      path.pop();
+      cursors.pop();
+      const parent = path[path.length - 1];
+      if (parent !== undefined) low.set(parent, Math.min(low.get(parent)!, low.get(node)!));
+      if (low.get(node) === index.get(node)) {
+        const component: string[] = [];
+        let member: string;
+        do {
+          member = stack.pop()!;
+          onStack.delete(member);
+          component.push(member);
+        } while (member !== node);
+        if (component.length > 1 || dependenciesOf(node).includes(node)) components.push(component);
+      }
+    }
+  }
+  const position = new Map(ids.map((id, i) => [id, i]));
+  return components
+    .map((component) => {
+      const members = new Set(component);
+      const ordered = component.sort((a, b) => position.get(a)! - position.get(b)!);
+      return findCycle(ordered, (id) => dependenciesOf(id).filter((d) => members.has(d)))!;
+    })
+    .sort((a, b) => position.get(a[0]!)! - position.get(b[0]!)!);
+}
+
 class MinIntHeap {
   private readonly items: number[] = [];
   get size(): number {

@@ -28,7 +28,7 @@ export { backoffDelay, classifyFailure, shouldRetry, DEFAULT_RETRY_POLICY, INTER
 export type { RetryPolicy, FailureInput, ClassifiedFailure } from './backoff.js';
 export { effectivePriority, DEADLINE_BOOST_WINDOW_MS } from './priority.js';
 export type { BoostReason, EffectivePriority, PriorityFacts } from './priority.js';
-export { topologicalOrder, findCycle } from './graph.js';
+export { topologicalOrder, findCycle, findCycles } from './graph.js';
 export { systemClock } from './clock.js';
 /** XState's simulated clock, re-exported so an embedding project needs no xstate import of its own: `createOverseer({ clock })`, then `clock.increment(ms)`. */
 export { SimulatedClock } from 'xstate';

@@ -11,7 +11,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import type { TaskSpec } from './validate.js';
-import { findCycle } from './graph.js';
+import { findCycles } from './graph.js';
 import { describe, idProblems, isPlainObject, parseDeadline } from './validate.js';
 import { checkRule, DEFAULT_BREAKPOINT_TYPES, type RuleDefinition } from './breakpoint-rules.js';
 import { formatIssues, qualityConfig } from './zod-issues.js';
@@ -226,9 +226,12 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
       else if (!where.has(dep)) problems.push(`${e.path}.dependsOn[${j}]: unknown task "${dep}"`);
     });
   }
-  const depsById = new Map(entries.filter((e) => e.id !== null).map((e) => [e.id!, e.deps.filter((x) => x !== e.id)]));
-  const cycle = findCycle([...depsById.keys()], (id) => depsById.get(id) ?? []);
-  if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
+  // A duplicate id is reported above; its first task's dependencies are the ones checked (a second one must not hide a cycle).
+  const depsById = new Map<string, string[]>();
+  for (const e of entries) if (e.id !== null && !depsById.has(e.id)) depsById.set(e.id, e.deps.filter((x) => x !== e.id));
+  for (const cycle of findCycles([...depsById.keys()], (id) => depsById.get(id) ?? [])) {
+    problems.push(`dependency cycle: ${cycle.join(' -> ')} (${cycle.slice(0, -1).map((id) => where.get(id)).join(', ')})`);
+  }
 
   // Tasks whose shape failed still get the checks that do not need the rest of them.
   for (const { task, raw, path } of entries) {

@@ -4,7 +4,7 @@
  */
 import type { DependencyFailurePolicy, TaskInput } from '../machines/task.js';
 import { DependencyCycleError, ValidationError } from './errors.js';
-import { findCycle, topologicalOrder } from './graph.js';
+import { findCycles, topologicalOrder } from './graph.js';
 import type { JsonValue } from './json.js';
 import { deepFreeze, jsonProblems } from './json.js';
 import { describe } from './describe.js';
@@ -287,10 +287,10 @@ export function checkBatch(
       rawDependencies.set(raw.id, deps.filter((d): d is string => typeof d === 'string' && d !== raw.id));
     }
   }
-  const cycle = findCycle([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
-  if (cycle) {
-    problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
-    throw new DependencyCycleError(cycle, problems, what);
+  const cycles = findCycles([...rawDependencies.keys()], (id) => rawDependencies.get(id) ?? []);
+  if (cycles.length) {
+    for (const cycle of cycles) problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
+    throw new DependencyCycleError(cycles[0]!, problems, what);
   }
   if (problems.length) throw new ValidationError(what, problems);
   const ids = [...inputs.keys()];

@@ -49,6 +49,29 @@ describe('the CLI for a new user', () => {
     ]);
   });
 
+  it('validate names every dependency cycle at once, and a duplicate id does not hide one', () => {
+    const cycles = plan('cycles.yaml', [
+      'tasks:',
+      '  - { id: a, command: "true", dependsOn: [c] }',
+      '  - { id: b, command: "true", dependsOn: [a] }',
+      '  - { id: c, command: "true", dependsOn: [b] }',
+      '  - { id: x, command: "true", dependsOn: [y] }',
+      '  - { id: y, command: "true", dependsOn: [x] }',
+      '  - { id: x, command: "true" }',
+    ]);
+    const v = overseer('validate', cycles, '--json');
+    expect(v.code).toBe(2);
+    expect((JSON.parse(v.stdout) as { problems: string[] }).problems).toEqual([
+      'tasks[5].id: "x" is already used by tasks[3]',
+      'dependency cycle: a -> c -> b -> a (tasks[0], tasks[2], tasks[1])',
+      'dependency cycle: x -> y -> x (tasks[3], tasks[4])',
+    ]);
+    const o = createOverseer();
+    expect(() => o.scheduleTasks([{ id: 'a', dependencies: ['b'] }, { id: 'b', dependencies: ['a'] }, { id: 'c', dependencies: ['c2'] }, { id: 'c2', dependencies: ['c'] }])).toThrow(
+      /dependency cycle: a -> b -> a[\s\S]*dependency cycle: c -> c2 -> c/,
+    );
+  });
+
   it('the API refuses a time limit the runner could not keep', () => {
     const o = createOverseer();
     for (const timeoutMs of [0, -5, '30s', Number.POSITIVE_INFINITY]) {

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { createOverseer, DependencyCycleError, findCycle, topologicalOrder, ValidationError } from '../runtime/index.js';
+import { createOverseer, DependencyCycleError, findCycle, findCycles, topologicalOrder, ValidationError } from '../runtime/index.js';
 
 interface Graph {
   /** Node ids in a random order. */
@@ -91,6 +91,33 @@ describe('topologicalOrder and findCycle (pure)', () => {
       fc.property(cyclicArb, ({ graph }) => {
         expectRealCycle(cycleOf(() => topologicalOrder(graph.ids, depsOf(graph))), depsOf(graph));
         expectRealCycle(findCycle(graph.ids, depsOf(graph))!, depsOf(graph));
+      }),
+    );
+  });
+
+  it('findCycles reports one real cycle for each group of tasks that wait on each other, and no more', () => {
+    // Any graph, cycles and self-dependencies allowed; the groups computed the slow way, by reachability.
+    const anyGraph = fc.integer({ min: 1, max: 10 }).chain((n) =>
+      fc.array(fc.tuple(fc.nat(n - 1), fc.nat(n - 1)), { maxLength: 2 * n }).map((edges) => {
+        const sets = new Map<string, Set<string>>(Array.from({ length: n }, (_, i) => [`n${i}`, new Set<string>()]));
+        for (const [x, y] of edges) sets.get(`n${x}`)!.add(`n${y}`);
+        return toGraph([...sets.keys()], sets);
+      }),
+    );
+    fc.assert(
+      fc.property(anyGraph, (g) => {
+        const reach = new Map(g.ids.map((id) => [id, new Set<string>()]));
+        const visit = (from: string, id: string) => {
+          for (const d of depsOf(g)(id)) if (!reach.get(from)!.has(d)) (reach.get(from)!.add(d), visit(from, d));
+        };
+        for (const id of g.ids) visit(id, id);
+        const groupOf = (id: string) => g.ids.filter((o) => o === id || (reach.get(id)!.has(o) && reach.get(o)!.has(id))).join(',');
+        const cyclic = new Set(g.ids.filter((id) => reach.get(id)!.has(id)).map(groupOf));
+        const cycles = findCycles(g.ids, depsOf(g));
+        for (const cycle of cycles) expectRealCycle(cycle, depsOf(g));
+        expect(new Set(cycles.map((c) => groupOf(c[0]!)))).toEqual(cyclic); // one per group
+        expect(cycles).toHaveLength(cyclic.size);
+        expect(cycles.length === 0).toBe(findCycle(g.ids, depsOf(g)) === null);
       }),
     );
   });
