@@ -46,7 +46,12 @@ export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err
   const off = overseer.on('*', (e) => out.write(`${JSON.stringify(e)}\n`));
   return {
     log: (taskId, line) => out.write(`${JSON.stringify({ type: 'task.log', taskId, line })}\n`),
-    finished: (o) => out.write(`${JSON.stringify({ type: 'run.finished', status: o.status, exitCode: o.exitCode, counts: o.counts })}\n`),
+    finished: (o) => {
+      // Which tasks a CI job should point at, not only how many: ids by the state they were left in.
+      const left = (state: TaskView['state']) => overseer.getTasks({ state }).map((t) => t.id);
+      const tasks = { failed: left('failed'), cancelled: left('cancelled'), blocked: left('blocked') };
+      out.write(`${JSON.stringify({ type: 'run.finished', status: o.status, exitCode: o.exitCode, counts: o.counts, tasks })}\n`);
+    },
     note: (m) => err.write(`${m}\n`),
     stop: off,
   };

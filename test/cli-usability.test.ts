@@ -148,7 +148,10 @@ describe('the CLI for a new user', () => {
   it('status <task> shows one task: its history, its last error and what it printed', () => {
     const store = join(dir, 'detail.json');
     const p = plan('detail.yaml', ['tasks:', '  - { id: build, command: "echo compiled 12 files; echo a warning >&2" }', '  - { id: test, dependsOn: [build], retries: 0, command: "echo 3 passed; echo 1 failed >&2; exit 1" }']);
-    expect(overseer('run', p, '--store', store).code).toBe(1);
+    const run = overseer('run', p, '--store', store, '--json');
+    expect(run.code).toBe(1);
+    // The final event names the tasks a CI job should point at.
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'run.finished', exitCode: 1, tasks: { failed: ['test'], cancelled: [], blocked: [] } });
     const build = overseer('status', 'build', '--store', store);
     expect(build.code).toBe(0);
     expect(build.stdout).toMatch(/^build {2}completed {2}\(project default, priority 5 → 6, attempt 1, retries 0 of 3\)\n {2}history:\n/);
