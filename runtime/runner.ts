@@ -260,8 +260,11 @@ export class Runner {
     // The task moved on while the work ran (cancelled, paused, judged): its late outcome is ignored.
     if (current?.state === 'running' && current.attempts === task.attempts && !attempt.judged) {
       if (attempt.abortedFor === 'timeout') {
-        // The executor's own account (a shell step's: how it was stopped, and what it printed) when it gives one.
-        const message = failure instanceof ExecutionError && failure.kind === 'timeout' ? failure.message : (attempt.controller.signal.reason as Error).message;
+        // The time limit, and the executor's own account when it gives one (a shell step's: how it was
+        // stopped, and what it printed).
+        const limit = (attempt.controller.signal.reason as Error).message;
+        const own = failure instanceof ExecutionError && failure.kind === 'timeout' ? failure.message : null;
+        const message = own === null ? limit : own.includes(limit) ? own : `${limit}: ${own}`;
         this.overseer.markFailed(task.id, { message, kind: 'timeout', retryable: true });
       } else if (attempt.abortedFor === 'stopped') {
         this.overseer.markFailed(task.id, { message: 'interrupted: the run was stopped during this attempt', kind: 'interrupted', retryable: true });

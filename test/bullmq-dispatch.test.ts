@@ -186,7 +186,7 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     overseer.scheduleTask({ id: 'h', maxRetries: 0, metadata: { executor: { type: 'function', name: 'hang' }, timeoutMs: 200 } });
     const { outcome } = overseer.run({ dispatch });
     expect((await outcome).status).toBe('failed');
-    expect(overseer.getTaskStatus('h')).toMatchObject({ state: 'failed', lastError: { kind: 'timeout', message: 'timed out after 200 ms' } });
+    expect(overseer.getTaskStatus('h')).toMatchObject({ state: 'failed', lastError: { kind: 'timeout', message: 'timed out after 200 ms: stopped' } });
     expect(seen).toEqual(['TimeoutError']); // the worker's executor was told, as a timeout
     await overseer.close();
   });
