@@ -88,9 +88,11 @@ async function budget(n: number) {
           fill();
         });
       }
-      // A small W1 makes fewer records than the floor of the budget: then all of them.
+      // Once the budget is reached nothing new starts; done when what was in flight has completed
+      // (a small W1 makes fewer records than the floor of the budget: then all of them).
+      if (running > 0) return;
       if (store.journalLength >= records || o.getCounts().completed === n) resolve();
-      else if (running === 0) reject(new Error(`W1 stuck at ${store.journalLength} records`));
+      else reject(new Error(`W1 stuck at ${store.journalLength} records`));
     };
     fill();
   });

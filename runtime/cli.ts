@@ -317,7 +317,25 @@ function program(io: Io, done: (code: number) => void): Command {
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[], io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
   let code: number = EXIT.ok;
-  const cli = program(io, (c) => (code = c));
+  // With --json, a refusal is a JSON line on stdout too, unless the command already answered there (run's run.finished).
+  let answered = false;
+  const out = io.out;
+  const counted: Io = {
+    ...io,
+    out: new Proxy(out, {
+      get(target, key) {
+        if (key === 'write') return (...args: Parameters<NodeJS.WritableStream['write']>) => ((answered = true), target.write(...args));
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }),
+  };
+  const refuse = (message: string) => {
+    io.err.write(`overseer: ${message}\n`);
+    if (argv.includes('--json') && !answered) out.write(`${JSON.stringify({ type: 'error', exitCode: EXIT.badInput, message })}\n`);
+    return EXIT.badInput;
+  };
+  const cli = program(counted, (c) => (code = c));
   if (argv.length === 0) {
     cli.outputHelp({ error: true });
     return EXIT.badInput;
@@ -327,14 +345,8 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-    if (error instanceof PlanError || error instanceof BadInput || error instanceof OverseerError) {
-      io.err.write(`overseer: ${storeErrorMessage(error)}\n`);
-      return EXIT.badInput;
-    }
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      io.err.write(`overseer: ${(error as Error).message}\n`);
-      return EXIT.badInput;
-    }
+    if (error instanceof PlanError || error instanceof BadInput || error instanceof OverseerError) return refuse(storeErrorMessage(error));
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return refuse((error as Error).message);
     throw error;
   }
 }

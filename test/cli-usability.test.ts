@@ -82,6 +82,17 @@ describe('the CLI for a new user', () => {
     expect(o.getTasks()).toHaveLength(2);
   });
 
+  it('with --json, a refusal is a JSON line on stdout too', () => {
+    for (const args of [['status', '--store', join(dir, 'none.json'), '--json'], ['status', 'x', '--store', join(dir, 'none.json'), '--json'], ['breakpoints', '--store', join(dir, 'none.json'), '--json']]) {
+      const r = overseer(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ type: 'error', exitCode: 2, message: expect.any(String) });
+      expect(r.stderr).toContain(`overseer: ${(JSON.parse(r.stdout) as { message: string }).message}`);
+    }
+    // Without --json, stdout stays empty.
+    expect(overseer('status', '--store', join(dir, 'none.json')).stdout).toBe('');
+  });
+
   it('a mistyped store path is refused with exit 2 and nothing is created', () => {
     const before = readdirSync(dir);
     for (const args of [['status'], ['resume'], ['breakpoints'], ['cancel', 'x']]) {
