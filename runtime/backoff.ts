@@ -82,6 +82,33 @@ export function interruptionsSoFar(history: readonly { to: string; kind?: string
   return n;
 }
 
+/**
+ * Rate limits a task may hit without using up its retries: a throttled agent waits out its
+ * retry-after (actors/agent.ts) and tries again. Beyond this many they count as failures, so an
+ * agent that is always throttled does not wait for ever.
+ */
+export const RATE_LIMITS_FORGIVEN = 10;
+
+/** How many of a task's failures so far were rate limits. */
+export function rateLimitsSoFar(history: readonly { to: string; kind?: string }[]): number {
+  let n = 0;
+  for (const h of history) if (h.to === 'failed' && h.kind === 'rate_limit') n++;
+  return n;
+}
+
+/**
+ * Of a task's failures so far (`history`), those that used none of its retries, and whether
+ * one of `kind` now does not either: interruptions up to INTERRUPTIONS_FORGIVEN, rate limits
+ * up to RATE_LIMITS_FORGIVEN.
+ */
+export function forgiveness(history: readonly { to: string; kind?: string }[], kind: string | undefined): { forgiven: number; forgivesThis: boolean } {
+  const interruptions = interruptionsSoFar(history);
+  const rateLimits = rateLimitsSoFar(history);
+  const forgiven = Math.min(interruptions, INTERRUPTIONS_FORGIVEN) + Math.min(rateLimits, RATE_LIMITS_FORGIVEN);
+  const forgivesThis = (isInterruption(kind) && interruptions < INTERRUPTIONS_FORGIVEN) || (kind === 'rate_limit' && rateLimits < RATE_LIMITS_FORGIVEN);
+  return { forgiven, forgivesThis };
+}
+
 /** Whether a task that failed with `failure` after `retriesSoFar` retries gets another. */
 export function shouldRetry(failure: ClassifiedFailure, retriesSoFar: number, maxRetries: number): boolean {
   return failure.retryable && retriesSoFar < maxRetries;

@@ -92,6 +92,11 @@ export const OVERSEER_EVENT_TYPES: readonly OverseerEventType[] = [
 
 type Handler<E> = (event: E) => void;
 
+/** A place in the order of events, for one given later (undefined: not yet). */
+interface Slot {
+  event: OverseerEvent | null | undefined;
+}
+
 export class Emitter {
   private readonly handlers = new Map<string, Set<Handler<never>>>();
 
@@ -112,14 +117,63 @@ export class Emitter {
     return (this.handlers.get(type)?.size ?? 0) > 0 || (this.handlers.get('*')?.size ?? 0) > 0;
   }
 
+  /**
+   * Events in the order things happened. A transition's consequences (a breakpoint that holds
+   * the task it made ready, say) run before its event is delivered, and cause events of their
+   * own: `reserve()` keeps the transition's place, so those are delivered after it, and an
+   * event emitted while another is being delivered (by a listener) waits for it too.
+   */
+  private readonly queue: Slot[] = [];
+  private delivering = false;
+
+  /** A place for an event to be given later with `fill` (null: none after all). */
+  reserve(): Slot {
+    const slot: Slot = { event: undefined };
+    this.queue.push(slot);
+    return slot;
+  }
+
+  fill(slot: Slot, event: OverseerEvent | null): void {
+    slot.event = event;
+    this.drain();
+  }
+
   emit<T extends OverseerEventType>(event: OverseerEventMap[T]): void {
+    if (this.queue.length === 0 && !this.delivering) {
+      this.delivering = true;
+      try {
+        this.deliver(event);
+      } finally {
+        this.delivering = false;
+      }
+      this.drain(); // what its listeners emitted meanwhile
+      return;
+    }
+    this.queue.push({ event });
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.delivering) return; // the delivery under way goes on with the queue
+    this.delivering = true;
+    try {
+      while (this.queue.length > 0 && this.queue[0]!.event !== undefined) {
+        const { event } = this.queue.shift()!;
+        if (event) this.deliver(event);
+      }
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  private deliver(event: OverseerEvent): void {
     for (const key of [event.type, '*']) {
       const set = this.handlers.get(key);
       if (!set) continue;
       for (const handler of set) {
         // A listener that throws must not break scheduling.
         try {
-          (handler as Handler<OverseerEventMap[T]>)(event);
+          (handler as Handler<OverseerEvent>)(event);
         } catch (error) {
           this.onHandlerError(error, event.type);
         }
@@ -143,12 +197,20 @@ export function schedulerHooks(
     onEvent: (entry, event) => journal?.({ k: 'ev', t: entry.id, e: event }),
     onIgnore: (entry, dependency, ignored) => journal?.({ k: ignored ? 'ign' : 'unign', t: entry.id, d: dependency }),
     onTransition: (notice) => {
-      observe.onTransition(notice);
+      if (!emitter.wants('task.transition')) {
+        observe.onTransition(notice);
+        return;
+      }
+      // Its consequences run first (what listeners then read is already true), but their events come after it.
+      const slot = emitter.reserve();
       const { entry, from, to, at, event, reason } = notice;
-      if (!emitter.wants('task.transition')) return;
       const e: TaskTransitionEvent = { type: 'task.transition', taskId: entry.id, projectId: entry.task.context.projectId, from, to, at, event };
       if (reason !== undefined) e.reason = reason;
-      emitter.emit(e);
+      try {
+        observe.onTransition(notice);
+      } finally {
+        emitter.fill(slot, e);
+      }
     },
     onPriority: (entry, change) => {
       journal?.({ k: 'prio', t: entry.id, c: change });

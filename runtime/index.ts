@@ -24,7 +24,7 @@ export {
   DependencyCycleError,
   ClosedError,
 } from './errors.js';
-export { backoffDelay, classifyFailure, shouldRetry, DEFAULT_RETRY_POLICY, INTERRUPTION_KINDS, INTERRUPTIONS_FORGIVEN } from './backoff.js';
+export { backoffDelay, classifyFailure, shouldRetry, DEFAULT_RETRY_POLICY, INTERRUPTION_KINDS, INTERRUPTIONS_FORGIVEN, RATE_LIMITS_FORGIVEN } from './backoff.js';
 export type { RetryPolicy, FailureInput, ClassifiedFailure } from './backoff.js';
 export { effectivePriority, DEADLINE_BOOST_WINDOW_MS } from './priority.js';
 export type { BoostReason, EffectivePriority, PriorityFacts } from './priority.js';

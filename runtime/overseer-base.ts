@@ -7,7 +7,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Executor } from '../actors/types.js';
 import { supervisorMachine, type SupervisorEvent, type SupervisorMachine } from '../machines/supervisor.js';
 import type { JournalEntry, StoredSupervisor } from '../store/types.js';
-import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, INTERRUPTIONS_FORGIVEN, interruptionsSoFar, isInterruption, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
+import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, forgiveness, isInterruption, shouldRetry, type FailureInput, type RetryPolicy } from './backoff.js';
 import { BreakpointTriggers } from './breakpoint-facts.js';
 import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager } from './breakpoints.js';
@@ -200,23 +200,25 @@ export class OverseerBase {
     // Two budgets: poor results (kind quality) and everything else never use up each other's retries.
     const isQuality = failure.kind === 'quality' || failure.kind === 'quality_gate';
     const qualityUsed = qualityRetriesUsed(context);
-    // Interruptions (the process or worker stopped under the attempt) use none of the retries, up to INTERRUPTIONS_FORGIVEN.
-    const forgiven = Math.min(interruptionsSoFar(context.history), INTERRUPTIONS_FORGIVEN);
+    // Interruptions (the process or worker stopped under the attempt) and rate limits use none of the retries, up to a limit each.
+    const { forgiven, forgivesThis } = forgiveness(context.history, failure.kind);
     const interrupted = isInterruption(failure.kind);
     const meta = context.metadata as { quality?: { maxRetries?: number } } | null;
     const allowed =
       isQuality
         ? shouldRetry(failure, qualityUsed, meta?.quality?.maxRetries ?? context.maxRetries)
-        : interrupted && forgiven < INTERRUPTIONS_FORGIVEN
+        : forgivesThis
           ? failure.retryable
           : shouldRetry(failure, context.retries - qualityUsed - forgiven, context.maxRetries);
     const at = this.clock.now();
     // An interrupted attempt (the process, or with BullMQ its worker, stopped under it) was not the work's fault: no backoff.
-    // A rate limit's retry-after is a floor under the backoff.
+    // A forgiven rate limit waits what it was told to; otherwise its retry-after is a floor under the backoff.
     const delayMs =
       interrupted
         ? 0
-        : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries - forgiven, context.retryBaseMs, this.retryPolicy.maxDelayMs));
+        : forgivesThis && failure.retryAfterMs !== undefined
+          ? failure.retryAfterMs
+          : Math.max(failure.retryAfterMs ?? 0, backoffDelay(context.retries - forgiven, context.retryBaseMs, this.retryPolicy.maxDelayMs));
     const { retryAfterMs: _, ...recorded } = failure;
     this.scheduler.fail(entry, { type: 'FAIL', at, error: Object.freeze({ ...recorded, at }) }, { allowed, delayMs });
     this.triggers.afterFailure(entry, failure);

@@ -10,6 +10,7 @@ import {
   classifyFailure,
   createOverseer,
   INTERRUPTIONS_FORGIVEN,
+  RATE_LIMITS_FORGIVEN,
   shouldRetry,
   TaskStateError,
   ValidationError,
@@ -277,5 +278,32 @@ describe('interruptions (the process or its worker stopped under the attempt)', 
     overseer.scheduleTask({ id: 't', maxRetries: 0 });
     for (let i = 0; i < INTERRUPTIONS_FORGIVEN; i++) expect(runAndFail(overseer, 't', interrupted).state).toBe('ready');
     expect(runAndFail(overseer, 't', interrupted)).toMatchObject({ state: 'failed', lastError: { kind: 'interrupted' } });
+  });
+});
+
+describe('rate limits (the agent was throttled, actors/agent.ts)', () => {
+  const throttled = { message: 'rate limited: retry after 2000 ms', kind: 'rate_limit', retryAfterMs: 2_000 };
+
+  it('wait out their retry-after and use none of the retries, up to RATE_LIMITS_FORGIVEN', () => {
+    const { clock, overseer } = setup();
+    overseer.scheduleTask({ id: 't', maxRetries: 1, retryBaseMs: 1_000 });
+    for (let i = 0; i < RATE_LIMITS_FORGIVEN; i++) {
+      const failedAt = clock.now();
+      expect(runAndFail(overseer, 't', throttled)).toMatchObject({ state: 'retrying', retryAt: failedAt + 2_000 });
+      clock.increment(2_000);
+    }
+    // Its one retry is still there, with the first backoff, not the eleventh.
+    expectBackoff(clock, overseer, 't', 1_000);
+    expect(runAndFail(overseer, 't').state).toBe('failed');
+  });
+
+  it('beyond that, count as failures: an agent that is always throttled does not wait for ever', () => {
+    const { clock, overseer } = setup();
+    overseer.scheduleTask({ id: 't', maxRetries: 0 });
+    for (let i = 0; i < RATE_LIMITS_FORGIVEN; i++) {
+      expect(runAndFail(overseer, 't', throttled).state).toBe('retrying');
+      clock.increment(2_000);
+    }
+    expect(runAndFail(overseer, 't', throttled)).toMatchObject({ state: 'failed', lastError: { kind: 'rate_limit' } });
   });
 });
