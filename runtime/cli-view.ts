@@ -130,7 +130,9 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
       ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns ?? 100)),
     ];
     if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);
-    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.map(printable).join('\n')}\n`);
+    // One screen row per line, or moving back up over the block would come up short.
+    const width = out.columns ?? 100;
+    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.map((l) => fit(l, width)).join('\n')}\n`);
     drawn = lines.length;
   };
   // A failure is printed above the block, where it stays (the block is redrawn under it): its
@@ -139,10 +141,10 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
     if (e.to !== 'failed' || !e.reason) return;
     const width = out.columns ?? 100;
     const head = `✗ ${e.taskId} failed (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'}): ${e.reason.split('\n')[0]}`;
-    const lines = [head, ...failureTail(e.reason).map((l) => `    ${l}`)].map((l) => printable(l)).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
+    const lines = [head, ...failureTail(e.reason).map((l) => `    ${l}`)].map((l) => fit(l, width));
+    // The block is cleared and drawn again at the next tick, not now: a burst of failures costs their lines, not a redraw each.
     out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.join('\n')}\n`);
     drawn = 0;
-    draw();
   });
   const timer = setInterval(draw, 250);
   draw();
@@ -168,8 +170,13 @@ function taskLine(t: TaskView, width: number): string {
   const running = t.state === 'running' ? `  ${elapsed(Date.now() - since)}` : '';
   const attempt = t.attempts > 0 ? `attempt ${t.attempts}` : '';
   const why = t.state === 'blocked' ? t.blockedReason?.reason : t.state === 'failed' || t.state === 'retrying' ? t.lastError?.message : '';
-  const line = `  ${MARK[t.state]} ${t.id.padEnd(18)} ${t.state.padEnd(10)} ${attempt.padEnd(10)}${running}${why ? `  ${why.split('\n')[0]}` : ''}`;
-  return line.length > width ? `${line.slice(0, width - 1)}…` : line;
+  return fit(`  ${MARK[t.state]} ${t.id.padEnd(18)} ${t.state.padEnd(10)} ${attempt.padEnd(10)}${running}${why ? `  ${why.split('\n')[0]}` : ''}`, width);
+}
+
+/** A line for the live view: printable, tabs as spaces, cut to the terminal's width. */
+function fit(line: string, width: number): string {
+  const text = printable(line).replace(/\t/g, ' ');
+  return text.length > width ? `${text.slice(0, Math.max(1, width - 1))}…` : text;
 }
 
 export function summary(o: RunOutcome): string {

@@ -17,16 +17,32 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * (Node would fire it at once, with a TimeoutOverflowWarning).
  */
 export function longTimers(base: Clock): Clock {
-  interface Handle {
-    current: unknown;
+  /** A timer of any length; `unref()` (Node.js) holds for every step of it. */
+  class Handle {
+    current: unknown = undefined;
+    private held = true;
+    unref(): this {
+      this.held = false;
+      (this.current as { unref?: () => void } | undefined)?.unref?.();
+      return this;
+    }
+    ref(): this {
+      this.held = true;
+      (this.current as { ref?: () => void } | undefined)?.ref?.();
+      return this;
+    }
+    hasRef(): boolean {
+      return this.held;
+    }
   }
   return {
     now: () => base.now(),
     setTimeout(fn, ms) {
       const due = base.now() + ms;
-      const handle: Handle = { current: undefined };
+      const handle = new Handle();
       const arm = (left: number) => {
         handle.current = left > MAX_TIMER_MS ? base.setTimeout(() => arm(due - base.now()), MAX_TIMER_MS) : base.setTimeout(fn, Math.max(0, left));
+        if (!handle.hasRef()) handle.unref();
       };
       arm(ms);
       return handle;

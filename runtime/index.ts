@@ -29,7 +29,7 @@ export type { RetryPolicy, FailureInput, ClassifiedFailure } from './backoff.js'
 export { effectivePriority, DEADLINE_BOOST_WINDOW_MS } from './priority.js';
 export type { BoostReason, EffectivePriority, PriorityFacts } from './priority.js';
 export { topologicalOrder, findCycle, findCycles } from './graph.js';
-export { systemClock } from './clock.js';
+export { longTimers, MAX_TIMER_MS, systemClock } from './clock.js';
 /** XState's simulated clock, re-exported so an embedding project needs no xstate import of its own: `createOverseer({ clock })`, then `clock.increment(ms)`. */
 export { SimulatedClock } from 'xstate';
 export type { Clock } from './clock.js';

@@ -11,7 +11,7 @@ import { backoffDelay, classifyFailure, DEFAULT_RETRY_POLICY, forgiveness, isInt
 import { BreakpointTriggers } from './breakpoint-facts.js';
 import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager } from './breakpoints.js';
-import { systemClock, type Clock } from './clock.js';
+import { longTimers, systemClock, type Clock } from './clock.js';
 import { createDecisionEngine, type DecisionEngine } from './decision.js';
 import { SCALED, workerByDefault } from './compaction-policy.js';
 import { Durability } from './durability.js';
@@ -61,7 +61,8 @@ export class OverseerBase {
   constructor(options: OverseerOptions = {}) {
     const problems = optionProblems(options);
     if (problems.length) throw new ValidationError('createOverseer options', problems);
-    this.clock = options.clock ?? systemClock;
+    // Any clock gets timers of any length (a Node.js timer holds ~24.8 days; a user's clock may be built on one).
+    this.clock = options.clock ? longTimers(options.clock) : systemClock;
     this.retryPolicy = Object.freeze({ ...DEFAULT_RETRY_POLICY, ...options.retry });
     this.executors = { ...options.executors };
     const onListenerError =

@@ -23,13 +23,14 @@ const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 export function parseDuration(value: number | string): number | null {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : null;
   const m = DURATION.exec(value.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null;
+  const ms = m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null;
+  return ms !== null && Number.isFinite(ms) ? ms : null; // "999…9ms" is no duration either
 }
 
 const DURATION_MESSAGE = 'must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")';
 const duration = z.union([z.number(), z.string()], { error: DURATION_MESSAGE }).refine((v) => parseDuration(v) !== null, { message: DURATION_MESSAGE });
 /** A task's time limit: 0 would time every attempt out at once. */
-const timeLimit = duration.refine((v) => parseDuration(v) !== 0, { message: 'must be more than 0 (leave it out for no time limit)' });
+const timeLimit = duration.refine((v) => parseDuration(v) !== 0, { message: 'must be more than 0' });
 const stringMap = z.record(z.string(), z.string());
 const policy = z.enum(['block', 'cancel', 'ignore']);
 const executorType = z.enum(['shell', 'agent', 'function']);

@@ -107,6 +107,8 @@ export function taskDetail(path: string, id: string): TaskDetail | null {
   };
 }
 
+const HISTORY_LINES = 20;
+
 /** A task's detail as lines for people (the caller makes them printable). */
 export function taskDetailLines(d: TaskDetail): string[] {
   const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
@@ -116,17 +118,23 @@ export function taskDetailLines(d: TaskDetail): string[] {
   ];
   if (d.retryAt !== null) lines.push(`  retries at ${time(d.retryAt)}`);
   if (d.blockedReason) lines.push(`  blocked: ${d.blockedReason.reason}${d.blockedReason.upstream ? ` (${d.blockedReason.upstream})` : ''}`);
-  lines.push('  history:', ...d.history.map((h) => `    ${time(h.at)}  ${h.from ?? '(created)'} → ${h.to}${h.reason ? ` — ${h.reason.split('\n')[0]}` : ''}`));
+  // The last transitions (a task re-run by --watch collects many); --json has them all.
+  const shown = d.history.slice(-HISTORY_LINES);
+  lines.push('  history:');
+  if (shown.length < d.history.length) lines.push(`    … ${d.history.length - shown.length} earlier transition(s) (--json has them)`);
+  lines.push(...shown.map((h) => `    ${time(h.at)}  ${h.from ?? '(created)'} → ${h.to}${h.reason ? ` — ${h.reason.split('\n')[0]}` : ''}`));
   if (d.lastError) lines.push(`  last error${d.lastError.kind ? ` (${d.lastError.kind})` : ''}:`, ...d.lastError.message.split('\n').map((l) => `    ${l}`));
   if (d.result !== null && d.result !== undefined) {
     const r = d.result as Record<string, unknown>;
     lines.push('  result:');
     // A shell step's result: its output, as printed, rather than as JSON with escaped newlines.
-    if (typeof r === 'object' && (typeof r.stdout === 'string' || typeof r.stderr === 'string')) {
-      const { stdout, stderr, ...rest } = r;
+    const text = (v: unknown): v is string => typeof v === 'string';
+    if (typeof r === 'object' && !Array.isArray(r) && (text(r.stdout) || text(r.stderr))) {
+      const rest = Object.fromEntries(Object.entries(r).filter(([k, v]) => !((k === 'stdout' || k === 'stderr') && text(v))));
       if (Object.keys(rest).length) lines.push(`    ${JSON.stringify(rest)}`);
-      for (const [name, text] of [['stdout', stdout], ['stderr', stderr]] as const) {
-        if (typeof text === 'string' && text.trim()) lines.push(`    --- ${name} (tail) ---`, ...text.trimEnd().split('\n').map((l) => `    ${l}`));
+      for (const name of ['stdout', 'stderr'] as const) {
+        const out = r[name];
+        if (text(out) && out.trim()) lines.push(`    --- ${name} ---`, ...out.trimEnd().split('\n').map((l) => `    ${l}`));
       }
     } else lines.push(...JSON.stringify(d.result, null, 2).split('\n').map((l) => `    ${l}`));
   }

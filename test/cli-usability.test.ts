@@ -40,12 +40,13 @@ describe('the CLI for a new user', () => {
   });
 
   it('a time limit of 0, or one YAML reads as infinite, is refused in words', () => {
-    const bad = plan('limits.yaml', ['tasks:', '  - { id: a, command: "true", timeout: 0 }', '  - { id: b, command: "true", timeout: 1e400 }', '  - { id: c, command: "true", timeout: 600h }']);
+    const bad = plan('limits.yaml', ['tasks:', '  - { id: a, command: "true", timeout: 0 }', '  - { id: b, command: "true", timeout: 1e400 }', '  - { id: c, command: "true", timeout: 600h }', `  - { id: d, command: "true", timeout: "${'9'.repeat(400)}ms" }`]);
     const v = overseer('validate', bad, '--json');
     expect(v.code).toBe(2);
     expect((JSON.parse(v.stdout) as { problems: string[] }).problems).toEqual([
-      'tasks[0].timeout: must be more than 0 (leave it out for no time limit)',
+      'tasks[0].timeout: must be more than 0',
       'tasks[1].timeout: must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")',
+      'tasks[3].timeout: must be a duration: milliseconds, or a number with ms, s, m or h (e.g. "30s")',
     ]);
   });
 
@@ -156,6 +157,28 @@ describe('the CLI for a new user', () => {
     expect(shown).not.toMatch(/\u001b/);
   });
 
+  it('the live view keeps every line within the terminal, and a burst of failures does not redraw it each time', () => {
+    let written = '';
+    const out = Object.assign(new PassThrough(), { columns: 40, rows: 30 }) as unknown as NodeJS.WriteStream;
+    (out as unknown as PassThrough).on('data', (chunk: Buffer) => (written += chunk.toString()));
+    const o = createOverseer();
+    let reads = 0;
+    const getTasks = o.getTasks.bind(o);
+    o.getTasks = ((...args: Parameters<typeof getTasks>) => (reads++, getTasks(...args))) as typeof o.getTasks;
+    o.disableBreakpointType('consecutive_failures');
+    o.scheduleTasks(Array.from({ length: 50 }, (_, i) => ({ id: `t${i}`, maxRetries: 0 })));
+    const view = liveReporter(o, out, 'test');
+    const drawn = reads;
+    for (let i = 0; i < 50; i++) {
+      o.markFailed(o.getNextTask()!.id, `failed with\t\u001b[2Jescapes that widen a line past the terminal's forty columns`);
+    }
+    expect(reads).toBe(drawn); // failures are written above the block; the block waits for its next tick
+    view.finished({ status: 'failed', exitCode: 1, counts: o.getCounts() });
+    view.stop();
+    const lines = written.replace(/\u001b\[\d*[AJ]/g, '').split('\n').slice(0, -2); // the summary comes last, after the block is done
+    expect(lines.filter((l) => [...l].length > 40)).toEqual([]);
+  });
+
   it('status <task> shows one task: its history, its last error and what it printed', () => {
     const store = join(dir, 'detail.json');
     const p = plan('detail.yaml', ['tasks:', '  - { id: build, command: "echo compiled 12 files; echo a warning >&2" }', '  - { id: test, dependsOn: [build], retries: 0, command: "echo 3 passed; echo 1 failed >&2; exit 1" }']);
@@ -166,7 +189,7 @@ describe('the CLI for a new user', () => {
     const build = overseer('status', 'build', '--store', store);
     expect(build.code).toBe(0);
     expect(build.stdout).toMatch(/^build {2}completed {2}\(project default, priority 5 → 6, attempt 1, retries 0 of 3\)\n {2}history:\n/);
-    expect(build.stdout).toMatch(/running → completed\n {2}result:\n {4}\{"exitCode":0,"durationMs":\d+\}\n {4}--- stdout \(tail\) ---\n {4}compiled 12 files\n {4}--- stderr \(tail\) ---\n {4}a warning\n$/);
+    expect(build.stdout).toMatch(/running → completed\n {2}result:\n {4}\{"exitCode":0,"durationMs":\d+\}\n {4}--- stdout ---\n {4}compiled 12 files\n {4}--- stderr ---\n {4}a warning\n$/);
     const test = overseer('status', 'test', '--store', store);
     expect(test.stdout).toContain('after build');
     expect(test.stdout).toMatch(/ {2}last error \(exit\):\n {4}shell command `.*` exited with code 1\n {4}--- stderr \(tail\) ---\n {4}1 failed\n {4}--- stdout \(tail\) ---\n {4}3 passed\n$/);

@@ -64,6 +64,26 @@ describe('longTimers', () => {
     expect(fired).toBe(true);
   });
 
+  it('keeps a timer unref()ed (Node.js: it does not hold the process) at every step', () => {
+    let now = 0;
+    const timers: { held: boolean; fn: () => void; unref(): void }[] = [];
+    const base: Clock = {
+      now: () => now,
+      setTimeout: (fn) => {
+        const timer = { held: true, fn, unref: () => void (timer.held = false) };
+        timers.push(timer);
+        return timer;
+      },
+      clearTimeout: () => {},
+    };
+    const handle = longTimers(base).setTimeout(() => {}, 60 * DAY) as { unref(): unknown; hasRef(): boolean };
+    handle.unref();
+    expect(handle.hasRef()).toBe(false);
+    now = MAX_TIMER_MS;
+    timers.at(-1)!.fn(); // the first step ends: the next is armed
+    expect(timers.map((t) => t.held)).toEqual([false, false]);
+  });
+
   it('clears a long timer at any step', () => {
     const { base, advance, pending } = nodeLike();
     const clock = longTimers(base);

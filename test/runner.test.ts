@@ -127,6 +127,14 @@ describe('overseer.run()', () => {
     await overseer.close();
   });
 
+  it('so does a clock the user built on Node.js timers', async () => {
+    const clock = { now: () => Date.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+    const overseer = createOverseer({ clock, executors: { work: () => new Promise((resolve) => setTimeout(() => resolve('done'), 20)) } });
+    overseer.scheduleTask({ id: 'soak', maxRetries: 0, metadata: { executor: { type: 'function', name: 'work' }, timeoutMs: 600 * 3_600_000 } });
+    expect((await overseer.run().outcome).exitCode).toBe(0);
+    await overseer.close();
+  });
+
   it('stop() aborts running work, records it as interrupted, and ends with exit 130', async () => {
     const work = controllable();
     const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
