@@ -106,12 +106,21 @@ function formatFeedback(feedback: readonly string[]): string {
   return feedback.map((f, i) => `${i + 1}. ${f.trim().split('\n').join('\n   ')}`).join('\n');
 }
 
+/**
+ * Characters of one dependency's result in a prompt: an agent's whole response can be a
+ * megabyte, and a prompt passed as an argument fails to start past the system's limit (E2BIG).
+ */
+export const DEPENDENCY_RESULT_CHARS = 4_000;
+
 function formatDependencies(task: PromptTask, results: PromptContext['dependencyResults']): string {
   const ids = [...new Set([...task.dependencies, ...Object.keys(results)])];
   if (ids.length === 0) return '(none)';
   return ids.map((id) => {
     const result = Object.hasOwn(results, id) ? results[id] : null;
-    return `- ${id}: ${result === null || result === undefined ? '(no result)' : JSON.stringify(result)}`;
+    if (result === null || result === undefined) return `- ${id}: (no result)`;
+    const json = JSON.stringify(result);
+    // The end is kept: an agent's conclusion, a command's last lines.
+    return `- ${id}: ${json.length > DEPENDENCY_RESULT_CHARS ? `…(${json.length - DEPENDENCY_RESULT_CHARS} earlier characters left out) ${json.slice(-DEPENDENCY_RESULT_CHARS)}` : json}`;
   }).join('\n');
 }
 

@@ -9,8 +9,9 @@
  *   state.json.lock     the pid of the one process writing
  *   state.json.compacting  a snapshot being written in the background (renamed over state.json when done)
  */
-import { copyFileSync, existsSync, linkSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Low, LowSync } from 'lowdb';
 import { DataFile, DataFileSync } from 'lowdb/node';
 import { StoreCorruptError } from './errors.js';
@@ -77,6 +78,8 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
     location: path,
     open(): StoreContents {
       if (writer || existingJournal) throw new Error(`${path}: the store is already open`);
+      // A store in a folder that does not exist yet starts there (as the CLI's does), not with ENOENT on its lock.
+      mkdirSync(dirname(path), { recursive: true });
       lock = acquireLock(`${path}.lock`, path);
       try {
         const { image, warnings } = readSnapshot(path);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { agentExecutor, renderPrompt, type AgentResult } from '../actors/agent.js';
+import { agentExecutor, DEPENDENCY_RESULT_CHARS, renderPrompt, type AgentResult } from '../actors/agent.js';
 import type { AgentSpec } from '../actors/types.js';
 import type { JsonValue } from '../runtime/json.js';
 import type { TaskView } from '../runtime/view.js';
@@ -31,6 +31,13 @@ describe('renderPrompt', () => {
     expect(text).toBe('Task t1: Build it (attempt 3, team core, size 3, missing "")\n'
       + 'Inputs:\n- a: {"exitCode":0,"files":["x.ts"]}\n- b: (no result)\n'
       + 'Feedback:\n1. tests failed\n2. lint failed:\n   line 2');
+  });
+
+  it('keeps the end of a large dependency result, so a prompt stays a size an agent can be started with', () => {
+    const response = `${'x'.repeat(3_000_000)}CONCLUSION`;
+    const text = renderPrompt('{{dependencies}}', task({ dependencies: ['big'] }), { attempt: 1, dependencyResults: { big: { response } }, feedback: [] });
+    expect(text.length).toBeLessThan(DEPENDENCY_RESULT_CHARS + 100);
+    expect(text).toMatch(/^- big: …\(\d+ earlier characters left out\) x+CONCLUSION"\}$/);
   });
 
   it('renders no feedback as an empty string and appends feedback the template does not ask for', () => {

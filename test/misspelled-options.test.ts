@@ -32,3 +32,15 @@ describe("a task's quality settings", () => {
     expect(() => o.scheduleTask({ id: 'c', metadata: { quality: null } })).not.toThrow(); // null: no quality settings
   });
 });
+
+describe('run() options', () => {
+  it('refuses a misspelled option and a limit it cannot keep, naming each, and starts nothing', () => {
+    const o = createOverseer({ executors: { work: async () => 'done' } });
+    o.scheduleTask({ id: 'a', executor: 'work' });
+    expect(() => o.run({ concurency: 2 } as never)).toThrow(/options\.concurency: unknown field \(known: concurrency,/);
+    expect(() => o.run({ concurrency: 0, perProject: { web: 1.5 }, waitForPersonMs: -1 })).toThrow(
+      /options\.concurrency: must be an integer ≥ 1, got 0[\s\S]*options\.perProject\.web: must be an integer ≥ 1, got 1\.5[\s\S]*options\.waitForPersonMs: must be a number of milliseconds ≥ 0, got -1/,
+    );
+    expect(o.getTaskStatus('a')!.state).toBe('ready');
+  });
+});

@@ -248,6 +248,16 @@ describe('the journal', () => {
 });
 
 describe('the lock', () => {
+  it('a store in a folder that does not exist yet starts there, as the CLI starts one', async () => {
+    const path = join(dirname(tempPath()), 'new', 'deeper', 'state.json');
+    const o = createOverseer({ store: jsonFileStore(path) });
+    o.scheduleTask({ id: 'a' });
+    await o.close();
+    const again = createOverseer({ store: jsonFileStore(path) });
+    expect(again.getTasks().map((t) => t.id)).toEqual(['a']);
+    await again.close();
+  });
+
   it('refuses a second runtime on the same path in this process, naming this pid', async () => {
     const path = tempPath();
     await seed(path);
