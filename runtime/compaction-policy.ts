@@ -23,14 +23,27 @@
 /** Records between compactions: a fixed number, or scaled to the state. */
 export type CompactionInterval = number | Scaled;
 
-/** A budget of `perTask` records per task besides its `add`, and at least `floor`. */
+/** A budget of `perTask` records per task besides its `add` (adds too with `countAdds`), and at least `floor`. */
 export interface Scaled {
   perTask: number;
   floor: number;
+  countAdds?: boolean;
 }
 
 /** The default. */
 export const SCALED: Readonly<Scaled> = Object.freeze({ perTask: 1.5, floor: 100_000 });
+
+/**
+ * The default for `memoryStore()`: its compaction serializes nothing (it keeps the image by
+ * reference), while every journal entry it holds, adds included, is an object on the heap,
+ * which the garbage collector walks. Measured with W1 at 100,000 tasks: SCALED ran 8% slower
+ * there than a compaction every 100,000 records (2.61 s against 2.42 s, medians of 5). This
+ * compacts every 100,000 records, adds counted, up to 100,000 tasks, and scales beyond.
+ */
+export const SCALED_IN_MEMORY: Readonly<Scaled> = Object.freeze({ perTask: 1, floor: 100_000, countAdds: true });
+
+/** The default interval for a store of this kind. */
+export const defaultInterval = (storeKind: string): Readonly<Scaled> => (storeKind === 'memory' ? SCALED_IN_MEMORY : SCALED);
 
 /** What the policy looks at. */
 export interface JournalFacts {
@@ -49,7 +62,7 @@ export interface JournalFacts {
 export function compactionDue(interval: CompactionInterval, j: JournalFacts, where: 'worker' | 'main'): boolean {
   if (typeof interval === 'number') return j.records >= interval;
   const budget = scaledBudget(interval, j.tasks);
-  return j.records - j.adds >= (where === 'worker' ? budget / 2 : budget);
+  return held(interval, j) >= (where === 'worker' ? budget / 2 : budget);
 }
 
 /**
@@ -59,8 +72,11 @@ export function compactionDue(interval: CompactionInterval, j: JournalFacts, whe
  */
 export function workerOvertaken(interval: CompactionInterval, j: JournalFacts, recordsAtStart: number): boolean {
   if (typeof interval === 'number') return j.records - recordsAtStart >= interval;
-  return j.records - j.adds >= scaledBudget(interval, j.tasks);
+  return held(interval, j) >= scaledBudget(interval, j.tasks);
 }
+
+/** The records a scaled budget counts. */
+const held = (interval: Scaled, j: JournalFacts): number => (interval.countAdds ? j.records : j.records - j.adds);
 
 /** The records, adds aside, a journal may hold. */
 export function scaledBudget(interval: Scaled, tasks: number): number {

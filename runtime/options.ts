@@ -35,7 +35,7 @@ export interface OverseerOptions {
   /**
    * Journal records between automatic compactions into the snapshot, fixed. By default the
    * interval scales with the state: 1.5 records per task not counting `add` records, and at
-   * least 100,000 (runtime/compaction-policy.ts), so a large state is not rewritten over
+   * least 100,000 (a memoryStore: one record per task, adds counted, at least 100,000) (runtime/compaction-policy.ts), so a large state is not rewritten over
    * and over, and a restore after a crash stays proportional to the tasks.
    */
   compactEvery?: number;

@@ -13,7 +13,7 @@ import { breakpointPorts, holdIfPaused } from './breakpoint-wiring.js';
 import { BreakpointManager } from './breakpoints.js';
 import { longTimers, systemClock, type Clock } from './clock.js';
 import { createDecisionEngine, type DecisionEngine } from './decision.js';
-import { SCALED, workerByDefault } from './compaction-policy.js';
+import { defaultInterval, workerByDefault } from './compaction-policy.js';
 import { Durability } from './durability.js';
 import { InspectionHub } from './inspection.js';
 import { inspectionPorts } from './inspection-ports.js';
@@ -75,7 +75,7 @@ export class OverseerBase {
     );
     this.durability = options.store
       ? new Durability(options.store, {
-          compactEvery: options.compactEvery ?? SCALED,
+          compactEvery: options.compactEvery ?? defaultInterval(options.store.kind),
           taskCount: () => this.scheduler.tasks.size,
           background: options.backgroundCompaction ?? workerByDefault(availableParallelism()),
           limits: { maxQualityHistory: options.quality?.maxHistory ?? DEFAULT_MAX_HISTORY },

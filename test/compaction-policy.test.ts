@@ -5,12 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compactionDue, SCALED, scaledBudget, workerByDefault, workerOvertaken, type CompactionInterval, type JournalFacts } from '../runtime/compaction-policy.js';
+import { compactionDue, defaultInterval, SCALED, SCALED_IN_MEMORY, scaledBudget, workerByDefault, workerOvertaken, type CompactionInterval, type JournalFacts } from '../runtime/compaction-policy.js';
 import { Durability } from '../runtime/durability.js';
 import { buildImage, type ImageParts } from '../runtime/persistence.js';
 import { TaskHost } from '../runtime/task-host.js';
 import { memoryStore } from '../store/memory.js';
-import { createOverseer } from '../runtime/index.js';
+import { createOverseer, jsonFileStore } from '../runtime/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { JournalEntry, Store, StoreImage } from '../store/types.js';
 
 const facts = (records: number, adds: number, tasks: number): JournalFacts => ({ records, adds, tasks });
@@ -61,6 +64,18 @@ describe('the default interval, scaled to the state', () => {
       }),
     );
   });
+});
+
+it('for memoryStore, counts adds too: its journal entries are objects on the heap', () => {
+    expect(defaultInterval('memory')).toBe(SCALED_IN_MEMORY);
+    expect(defaultInterval('file')).toBe(SCALED);
+    expect(defaultInterval('my-own-store')).toBe(SCALED);
+    // 100,000 adds: due in memory, not in a file.
+    expect(compactionDue(SCALED_IN_MEMORY, facts(100_000, 100_000, 10), 'main')).toBe(true);
+    expect(compactionDue(SCALED, facts(100_000, 100_000, 10), 'main')).toBe(false);
+    // A record per task beyond 100,000 tasks.
+    expect(compactionDue(SCALED_IN_MEMORY, facts(299_999, 100_000, 300_000), 'main')).toBe(false);
+    expect(compactionDue(SCALED_IN_MEMORY, facts(300_000, 100_000, 300_000), 'main')).toBe(true);
 });
 
 it('uses a worker by default only with a spare core', () => {
@@ -293,14 +308,14 @@ describe('Durability under a scaled interval', () => {
 describe('the runtime under the default policy', () => {
   it('gives a large state a larger budget: 120,000 tasks added and made ready (120,000 other records) are not compacted', async () => {
     // With a fixed 100,000 (or a budget blind to the tasks) this would compact; 1.5 per task allows 180,000.
-    const store = memoryStore();
-    const o = createOverseer({ store });
+    const store = jsonFileStore(join(mkdtempSync(join(tmpdir(), 'overseer-policy-')), 'state.json'));
+    const o = createOverseer({ store, backgroundCompaction: false });
     o.scheduleTasks(Array.from({ length: 120_000 }, (_, i) => ({ id: `t${i}` })));
     await new Promise((resolve) => setImmediate(resolve));
     expect(store.journalLength).toBe(240_000);
     // 60,000 more records (each task started) reach the budget: compacted.
     for (let i = 0; i < 60_000; i++) o.getNextTask();
-    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 2_000 && store.journalLength >= 1_000; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(store.journalLength).toBeLessThan(1_000);
     await o.close();
   });
