@@ -13,6 +13,7 @@
  * result never uses up a retry meant for crashes. Every decision is emitted as
  * `task.decision` and kept in the task's result or error.
  */
+import { resolve } from 'node:path';
 import type { JsonValue } from './json.js';
 import type { Overseer } from './overseer.js';
 import type { QualityController } from './quality/controller.js';
@@ -57,8 +58,10 @@ export class Judge {
     const response = responseOf(output);
     const executor = isPlainObject(task.metadata) && isPlainObject(task.metadata.executor) ? task.metadata.executor : {};
     const workdir = typeof executor.cwd === 'string' ? executor.cwd : process.cwd();
+    const root = this.overseer.workspaceRoot;
     const validation = await this.quality.validateOutput(
-      { response, changedFiles: [...task.changedFiles], workdir },
+      // Recorded by a workspace monitor, the paths are relative to the folder it watches.
+      { response, changedFiles: task.changedFiles.map((f) => (root === null ? f : { ...f, path: resolve(root, f.path) })), workdir },
       { id: task.id, projectId: task.projectId, title: task.title, ...(config.acceptanceCriteria ? { acceptanceCriteria: config.acceptanceCriteria } : {}), ...(config.testCommand ? { testCommand: config.testCommand } : {}) },
       { signal },
     );

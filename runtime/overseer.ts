@@ -107,7 +107,8 @@ export class Overseer extends OverseerCore {
 
   /**
    * Notes files the running task's work changed (what the workspace watcher saw). They are
-   * kept on the task (`changedFiles`) for the quality stages and the record.
+   * kept on the task (`changedFiles`) for the quality stages and the record. Paths are relative
+   * to `workspaceRoot` when a monitor runs, else to the task's working directory (or absolute).
    */
   recordChanges(taskId: string, files: readonly ChangedFile[]): TaskView {
     const entry = this.entry(taskId, 'recordChanges');
@@ -125,6 +126,14 @@ export class Overseer extends OverseerCore {
     this.assertOpen('raiseFromFacts');
     return this.breakpointManager.raiseFromFacts(facts as never);
   }
+
+  /**
+   * The folder a workspace monitor watches, whose paths it records (relative to it): the quality
+   * stages find a task's changed files there, not under the task's own working directory (a
+   * task in `web/` has its changes recorded as `web/...`). Null without a monitor: paths given
+   * to `recordChanges` are then taken from the task's working directory, or are absolute.
+   */
+  workspaceRoot: string | null = null;
 
   /** Tells listeners what changed in the workspace (the monitor calls this). */
   emitWorkspaceChanged(events: readonly WorkspaceEvent[]): void {

@@ -42,6 +42,7 @@ export class WorkspaceMonitor {
     options: WorkspaceOptions,
   ) {
     this.root = resolve(options.root);
+    overseer.workspaceRoot = this.root; // the paths it records are relative to it
     this.detector = new ChangeDetector(options);
     this.watcher = watchWorkspace(this.root, {
       ...(options.ignore ? { ignore: options.ignore } : {}),

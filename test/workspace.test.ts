@@ -57,6 +57,25 @@ describe('attribution', () => {
 
 const changed = (o: Overseer, id: string) => o.getTaskStatus(id)!.changedFiles;
 
+describe('the quality stages read the changes the monitor recorded', () => {
+  it('for a task working below the watched folder too: a broken file it wrote is found, not skipped', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'web'));
+    const o = createOverseer();
+    o.scheduleTask({ id: 'page', metadata: { ...shell(join(root, 'web')), quality: { gate: { minScore: 0.8 } } } });
+    const task = o.getNextTask()!;
+    await monitor(o, root);
+    writeFileSync(join(root, 'web', 'data.json'), '{ "broken": ');
+    await until('the change on page', () => changed(o, 'page').length > 0);
+    expect(changed(o, 'page')).toEqual([expect.objectContaining({ path: 'web/data.json' })]); // as the monitor records it
+    await o.judgeAttempt(o.getTaskStatus(task.id)!, 'wrote data.json', new AbortController().signal);
+    // Looked up under web/ itself, the path (web/web/data.json) named no file: the syntax stage was skipped and the gate passed.
+    const record = o.quality.history().at(-1)!;
+    expect(record.stages.syntax).not.toBeNull();
+    expect(record.errors).toBeGreaterThan(0);
+  });
+});
+
 describe('triggers', () => {
   it('runs a task again when matching files change, and releases one waiting for a change', async () => {
     const root = workspace();
