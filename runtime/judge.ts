@@ -79,7 +79,10 @@ export class Judge {
       milestone: isPlainObject(task.metadata) && task.metadata.milestone === true,
     });
     const gate = config.gate;
-    const gateFailed = gate !== undefined && (validation.score < gate.minScore || errorsOf(validation) > (gate.maxErrors ?? Infinity));
+    // No stage could judge the result (no changed files known, no test command, no criteria): its
+    // score of 1 is no evidence, and a gate is a promise that the result was checked.
+    const unjudged = validation.stagesRun === 0;
+    const gateFailed = gate !== undefined && (unjudged || validation.score < gate.minScore || errorsOf(validation) > (gate.maxErrors ?? Infinity));
     this.learn(task.id, decision);
     this.overseer.recordDecision(task.id, decision, validation);
     const summary = { action: decision.action, confidence: decision.confidence, explanation: explainDecision(decision) };
@@ -103,13 +106,16 @@ export class Judge {
       return;
     }
     // retry, clarify, or a result that did not pass its gate.
-    const followUp = determineFollowUp(response, validation);
+    // Nothing was checked: there is nothing for the work to change, only the task's settings.
+    const followUp = unjudged && gateFailed ? '' : determineFollowUp(response, validation);
     const why = gateFailed && (decision.action === 'proceed' || decision.action === 'checkpoint')
-      ? `the quality gate was not met: score ${validation.score.toFixed(2)} < ${gate!.minScore}`
+      ? unjudged
+        ? 'the quality gate was not met: no stage could judge the result (no changed files known: run with --watch or call recordChanges; no testCommand; no acceptanceCriteria)'
+        : `the quality gate was not met: score ${validation.score.toFixed(2)} < ${gate!.minScore}`
       : summary.explanation;
     // A result that did not pass its gate fails as `quality_gate`: when no retry is left, every
     // dependent is blocked, whatever its own failure policy.
-    this.overseer.markFailed(task.id, { message: `${why}\n${followUp}`, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
+    this.overseer.markFailed(task.id, { message: followUp ? `${why}\n${followUp}` : why, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
   }
 
   /** The previous decision of the task is judged by how this attempt went. */

@@ -80,6 +80,21 @@ describe('judging results', () => {
     }
   }, 60_000);
 
+  it('a gate is not met by a result no stage could judge (its score of 1 is no evidence)', async () => {
+    const o = createOverseer();
+    o.scheduleTask({ id: 'a', maxRetries: 0, metadata: { quality: { gate: { minScore: 0.8 } } } });
+    await o.judgeAttempt(o.getNextTask()!, 'done', new AbortController().signal);
+    expect(o.quality.history().at(-1)).toMatchObject({ stagesRun: 0, score: 1 });
+    expect(o.getTaskStatus('a')).toMatchObject({
+      state: 'failed',
+      lastError: { kind: 'quality_gate', message: expect.stringMatching(/^the quality gate was not met: no stage could judge the result \(no changed files known: run with --watch/) },
+    });
+    // Without a gate, an unjudged result goes through as before.
+    o.scheduleTask({ id: 'b', metadata: { quality: {} } });
+    await o.judgeAttempt(o.getNextTask()!, 'done', new AbortController().signal);
+    expect(o.getTaskStatus('b')!.state).toBe('completed');
+  });
+
   it('quality retries and infrastructure retries do not use up each other', () => {
     const clock = new SimulatedClock();
     const o = createOverseer({ clock, retry: { baseDelayMs: 1 } });
