@@ -242,7 +242,8 @@ export function defaultWait(io: Io, inspect = false): number {
 }
 
 export function duration(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === null) throw new InvalidArgumentError('must be a duration such as 500ms, 30s, 5m or 1h');
+  // A bare number is milliseconds, as in a plan (`--wait 0`, `--wait 1500`).
+  const ms = /^\d+$/.test(value.trim()) ? parseDuration(Number(value)) : parseDuration(value);
+  if (ms === null) throw new InvalidArgumentError('must be a duration: milliseconds, or a number with ms, s, m or h (e.g. 500ms, 30s, 5m, 1h)');
   return ms;
 }

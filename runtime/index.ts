@@ -87,6 +87,7 @@ export type { BreakpointStats, BreakpointView } from './breakpoint-view.js';
 export type { RuleDefinition } from './breakpoint-rules.js';
 export { DEFAULT_BREAKPOINT_TYPES } from './breakpoint-rules.js';
 export type { BreakpointNotification, NotificationCallback } from './breakpoints.js';
+export { BreakpointError } from './breakpoints.js';
 export type { ChangedFile } from '../machines/task.js';
 export { INSPECTED_MACHINES, taskActorId, breakpointActorId, SUPERVISOR_ACTOR_ID } from './inspection.js';
 export type { InspectionRecord, InspectionListener, InspectedMachine, ActorRecord, EventRecord, SnapshotRecord, ActorState } from './inspection.js';

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { createOverseer, jsonFileStore, memoryStore, ValidationError, type Overseer, type OverseerOptions, type Store } from '../runtime/index.js';
-import { BreakpointError, type BreakpointNotification } from '../runtime/breakpoints.js';
+import { BreakpointError, createOverseer, jsonFileStore, memoryStore, ValidationError, type Overseer, type OverseerOptions, type Store } from '../runtime/index.js';
+import type { BreakpointNotification } from '../runtime/breakpoints.js';
 
 const T0 = 1_700_000_000_000;
 const opened: Overseer[] = [];

@@ -86,7 +86,7 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
     expect(s.counts).toMatchObject({ completed: 1, cancelled: 1, total: 2 });
     expect(s.paused).toEqual({ all: false, projects: [] });
     expect(allBreakpoints(store)[0]).toMatchObject({ state: 'rejected', resolution: { action: 'cancel', by: 'bob', note: 'wrong design' } });
-    const resume = await overseer('resume', '--store', store, '--wait', '0s');
+    const resume = await overseer('resume', '--store', store, '--wait', '0');
     expect(resume.code).toBe(1);
     expect(resume.stdout).toContain('1 cancelled');
   });

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createOverseer } from '../runtime/index.js';
 import { failureTail, liveReporter, printable, summary } from '../runtime/cli-view.js';
 import { runCliSync } from './helpers/cli.js';
+import { duration } from '../runtime/cli-session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overseer-usability-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,6 +72,11 @@ describe('the CLI for a new user', () => {
     expect(() => o.scheduleTasks([{ id: 'a', dependencies: ['b'] }, { id: 'b', dependencies: ['a'] }, { id: 'c', dependencies: ['c2'] }, { id: 'c2', dependencies: ['c'] }])).toThrow(
       /dependency cycle: a -> b -> a[\s\S]*dependency cycle: c -> c2 -> c/,
     );
+  });
+
+  it('--wait takes a bare number as milliseconds, as a plan does', () => {
+    expect([duration('0'), duration('1500'), duration('30s'), duration('1h')]).toEqual([0, 1500, 30_000, 3_600_000]);
+    expect(() => duration('soon')).toThrow('must be a duration: milliseconds, or a number with ms, s, m or h');
   });
 
   it('the API refuses a time limit the runner could not keep', () => {
