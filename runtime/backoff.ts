@@ -75,13 +75,6 @@ export const isInterruption = (kind: string | undefined): boolean => kind !== un
  */
 export const INTERRUPTIONS_FORGIVEN = 5;
 
-/** How many of a task's failures so far were interruptions. */
-export function interruptionsSoFar(history: readonly { to: string; kind?: string }[]): number {
-  let n = 0;
-  for (const h of history) if (h.to === 'failed' && isInterruption(h.kind)) n++;
-  return n;
-}
-
 /**
  * Rate limits a task may hit without using up its retries: a throttled agent waits out its
  * retry-after (actors/agent.ts) and tries again. Beyond this many they count as failures, so an
@@ -89,21 +82,19 @@ export function interruptionsSoFar(history: readonly { to: string; kind?: string
  */
 export const RATE_LIMITS_FORGIVEN = 10;
 
-/** How many of a task's failures so far were rate limits. */
-export function rateLimitsSoFar(history: readonly { to: string; kind?: string }[]): number {
-  let n = 0;
-  for (const h of history) if (h.to === 'failed' && h.kind === 'rate_limit') n++;
-  return n;
-}
-
 /**
  * Of a task's failures so far (`history`), those that used none of its retries, and whether
  * one of `kind` now does not either: interruptions up to INTERRUPTIONS_FORGIVEN, rate limits
  * up to RATE_LIMITS_FORGIVEN.
  */
 export function forgiveness(history: readonly { to: string; kind?: string }[], kind: string | undefined): { forgiven: number; forgivesThis: boolean } {
-  const interruptions = interruptionsSoFar(history);
-  const rateLimits = rateLimitsSoFar(history);
+  let interruptions = 0;
+  let rateLimits = 0;
+  for (const h of history) {
+    if (h.to !== 'failed') continue;
+    if (isInterruption(h.kind)) interruptions++;
+    else if (h.kind === 'rate_limit') rateLimits++;
+  }
   const forgiven = Math.min(interruptions, INTERRUPTIONS_FORGIVEN) + Math.min(rateLimits, RATE_LIMITS_FORGIVEN);
   const forgivesThis = (isInterruption(kind) && interruptions < INTERRUPTIONS_FORGIVEN) || (kind === 'rate_limit' && rateLimits < RATE_LIMITS_FORGIVEN);
   return { forgiven, forgivesThis };

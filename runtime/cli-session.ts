@@ -3,8 +3,8 @@
  * newer one with exit 2), reading plans, running a plan with a reporter and Ctrl-C handling,
  * and sending a command to the process that holds a store.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { killRunningProcessGroups } from '../actors/process.js';
@@ -70,7 +70,6 @@ export function afterJournal(out: NodeJS.WritableStream, store: Store | undefine
 
 /** With a dispatcher (BullMQ), attempts that were running stay running: the runner re-attaches to them. */
 export function openStore(path: string, io: Io, dispatch: BullmqDispatch | null = null): Overseer {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
   try {
     const store = jsonFileStore(resolve(path));
     const overseer = createOverseer({ store, ...(dispatch ? { onRestoreRunning: 'keep' as const } : {}) });

@@ -132,9 +132,11 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
     if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);
     // One screen row per line, or moving back up over the block would come up short.
     const width = out.columns ?? 100;
-    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.map((l) => fit(l, width)).join('\n')}\n`);
+    out.write(`${overBlock()}${lines.map((l) => fit(l, width)).join('\n')}\n`);
     drawn = lines.length;
   };
+  /** Back up over the block drawn last and clear to the end of the screen. */
+  const overBlock = () => `${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J`;
   // A failure is printed above the block, where it stays (the block is redrawn under it): its
   // message and the tails of what the work printed, as the plain view shows them.
   const offFailed = overseer.on('task.transition', (e) => {
@@ -143,7 +145,7 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
     const head = `✗ ${e.taskId} failed (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'}): ${e.reason.split('\n')[0]}`;
     const lines = [head, ...failureTail(e.reason).map((l) => `    ${l}`)].map((l) => fit(l, width));
     // The block is cleared and drawn again at the next tick, not now: a burst of failures costs their lines, not a redraw each.
-    out.write(`${drawn ? `\x1b[${drawn}A` : ''}\x1b[0J${lines.join('\n')}\n`);
+    out.write(`${overBlock()}${lines.join('\n')}\n`);
     drawn = 0;
   });
   const timer = setInterval(draw, 250);

@@ -38,8 +38,6 @@ export class Durability {
   private readonly compactor: Pick<CompactionWorker, 'snapshot' | 'close'>;
   /** Stops the background compaction in flight, if any. */
   private worker: AbortController | null = null;
-  /** The journal's length when that worker started: the records it covers. */
-  private workerCovers = 0;
   /** The last worker was overtaken (no spare core now): the next compaction runs here, the one after tries a worker again. */
   private overtaken = false;
   /** `add` records in the journal (the policy does not count them). */
@@ -47,9 +45,9 @@ export class Durability {
   /** Records journaled by this runtime so far. */
   private appended = 0;
   /**
-   * What the compaction in flight covers: its adds leave the count when its records have left
-   * the journal (told by the journal's length, not by whether the store reported success: a
-   * store may fail after dropping them).
+   * What the compaction in flight covers, from the journal's length when it started: its adds
+   * leave the count when its records have left the journal (told by the journal's length, not
+   * by whether the store reported success: a store may fail after dropping them).
    */
   private covered: { adds: number; length: number; appended: number } | null = null;
 
@@ -85,7 +83,8 @@ export class Durability {
     // A worker still at work when the journal reaches its budget (no spare core) is
     // overtaken: the main thread compacts instead, so the journal, and a restore after a
     // crash, stay bounded.
-    if (this.worker && !this.worker.signal.aborted && workerOvertaken(this.options.compactEvery, this.facts(), this.workerCovers)) this.worker.abort();
+    // (While a worker runs, `covered` holds the journal's length when it started.)
+    if (this.worker && !this.worker.signal.aborted && workerOvertaken(this.options.compactEvery, this.facts(), this.covered!.length)) this.worker.abort();
     this.compactIfDue();
   }
 
@@ -153,7 +152,6 @@ export class Durability {
   private async compactInBackground(): Promise<void> {
     const worker = new AbortController();
     this.worker = worker;
-    this.workerCovers = this.store.journalLength;
     this.cover();
     let workerFailed = false;
     try {

@@ -94,7 +94,7 @@ type Handler<E> = (event: E) => void;
 
 /** A place in the order of events, for one given later (undefined: not yet). */
 interface Slot {
-  event: OverseerEvent | null | undefined;
+  event: OverseerEvent | undefined;
 }
 
 export class Emitter {
@@ -126,14 +126,14 @@ export class Emitter {
   private readonly queue: Slot[] = [];
   private delivering = false;
 
-  /** A place for an event to be given later with `fill` (null: none after all). */
+  /** A place for an event to be given later with `fill`. */
   reserve(): Slot {
     const slot: Slot = { event: undefined };
     this.queue.push(slot);
     return slot;
   }
 
-  fill(slot: Slot, event: OverseerEvent | null): void {
+  fill(slot: Slot, event: OverseerEvent): void {
     slot.event = event;
     this.drain();
   }
@@ -158,8 +158,7 @@ export class Emitter {
     this.delivering = true;
     try {
       while (this.queue.length > 0 && this.queue[0]!.event !== undefined) {
-        const { event } = this.queue.shift()!;
-        if (event) this.deliver(event);
+        this.deliver(this.queue.shift()!.event!);
       }
     } finally {
       this.delivering = false;

@@ -11,7 +11,7 @@ import { ValidationError } from './errors.js';
 import { OVERSEER_EVENT_TYPES, type OverseerEvent, type OverseerEventMap, type OverseerEventType } from './events.js';
 import { topologicalOrder } from './graph.js';
 import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
-import { failureProblem, type StateCounts } from './options.js';
+import { failureProblem, runOptionProblems, type StateCounts } from './options.js';
 import type { Overseer } from './overseer.js';
 import { Runner, type RunnerOptions, type RunOutcome } from './runner.js';
 import type { TaskEntry } from './scheduler.js';
@@ -282,28 +282,4 @@ export class OverseerCore extends OverseerBase {
     const runner = new Runner(this as unknown as Overseer, { ...options, executors: this.executors });
     return { outcome: runner.run(), runner };
   }
-}
-
-const RUN_OPTION_KEYS = ['concurrency', 'perProject', 'defaultPerProject', 'onLog', 'killGraceMs', 'waitForPersonMs', 'keepAlive', 'dispatch'];
-
-/** What is wrong with `run()`'s options: a misspelled one (`concurency`) or a limit that cannot be kept. */
-function runOptionProblems(options: unknown): string[] {
-  if (!isPlainObject(options)) return [`run options: must be an object, got ${describe(options)}`];
-  const problems = unknownKeyProblems(options, RUN_OPTION_KEYS, 'options');
-  const positiveInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
-  const duration = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  if (options.concurrency !== undefined && !positiveInt(options.concurrency)) problems.push(`options.concurrency: must be an integer ≥ 1, got ${describe(options.concurrency)}`);
-  if (options.defaultPerProject !== undefined && options.defaultPerProject !== null && !positiveInt(options.defaultPerProject)) {
-    problems.push(`options.defaultPerProject: must be an integer ≥ 1 or null, got ${describe(options.defaultPerProject)}`);
-  }
-  if (options.perProject !== undefined) {
-    if (!isPlainObject(options.perProject)) problems.push(`options.perProject: must be an object of project id → limit, got ${describe(options.perProject)}`);
-    else for (const [id, limit] of Object.entries(options.perProject)) if (!positiveInt(limit)) problems.push(`options.perProject.${id}: must be an integer ≥ 1, got ${describe(limit)}`);
-  }
-  for (const key of ['killGraceMs', 'waitForPersonMs'] as const) {
-    if (options[key] !== undefined && !duration(options[key])) problems.push(`options.${key}: must be a number of milliseconds ≥ 0, got ${describe(options[key])}`);
-  }
-  if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean') problems.push(`options.keepAlive: must be true or false, got ${describe(options.keepAlive)}`);
-  if (options.onLog !== undefined && typeof options.onLog !== 'function') problems.push(`options.onLog: must be a function, got ${describe(options.onLog)}`);
-  return problems;
 }
