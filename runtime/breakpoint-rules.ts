@@ -101,6 +101,52 @@ export const DEFAULT_RULES: readonly RuleDefinition[] = [
   },
 ];
 
+/**
+ * Every fact path the runtime fills in (breakpoint-facts.ts, workspace.ts, crossValidate). A
+ * plan's rules see only these: a condition reading anything else never fires.
+ */
+const KNOWN_FACTS = [
+  'event', 'project.id', 'project.consecutiveFailures',
+  'task.id', 'task.title', 'task.state', 'task.attempts', 'task.retries', 'task.priority', 'task.milestone', 'task.decision', 'task.metadata',
+  'error.kind', 'error.message', 'error.retryable', 'error.retryAfterMs',
+  'attempt.number', 'attempt.elapsedMs', 'attempt.thresholdMs',
+  'tests.passed', 'tests.failed', 'tests.newlyFailing', 'tests.newlyFailingCount',
+  'validation.disagreement', 'validation.agreement', 'validation.conflicting', 'confidence',
+  'changes.paths', 'changes.created', 'changes.modified', 'changes.deleted', 'changes.tests', 'changes.config', 'changes.dependencies', 'changes.protected', 'changes.burst',
+];
+
+/** Known, a whole object the runtime gives (`task`), or inside the user's own metadata. */
+export function isKnownFact(field: string): boolean {
+  return KNOWN_FACTS.some((k) => k === field || k.startsWith(`${field}.`)) || field.startsWith('task.metadata.');
+}
+
+/**
+ * The problem with a fact a plan's rule reads, or null when the runtime provides it: the
+ * nearest fact it does provide is suggested (`task.attemps` → `task.attempts`).
+ */
+export function unknownFactProblem(field: string): string | null {
+  if (isKnownFact(field)) return null;
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const known of KNOWN_FACTS) {
+    const d = editDistance(field, known);
+    if (d < bestDistance) [best, bestDistance] = [known, d];
+  }
+  const hint = best !== null && bestDistance <= Math.max(2, Math.floor(field.length / 4)) ? `; did you mean "${best}"?` : ` (a plan's rules see event, project.*, task.*, error.*, attempt.*, tests.*, validation.*, confidence, changes.*)`;
+  return `reads "${field}", which the runtime never provides, so the rule would never fire${hint}`;
+}
+
+/** Levenshtein distance (fact paths are short: the table is small). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
 const PRIORITIES: readonly BreakpointPriority[] = ['high', 'medium', 'low'];
 const ACTIONS: readonly ResolutionAction[] = ['continue', 'retry', 'skip', 'cancel'];
 const RULE_KEYS = new Set(['type', 'priority', 'condition', 'enabled', 'scope', 'autoResolve', 'notify', 'message', 'expiresAfterMs']);

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { TaskSpec } from './validate.js';
 import { findCycles } from './graph.js';
 import { describe, idProblems, isPlainObject, parseDeadline } from './validate.js';
-import { checkRule, DEFAULT_BREAKPOINT_TYPES, type RuleDefinition } from './breakpoint-rules.js';
+import { checkRule, DEFAULT_BREAKPOINT_TYPES, unknownFactProblem, type RuleDefinition } from './breakpoint-rules.js';
 import { formatIssues, qualityConfig } from './zod-issues.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
@@ -287,6 +287,13 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   rules.forEach((rule, i) => {
     const checked = checkRule(rule);
     if (Array.isArray(checked)) problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
+    else {
+      // A plan's rules see only the runtime's facts: a misspelled one would quietly never fire.
+      for (const field of checked.compiled.fields) {
+        const problem = unknownFactProblem(field);
+        if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
+      }
+    }
     // One rule per type (a rule of a type replaces the one before): two would take turns from one run to the next.
     const first = firstOfType.get(rule.type);
     if (first !== undefined) problems.push(`breakpoints.rules[${i}].type: "${rule.type}" is already the type of breakpoints.rules[${first}]; one rule per type`);

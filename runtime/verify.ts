@@ -12,7 +12,7 @@
 import { SimulatedClock } from 'xstate';
 import type { TaskState } from '../machines/task.js';
 import { DEFAULT_RETRY_POLICY } from './backoff.js';
-import { checkRule, DEFAULT_BREAKPOINT_TYPES } from './breakpoint-rules.js';
+import { checkRule, DEFAULT_BREAKPOINT_TYPES, unknownFactProblem } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
 import type { TaskTransitionEvent } from './events.js';
 import { findCycle } from './graph.js';
@@ -62,22 +62,6 @@ export interface VerifyReport {
 
 // ---- static checks ----------------------------------------------------------------
 
-/** Every fact path the runtime fills in (breakpoint-facts.ts, workspace.ts, crossValidate). */
-const KNOWN_FACTS = [
-  'event', 'project.id', 'project.consecutiveFailures',
-  'task.id', 'task.title', 'task.state', 'task.attempts', 'task.retries', 'task.priority', 'task.milestone', 'task.decision', 'task.metadata',
-  'error.kind', 'error.message', 'error.retryable', 'error.retryAfterMs',
-  'attempt.number', 'attempt.elapsedMs', 'attempt.thresholdMs',
-  'tests.passed', 'tests.failed', 'tests.newlyFailing', 'tests.newlyFailingCount',
-  'validation.disagreement', 'validation.agreement', 'validation.conflicting', 'confidence',
-  'changes.paths', 'changes.created', 'changes.modified', 'changes.deleted', 'changes.tests', 'changes.config', 'changes.dependencies', 'changes.protected', 'changes.burst',
-];
-
-/** Known, a whole object the runtime gives (`task`), or inside the user's own metadata. */
-export function isKnownFact(field: string): boolean {
-  return KNOWN_FACTS.some((k) => k === field || k.startsWith(`${field}.`)) || field.startsWith('task.metadata.');
-}
-
 export function staticProblems(plan: Plan): string[] {
   const problems: string[] = [];
   const deps = new Map(plan.tasks.map((t) => [t.id, t.dependencies ?? []]));
@@ -103,7 +87,8 @@ export function staticProblems(plan: Plan): string[] {
     const checked = checkRule(rule);
     if (Array.isArray(checked)) return problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
     for (const field of checked.compiled.fields) {
-      if (!isKnownFact(field)) problems.push(`breakpoints.rules[${i}].condition reads "${field}", which the runtime never provides`);
+      const problem = unknownFactProblem(field);
+      if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
     }
   });
   const types = new Set<string>([...DEFAULT_BREAKPOINT_TYPES, ...plan.breakpoints.rules.map((r) => r.type)]);

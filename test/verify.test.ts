@@ -4,8 +4,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkPlan, loadPlan, type Plan } from '../runtime/plan.js';
-import { formatVerifyReport, InvariantChecker, isKnownFact, staticProblems, verifyPlan, type Model, type Transition } from '../runtime/verify.js';
+import { checkPlan, loadPlan, PlanError, type Plan } from '../runtime/plan.js';
+import { isKnownFact } from '../runtime/breakpoint-rules.js';
+import { formatVerifyReport, InvariantChecker, staticProblems, verifyPlan, type Model, type Transition } from '../runtime/verify.js';
 
 const buildPlan = () => loadPlan(fileURLToPath(new URL('../examples/build.plan.yaml', import.meta.url)));
 const plan = (raw: Record<string, unknown>): Plan => checkPlan(raw, 'test.plan.yaml', '/tmp');
@@ -63,21 +64,31 @@ describe('verifyPlan on the example plan', () => {
 });
 
 describe('static checks', () => {
-  it('names each field a rule reads that the runtime never provides, with the rule index', () => {
-    const p = plan({
-      breakpoints: {
-        rules: [
-          { type: 'slow_again', condition: 'task.attempts >= 2 && task.metadata.owner == "ops"' },
-          { type: 'typo', condition: 'tsk.attempts > 1 || confidance < 0.5' },
-        ],
-      },
-      tasks: [{ id: 'a', command: 'true' }],
-    });
-    const report = verifyPlan(p);
-    expect(report.static).toEqual([
-      'breakpoints.rules[1].condition reads "confidance", which the runtime never provides',
-      'breakpoints.rules[1].condition reads "tsk.attempts", which the runtime never provides',
-    ]);
+  it('names each field a rule reads that the runtime never provides, with the rule index and the nearest fact', () => {
+    const rules = [
+      { type: 'slow_again', condition: 'task.attempts >= 2 && task.metadata.owner == "ops"' },
+      { type: 'typo', condition: 'tsk.attempts > 1 || confidance < 0.5 || task.attemps >= 3' },
+      { type: 'made_up', condition: 'weather.today == "rain"' },
+    ];
+    const expected = [
+      'breakpoints.rules[1].condition reads "confidance", which the runtime never provides, so the rule would never fire; did you mean "confidence"?',
+      'breakpoints.rules[1].condition reads "task.attemps", which the runtime never provides, so the rule would never fire; did you mean "task.attempts"?',
+      'breakpoints.rules[1].condition reads "tsk.attempts", which the runtime never provides, so the rule would never fire; did you mean "task.attempts"?',
+      expect.stringMatching(/^breakpoints\.rules\[2\]\.condition reads "weather\.today", which the runtime never provides, so the rule would never fire \(a plan's rules see event, project\.\*, /),
+    ];
+    // A plan file with such a rule is refused (validate, run and verify all load it this way), every problem named.
+    let refused: unknown;
+    try {
+      plan({ breakpoints: { rules }, tasks: [{ id: 'a', command: 'true' }] });
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(PlanError);
+    expect((refused as PlanError).problems).toEqual(expected);
+    // A plan built in code is checked by verifyPlan's static checks.
+    const built: Plan = { ...plan({ tasks: [{ id: 'a', command: 'true' }] }), breakpoints: { rules, disable: [] } };
+    const report = verifyPlan(built);
+    expect(report.static).toEqual(expected);
     expect(report.ok).toBe(false);
     expect(report.runs[0]!.violations).toEqual([]); // the run itself is fine
     expect(isKnownFact('changes.protected')).toBe(true);
