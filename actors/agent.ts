@@ -6,6 +6,11 @@
  *   RATE_LIMIT retry-after=<seconds>
  * on stderr and exits. The attempt then fails with kind 'rate_limit', retryable, with
  * `retryAfterMs` set, so the scheduler can wait that long instead of burning a retry.
+ *
+ * Confidence convention: an agent that can say how sure it is of its work prints a line
+ *   CONFIDENCE <0..1>
+ * on stderr (the last one counts). The result then carries `confidence`: below 0.6 the
+ * `confidence_too_low` rule asks a person before anything after the task runs.
  */
 import type { JsonValue } from '../runtime/json.js';
 import type { TaskView } from '../runtime/view.js';
@@ -25,9 +30,13 @@ export type AgentResult = {
   stderr: string;
   exitCode: 0;
   durationMs: number;
+  /** What the agent said of its own work (a `CONFIDENCE <0..1>` line on stderr), when it did. */
+  confidence?: number;
 };
 
 export const RATE_LIMIT_LINE = /^RATE_LIMIT retry-after=(\d+(?:\.\d+)?)\s*$/;
+/** A number from 0 to 1 (a line with anything else is ordinary output). */
+export const CONFIDENCE_LINE = /^CONFIDENCE (0(?:\.\d+)?|1(?:\.0+)?|\.\d+)\s*$/;
 
 /** The parts of a task and its attempt that a prompt can mention. */
 export type PromptTask = Pick<TaskView, 'id' | 'title' | 'dependencies' | 'metadata'>;
@@ -67,6 +76,7 @@ export async function runAgent(spec: AgentSpec, task: PromptTask, ctx: Execution
   const prompt = renderPrompt(spec.prompt, task, ctx);
   const viaArgument = spec.promptVia === 'argument';
   let retryAfterMs: number | undefined;
+  let confidence: number | undefined;
   const label = `agent \`${spec.command}\` (task ${task.id}, attempt ${ctx.attempt})`;
   const outcome = await runProcess({
     file: spec.command,
@@ -78,8 +88,11 @@ export async function runAgent(spec: AgentSpec, task: PromptTask, ctx: Execution
     log: ctx.log,
     // Watch every stderr line, not just the kept tail: a chatty agent could push it out.
     onLine: (stream, line) => {
-      const m = stream === 'stderr' ? RATE_LIMIT_LINE.exec(line) : null;
-      if (m) retryAfterMs = Math.round(Number(m[1]) * 1000);
+      if (stream !== 'stderr') return;
+      const limited = RATE_LIMIT_LINE.exec(line);
+      if (limited) retryAfterMs = Math.round(Number(limited[1]) * 1000);
+      const sure = CONFIDENCE_LINE.exec(line);
+      if (sure) confidence = Number(sure[1]);
     },
     label,
     killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
@@ -94,7 +107,9 @@ export async function runAgent(spec: AgentSpec, task: PromptTask, ctx: Execution
   }
   if (outcome.exitCode !== 0) throw exitError(label, outcome);
   if (outcome.stdoutTruncated) ctx.log(`[overseer] the response was longer than the kept ${options.maxResponseBytes ?? 1024 * 1024} bytes; its start was dropped`);
-  return { response: outcome.stdout.trim(), stderr: outcome.stderr, exitCode: 0, durationMs: outcome.durationMs };
+  const result: AgentResult = { response: outcome.stdout.trim(), stderr: outcome.stderr, exitCode: 0, durationMs: outcome.durationMs };
+  if (confidence !== undefined) result.confidence = confidence;
+  return result;
 }
 
 export function agentExecutor(spec: AgentSpec, options: AgentOptions = {}): Executor {

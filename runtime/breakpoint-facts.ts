@@ -5,7 +5,9 @@
  *   task.failed     error (kind, retryAfterMs), project.consecutiveFailures (distinct tasks
  *                   that failed since the project's last completion, by any path: the count
  *                   is stored and survives a restart, see failure-streaks.ts)
- *   task.completed  task.milestone, task.decision, tests (newly failing ones)
+ *   task.completed  task.milestone, task.decision, tests (newly failing ones), confidence (what
+ *                   the result says of itself: its `confidence`, 0..1, as an agent's
+ *                   `CONFIDENCE` line gives it)
  *   task.slow       attempt.elapsedMs ≥ attempt.thresholdMs while it still runs
  *
  * A task's time threshold is `metadata.timeThresholdMs`, else the runtime's
@@ -33,6 +35,12 @@ export function testReportOf(result: JsonValue | null | undefined): TestReport |
   if (!isPlainObject(tests)) return null;
   const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
   return { passed: list(tests.passed), failed: list(tests.failed) };
+}
+
+/** A result's own confidence: a number from 0 to 1 in its `confidence` field, or null. */
+export function confidenceOf(result: JsonValue | null | undefined): number | null {
+  const c = isPlainObject(result) ? result.confidence : undefined;
+  return typeof c === 'number' && c >= 0 && c <= 1 ? c : null;
 }
 
 export class BreakpointTriggers {
@@ -83,6 +91,8 @@ export class BreakpointTriggers {
       task: this.taskFacts(entry),
     };
     if (report) facts.tests = this.compare(entry.id, report);
+    const confidence = confidenceOf(result);
+    if (confidence !== null) facts.confidence = confidence;
     this.manager.raiseFromFacts(facts);
   }
 

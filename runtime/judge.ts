@@ -7,6 +7,8 @@
  *   retry       the attempt fails (kind `quality`) with the follow-up as feedback
  *   clarify     the same, asking the work to clarify (a new attempt with the follow-up prompt)
  *   escalate    a breakpoint asks a person; approving it completes the task with this result
+ *               (when that breakpoint type is disabled, nobody is asked: the result completes
+ *               the task if it meets its gate, and fails as a poor result otherwise)
  *
  * Quality retries have their own budget (`quality.maxRetries`, default the task's
  * maxRetries) apart from infrastructure failures: a timeout never uses one up, and a poor
@@ -20,6 +22,7 @@ import type { QualityController } from './quality/controller.js';
 import type { QualityResult } from './quality/types.js';
 import type { Decision, DecisionEngine } from './decision.js';
 import { assessConfidence, determineFollowUp, explainDecision, shouldTriggerBreakpoint } from './decision.js';
+import { confidenceOf } from './breakpoint-facts.js';
 import { isPlainObject } from './validate.js';
 import type { TaskView } from './view.js';
 
@@ -69,7 +72,10 @@ export class Judge {
     if (current?.state !== 'running' || current.attempts !== task.attempts) return; // moved on meanwhile
     const used = qualityRetriesUsed(current);
     const maxRetries = config.maxRetries ?? current.maxRetries;
-    const confidence = assessConfidence(response, validation);
+    // What the work says of itself (an agent's CONFIDENCE line) can only lower the judge's own estimate.
+    const reported = confidenceOf(isPlainObject(output) ? output : null);
+    const assessed = assessConfidence(response, validation);
+    const confidence = reported === null ? assessed : Math.min(reported, assessed);
     const decision = this.decisions.decideNextAction({
       validation,
       confidence,
@@ -98,12 +104,21 @@ export class Judge {
     }
     if (decision.action === 'escalate') {
       const suggestion = shouldTriggerBreakpoint({ validation, confidence, attempt: used + 1, maxAttempts: maxRetries + 1 });
-      this.overseer.triggerBreakpoint(suggestion.type ?? 'confidence_too_low', {
-        taskId: task.id,
-        reason: suggestion.reason || summary.explanation,
-        pendingResult: { output: (output ?? null) as JsonValue, quality, decision: summary },
-      });
-      return;
+      const type = suggestion.type ?? 'confidence_too_low';
+      if (this.overseer.listBreakpointRules().some((r) => r.type === type && r.enabled !== false)) {
+        this.overseer.triggerBreakpoint(type, {
+          taskId: task.id,
+          reason: suggestion.reason || summary.explanation,
+          pendingResult: { output: (output ?? null) as JsonValue, quality, decision: summary },
+        });
+        return;
+      }
+      // Nobody is to be asked about this (its breakpoint type is disabled): the gate alone decides.
+      if (!gateFailed) {
+        const note = `escalation skipped: breakpoint type ${type} is disabled`;
+        this.overseer.markComplete(task.id, { output: (output ?? null) as JsonValue, quality, decision: { ...summary, explanation: `${summary.explanation} ${note[0]!.toUpperCase()}${note.slice(1)}.` } });
+        return;
+      }
     }
     // retry, clarify, or a result that did not pass its gate.
     // Nothing was checked: there is nothing for the work to change, only the task's settings.

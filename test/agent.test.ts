@@ -87,6 +87,17 @@ describe('agent executor', () => {
     expect(err).toMatchObject({ kind: 'rate_limit', retryable: true, retryAfterMs: 7000, exitCode: 3 });
   });
 
+  it('carries the confidence an agent reports on a CONFIDENCE line of stderr, and only a number from 0 to 1', async () => {
+    const sure = (await fakeAgent('CONFIDENCE=0.35 work')(task(), context().ctx)) as AgentResult;
+    expect(sure).toMatchObject({ confidence: 0.35, exitCode: 0 });
+    expect(sure.stderr).toContain('CONFIDENCE 0.35');
+    for (const odd of ['1.5', 'high', '-0.2']) {
+      const result = (await fakeAgent(`CONFIDENCE=${odd} work`)(task(), context().ctx)) as AgentResult;
+      expect(result).not.toHaveProperty('confidence');
+    }
+    expect(await fakeAgent('plain work')(task(), context().ctx)).not.toHaveProperty('confidence');
+  });
+
   it('reports an agent that cannot be found as a spawn error', async () => {
     const err = await rejection(agentExecutor({ prompt: 'hi', command: '/nonexistent/agent' })(task(), context().ctx));
     expect(err).toMatchObject({ kind: 'spawn', retryable: false });

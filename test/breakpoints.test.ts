@@ -290,6 +290,24 @@ describe('raised by the runtime', () => {
     expect(o.getNextTask()?.id).toBe('n');
   });
 
+  it("confidence_too_low is raised when a result reports its confidence below 0.6, and holds what comes after", () => {
+    const { o } = start();
+    o.scheduleTasks([{ id: 'sure', priority: 9 }, { id: 'odd', priority: 8 }, { id: 'unsure', priority: 7 }, { id: 'next', dependencies: ['unsure'] }]);
+    o.getNextTask();
+    o.markComplete('sure', { response: 'done', confidence: 0.9 });
+    o.getNextTask();
+    o.markComplete('odd', { confidence: 'low' }); // not a number from 0 to 1: no fact
+    expect(o.getPendingBreakpoints()).toEqual([]);
+    o.getNextTask();
+    o.markComplete('unsure', { response: 'done?', confidence: 0.4 });
+    const [bp] = o.getPendingBreakpoints();
+    expect(bp).toMatchObject({ type: 'confidence_too_low', taskId: null, data: { confidence: 0.4, task: { id: 'unsure' } } });
+    expect(bp!.message).toContain('after task "unsure"');
+    expect(o.getNextTask()).toBeNull();
+    o.resolveBreakpoint(bp!.id);
+    expect(o.getNextTask()?.id).toBe('next');
+  });
+
   it('architecture_decision is raised when a task with decision "architecture" completes, and holds what comes after', () => {
     const { o } = start();
     o.scheduleTasks([{ id: 'other', priority: 9, metadata: { decision: 'naming' } }, { id: 'arch', metadata: { decision: 'architecture' } }, { id: 'impl', dependencies: ['arch'] }]);

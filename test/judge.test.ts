@@ -95,6 +95,33 @@ describe('judging results', () => {
     expect(o.getTaskStatus('b')!.state).toBe('completed');
   });
 
+  it("a result's own low confidence lowers the judge's: the result does not go through as it would", async () => {
+    const o = createOverseer({ clock: new SimulatedClock() });
+    o.scheduleTasks([{ id: 'unsure', maxRetries: 0, metadata: { quality: {} } }, { id: 'sure', priority: 9, metadata: { quality: {} } }]);
+    await o.judgeAttempt(o.getNextTask()!, { response: 'done', confidence: 0.9 } as never, new AbortController().signal);
+    expect(o.getTaskStatus('sure')!.state).toBe('completed');
+    await o.judgeAttempt(o.getNextTask()!, { response: 'done', confidence: 0.2 } as never, new AbortController().signal);
+    const unsure = o.getTaskStatus('unsure')!;
+    expect(unsure.state).not.toBe('completed');
+    expect(JSON.stringify([unsure.lastError, o.getPendingBreakpoints()])).toContain('confidence 0.2');
+  });
+
+  it('an escalation whose breakpoint type is disabled asks nobody: the gate alone decides', async () => {
+    const o = createOverseer({ clock: new SimulatedClock() });
+    const unsure = { response: 'done', confidence: 0.2 } as never;
+    o.scheduleTask({ id: 'asks', maxRetries: 0, metadata: { quality: {} } });
+    await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
+    expect(o.getPendingBreakpoints()).toMatchObject([{ type: 'confidence_too_low', taskId: 'asks' }]);
+    o.disableBreakpointType('confidence_too_low');
+    o.scheduleTasks([{ id: 'ungated', priority: 9, maxRetries: 0, metadata: { quality: {} } }, { id: 'gated', maxRetries: 0, metadata: { quality: { gate: { minScore: 0.5 } } } }]);
+    await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
+    expect(o.getTaskStatus('ungated')).toMatchObject({ state: 'completed', result: { decision: { action: 'escalate', explanation: expect.stringContaining('Escalation skipped: breakpoint type confidence_too_low is disabled.') } } });
+    // The gate is not met (no stage could judge the result): it fails, and nobody is asked.
+    await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
+    expect(o.getTaskStatus('gated')).toMatchObject({ state: 'failed', lastError: { kind: 'quality_gate' } });
+    expect(o.getPendingBreakpoints().map((b) => b.taskId)).toEqual(['asks']);
+  });
+
   it('quality retries and infrastructure retries do not use up each other', () => {
     const clock = new SimulatedClock();
     const o = createOverseer({ clock, retry: { baseDelayMs: 1 } });
