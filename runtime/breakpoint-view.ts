@@ -65,3 +65,23 @@ export function breakpointStats(list: readonly PersistedBreakpoint[]): Breakpoin
   }
   return { triggered: list.length, byType, resolved, autoResolved, rejected, expired, pending, averageResolutionMs: decided ? Math.round(decidedMs / decided) : null };
 }
+
+/**
+ * Why a breakpoint was raised, in a line, from the facts it keeps (null when they say nothing
+ * more than its message): the reason a caller gave, the error that failed the task, the tests
+ * that newly fail, the confidence the result reported.
+ */
+export function breakpointReason(b: Pick<BreakpointView, 'data'>): string | null {
+  const d = b.data;
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return null;
+  const reasons: string[] = [];
+  if (typeof d.reason === 'string' && d.reason.trim() !== '') reasons.push(d.reason.trim().split('\n')[0]!);
+  const error = d.error;
+  if (typeof error === 'object' && error !== null && !Array.isArray(error) && typeof error.message === 'string') reasons.push(error.message.split('\n')[0]!);
+  const tests = d.tests;
+  if (typeof tests === 'object' && tests !== null && !Array.isArray(tests) && Array.isArray(tests.newlyFailing) && tests.newlyFailing.length > 0) {
+    reasons.push(`newly failing: ${tests.newlyFailing.join(', ')}`);
+  }
+  if (typeof d.confidence === 'number') reasons.push(`confidence ${d.confidence}`);
+  return reasons.length ? reasons.join('; ') : null;
+}

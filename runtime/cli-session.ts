@@ -13,7 +13,7 @@ import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store
 import { jsonFileStore } from '../store/json-file.js';
 import type { Store } from '../store/types.js';
 import { storeErrorMessage } from './cli-store.js';
-import { jsonReporter, liveReporter, plainReporter, type Reporter } from './cli-view.js';
+import { jsonReporter, liveReporter, plainReporter, storeFlag, type Reporter } from './cli-view.js';
 import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import { createOverseer, type Overseer } from './overseer.js';
 import type { TaskView } from './view.js';
@@ -150,15 +150,17 @@ export async function execute(
   overseer: Overseer,
   store: string,
   title: string,
-  options: RunnerOptions & { json?: boolean; drain?: boolean; onStart?: () => void; onStop?: () => Promise<void> | undefined },
+  options: RunnerOptions & { json?: boolean; drain?: boolean; onStart?: () => void; onStop?: () => Promise<void> | undefined; storeArg?: string },
   io: Io,
 ): Promise<number> {
   const tty = !options.json && (io.out as NodeJS.WriteStream).isTTY === true;
+  // The commands that answer a breakpoint, as the person must type them: with the store given.
+  const flag = storeFlag(options.storeArg ?? DEFAULT_STORE, DEFAULT_STORE);
   const reporter: Reporter = options.json
     ? jsonReporter(overseer, afterJournal(io.out, storeOf.get(overseer)), io.err)
     : tty
-      ? liveReporter(overseer, io.out as NodeJS.WriteStream, title)
-      : plainReporter(overseer, afterJournal(io.out, storeOf.get(overseer)));
+      ? liveReporter(overseer, io.out as NodeJS.WriteStream, title, flag)
+      : plainReporter(overseer, afterJournal(io.out, storeOf.get(overseer)), flag);
   options.onStart?.();
   const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);

@@ -50,7 +50,9 @@ export function jsonReporter(overseer: Overseer, out: NodeJS.WritableStream, err
       // Which tasks a CI job should point at, not only how many: ids by the state they were left in.
       const left = (state: TaskView['state']) => overseer.getTasks({ state }).map((t) => t.id);
       const tasks = { failed: left('failed'), cancelled: left('cancelled'), blocked: left('blocked') };
-      out.write(`${JSON.stringify({ type: 'run.finished', status: o.status, exitCode: o.exitCode, counts: o.counts, tasks })}\n`);
+      // And what a paused run waits for: the breakpoints open now (one raised before a resume too).
+      const breakpoints = overseer.getPendingBreakpoints().map(({ id, type, state, projectId, taskId, message }) => ({ id, type, state, projectId, taskId, message }));
+      out.write(`${JSON.stringify({ type: 'run.finished', status: o.status, exitCode: o.exitCode, counts: o.counts, tasks, breakpoints })}\n`);
     },
     note: (m) => err.write(`${m}\n`),
     stop: off,
@@ -81,10 +83,19 @@ export function failureTail(message: string): string[] {
   });
 }
 
-export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): Reporter {
+/**
+ * `--store <path>` as the commands that answer a breakpoint need it (nothing for the default
+ * store), quoted for a shell when the path needs it.
+ */
+export function storeFlag(path: string, defaultPath: string): string {
+  if (path === defaultPath) return '';
+  return ` --store ${/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`}`;
+}
+
+export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream, store = ''): Reporter {
   const offTriggered = overseer.on('breakpoint.triggered', ({ breakpoint: b, at }) => {
     const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
-    const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `waiting: overseer approve ${b.id} / overseer reject ${b.id}`;
+    const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `waiting: overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
     out.write(printable(`${clockTime(at)} breakpoint ${b.id} ${b.type} pauses ${what} — ${b.message} (${how})`) + '\n');
   });
   const offResolved = overseer.on('breakpoint.resolved', ({ breakpoint: b, at }) => {
@@ -101,7 +112,7 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): R
   });
   return {
     log: () => {},
-    finished: (o) => out.write(`${summary(o)}\n`),
+    finished: (o) => out.write(finalLines(overseer, o, store)),
     note: (m) => out.write(`${printable(m)}\n`),
     stop: () => {
       offTriggered();
@@ -112,7 +123,7 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream): R
 }
 
 /** Redraws a block in place: counts per state, elapsed time, and each task with its attempt. */
-export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title: string): Reporter {
+export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title: string, store = ''): Reporter {
   const started = Date.now();
   let drawn = 0;
   const notes: string[] = [];
@@ -126,7 +137,7 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
       ...notes,
       `overseer · ${title} · ${elapsed(Date.now() - started)}`,
       TASK_STATES.filter((s) => counts[s] > 0).map((s) => `${s} ${counts[s]}`).join('  ') + `  (total ${counts.total})`,
-      ...pending.map((b) => `  ⏸ ${b.id} ${b.type} (${b.taskId ?? `project ${b.projectId}`}): ${b.message} — ${b.state === 'autoResolving' ? 'resolves itself' : `overseer approve ${b.id}`}`),
+      ...pending.map((b) => `  ⏸ ${b.id} ${b.type} (${b.taskId ?? `project ${b.projectId}`}): ${b.message} — ${b.state === 'autoResolving' ? 'resolves itself' : `overseer approve ${b.id}${store}`}`),
       ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns ?? 100)),
     ];
     if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);
@@ -154,7 +165,7 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
     log: () => {},
     finished: (o) => {
       draw();
-      out.write(`${summary(o)}\n`);
+      out.write(finalLines(overseer, o, store));
     },
     note: (m) => {
       notes.push(m);
@@ -179,6 +190,20 @@ function taskLine(t: TaskView, width: number): string {
 function fit(line: string, width: number): string {
   const text = printable(line).replace(/\t/g, ' ');
   return text.length > width ? `${text.slice(0, Math.max(1, width - 1))}…` : text;
+}
+
+/**
+ * The summary, and under it, for a run that waits for a person, each open breakpoint with the
+ * command that answers it: a resumed run did not see them raised.
+ */
+function finalLines(overseer: Overseer, o: RunOutcome, store: string): string {
+  const open = o.status === 'waiting' ? overseer.getPendingBreakpoints() : [];
+  const lines = open.map((b) => {
+    const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
+    const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
+    return `  ⏸ ${printable(`${b.id} ${b.type} holds ${what}: ${b.message}`)} — ${how}`;
+  });
+  return [summary(o), ...lines].map((l) => `${l}\n`).join('');
 }
 
 export function summary(o: RunOutcome): string {

@@ -19,6 +19,7 @@ import { loadPlan, PlanError } from './plan.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
 import { storeStatus, taskDetail, taskDetailLines } from './status.js';
 import { printable } from './cli-view.js';
+import { breakpointReason } from './breakpoint-view.js';
 import { discardStore, restoreBackupOf, storeErrorMessage } from './cli-store.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, dispatchFlagsFor, openDispatch, rememberDispatch, type DispatchFlags } from './cli-worker.js';
@@ -92,6 +93,7 @@ function program(io: Io, done: (code: number) => void): Command {
             plan.name,
             {
               keepAlive: monitor !== null,
+              storeArg: o.store,
               onStop: async () => {
                 await monitor?.close();
                 await dispatch?.close();
@@ -134,7 +136,7 @@ function program(io: Io, done: (code: number) => void): Command {
         await dispatch?.close();
         throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
       }
-      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)), ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
+      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)), storeArg: o.store, ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
       const stopExtras = await attachRunExtras(overseer, o, o.store, io);
       done(await withRunExtras(stopExtras, execute(overseer, resolve(o.store), o.store, options, io)));
     });
@@ -165,7 +167,8 @@ function program(io: Io, done: (code: number) => void): Command {
         for (const f of s.failed) say(`  failed    ${f.id}: ${f.error.split('\n')[0]}`);
         if (s.nextReady.length) say(`  next: ${s.nextReady.slice(0, 10).map((r) => r.id).join(', ')}`);
         for (const b of s.breakpoints.filter((x) => ['triggered', 'awaiting', 'autoResolving'].includes(x.state))) {
-          say(`  breakpoint ${b.id} (${b.type}, ${b.state}): ${b.taskId ?? `project ${b.projectId}`} — ${b.message}`);
+          const why = breakpointReason(b);
+          say(`  breakpoint ${b.id} (${b.type}, ${b.state}): ${b.taskId ?? `project ${b.projectId}`} — ${b.message}${why ? ` (${why})` : ''}`);
         }
         if (s.paused.all || s.paused.projects.length) say(`  paused: ${s.paused.all ? 'everything' : s.paused.projects.join(', ')}`);
         if (s.failed.length) say(`  (overseer status <task> shows a task's whole error and output)`);
@@ -230,6 +233,8 @@ function program(io: Io, done: (code: number) => void): Command {
           const r = b.resolution;
           const decided = r ? ` — ${r.action} by ${r.by}${r.note ? `: ${r.note}` : ''}` : '';
           io.out.write(`${printable(`${b.id}  ${b.state.padEnd(13)} ${b.priority.padEnd(6)} ${b.type}  ${b.taskId ?? `project ${b.projectId}`}: ${b.message}${decided}`)}\n`);
+          const why = breakpointReason(b);
+          if (why) io.out.write(`${printable(`    why: ${why}`)}\n`);
         }
       }
       done(EXIT.ok);

@@ -41,7 +41,16 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
     const store = tempStore();
     const run = await runToMilestone(store);
     expect(run.stdout).toContain('breakpoint bp-1 milestone_completion pauses project default');
-    expect(run.stdout).toContain('overseer approve bp-1');
+    // The commands name the store they answer in (it is not the default one).
+    expect(run.stdout).toContain(`overseer approve bp-1 --store ${store}`);
+
+    // A resumed run did not see the breakpoint raised: its summary names it, with the commands.
+    const stillWaiting = await overseer('resume', '--store', store, '--wait', '0s');
+    expect(stillWaiting.code).toBe(3);
+    expect(stillWaiting.stdout).toContain(`⏸ bp-1 milestone_completion holds project default: a milestone is done`);
+    expect(stillWaiting.stdout).toContain(`overseer approve bp-1 --store ${store} / overseer reject bp-1 --store ${store}`);
+    const asJson = await overseer('resume', '--store', store, '--wait', '0s', '--json');
+    expect(JSON.parse(asJson.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'run.finished', exitCode: 3, breakpoints: [{ id: 'bp-1', type: 'milestone_completion', state: 'awaiting', taskId: null }] });
 
     const listed = await overseer('breakpoints', '--store', store);
     expect(listed.code).toBe(0);
@@ -57,6 +66,21 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
     expect(resume.stdout).toContain('all tasks completed');
     expect(status(store).counts).toMatchObject({ completed: 2, total: 2 });
     expect(allBreakpoints(store)[0]).toMatchObject({ id: 'bp-1', state: 'resolved', resolution: { action: 'continue', note: 'ok', auto: false } });
+  });
+
+  it('breakpoints and status say why a breakpoint was raised: the confidence reported, the reason given', async () => {
+    const store = tempStore();
+    const o = createOverseer({ store: jsonFileStore(store) });
+    o.scheduleTasks([{ id: 'unsure', priority: 9 }, { id: 'gate' }]);
+    o.getNextTask();
+    o.markComplete('unsure', { response: 'maybe', confidence: 0.4 });
+    o.triggerBreakpoint('architecture_decision', { taskId: 'gate', reason: 'two schemas fit:\nmore detail' });
+    await o.close();
+    const listed = await overseer('breakpoints', '--store', store);
+    expect(listed.stdout).toMatch(/^bp-1 .*confidence_too_low .*\n    why: confidence 0\.4\n/m);
+    expect(listed.stdout).toMatch(/^bp-2 .*architecture_decision .*\n    why: two schemas fit:\n/m);
+    const shown = await overseer('status', '--store', store);
+    expect(shown.stdout).toContain('(two schemas fit:)');
   });
 
   it('approve from a second process while `run --wait 60s` holds the store: the run goes on and exits 0', async () => {
