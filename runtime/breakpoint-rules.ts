@@ -7,6 +7,7 @@
  * hears about it. The eight default types come with rules over the facts the runtime
  * gathers itself; users add their own with `addCustomRule`.
  */
+import { nearest } from './nearest.js';
 import type { BreakpointPriority, ResolutionAction } from '../machines/breakpoint.js';
 import { compileExpression, dataValue, ExpressionError, type CompiledExpression } from './expression.js';
 import { describe, isPlainObject } from './validate.js';
@@ -126,25 +127,9 @@ export function isKnownFact(field: string): boolean {
  */
 export function unknownFactProblem(field: string): string | null {
   if (isKnownFact(field)) return null;
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  for (const known of KNOWN_FACTS) {
-    const d = editDistance(field, known);
-    if (d < bestDistance) [best, bestDistance] = [known, d];
-  }
-  const hint = best !== null && bestDistance <= Math.max(2, Math.floor(field.length / 4)) ? `; did you mean "${best}"?` : ` (a plan's rules see event, project.*, task.*, error.*, attempt.*, tests.*, validation.*, confidence, changes.*)`;
+  const near = nearest(field, KNOWN_FACTS);
+  const hint = near !== null ? `; did you mean "${near}"?` : ` (a plan's rules see event, project.*, task.*, error.*, attempt.*, tests.*, validation.*, confidence, changes.*)`;
   return `reads "${field}", which the runtime never provides, so the rule would never fire${hint}`;
-}
-
-/** Levenshtein distance (fact paths are short: the table is small). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = row;
-  }
-  return previous[b.length]!;
 }
 
 const PRIORITIES: readonly BreakpointPriority[] = ['high', 'medium', 'low'];

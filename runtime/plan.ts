@@ -186,7 +186,7 @@ export function loadPlan(file: string): Plan {
 export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   const problems: string[] = [];
   const top = planTopSchema.safeParse(raw, { reportInput: true });
-  if (!top.success) problems.push(...formatIssues(top.error.issues, ''));
+  if (!top.success) problems.push(...formatIssues(top.error.issues, '', planTopSchema));
   const rawPlan = isPlainObject(raw) ? raw : {};
   const d = (top.success ? top.data.defaults : defaultsSchema.safeParse(rawPlan.defaults).data) ?? {};
 
@@ -198,7 +198,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     list.forEach((t, i) => {
       const tpath = `${path}[${i}]`;
       const parsed = taskSchema.safeParse(t, { reportInput: true });
-      if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, tpath));
+      if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, tpath, taskSchema));
       const obj = isPlainObject(t) ? t : {};
       const deps = Array.isArray(obj.dependsOn) ? obj.dependsOn.filter((x): x is string => typeof x === 'string') : [];
       entries.push({ projectId, path: tpath, raw: t, task: parsed.success ? parsed.data : null, id: typeof obj.id === 'string' ? obj.id : null, deps });

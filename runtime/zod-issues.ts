@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { describe } from './describe.js';
+import { nearest } from './nearest.js';
 
 /** A task's `quality` settings (metadata.quality; `quality:` in a plan). */
 export const qualityConfig = z.strictObject({
@@ -16,15 +17,50 @@ export const qualityConfig = z.strictObject({
 /** The problems of `value` as quality settings, each named from `path`. */
 export function qualityConfigProblems(value: unknown, path: string): string[] {
   const parsed = qualityConfig.safeParse(value);
-  return parsed.success ? [] : formatIssues(parsed.error.issues, path);
+  return parsed.success ? [] : formatIssues(parsed.error.issues, path, qualityConfig);
 }
 
-export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
+/**
+ * Each issue as `path: problem`. Given the `schema` that was checked, an unknown field is
+ * told the known one it likely meant (`dependencies: unknown field; did you mean "dependsOn"?`).
+ */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string, schema?: z.ZodType): string[] {
   return issues.flatMap((issue) => {
     const at = [prefix, pathOf(issue.path)].filter(Boolean).join(prefix && issue.path.length && typeof issue.path[0] !== 'number' ? '.' : '');
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${at ? `${at}.` : ''}${k}: unknown field`);
+    if (issue.code === 'unrecognized_keys') {
+      const known = schema ? keysAt(schema, issue.path) : [];
+      return issue.keys.map((k) => {
+        const meant = ALIASES[k.toLowerCase()] ?? k;
+        const near = known.includes(meant) ? meant : nearest(k, known);
+        return `${at ? `${at}.` : ''}${k}: unknown field${near ? `; did you mean "${near}"?` : ''}`;
+      });
+    }
     return [`${at || '(top level)'}: ${issueMessage(issue)}`];
   });
+}
+
+/** Names other tools give a field (GitHub Actions' `needs`, npm's `scripts`…), by what they mean here. */
+const ALIASES: Readonly<Record<string, string>> = {
+  dependencies: 'dependsOn', depends_on: 'dependsOn', depends: 'dependsOn', needs: 'dependsOn', after: 'dependsOn', requires: 'dependsOn',
+  cmd: 'command', run: 'command', script: 'command', shell: 'command',
+  maxretries: 'retries', max_retries: 'retries', retry: 'retries', attempts: 'retries',
+  timeoutms: 'timeout', timeout_ms: 'timeout', deadline_ms: 'deadline',
+  name: 'title', steps: 'tasks', jobs: 'tasks', parallelism: 'concurrency',
+};
+
+/** The fields of the object `schema` holds at `path` (through optional, nullable, default, arrays and unions). */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let here: z.core.$ZodType | undefined = schema;
+  for (let i = 0; here !== undefined; ) {
+    const def = here._zod.def as unknown as Record<string, unknown> & { type: string };
+    if (def.type === 'optional' || def.type === 'nullable' || def.type === 'default' || def.type === 'prefault') here = def.innerType as z.core.$ZodType;
+    else if (def.type === 'union') here = (def.options as z.core.$ZodType[]).find((o) => o._zod.def.type === 'object');
+    else if (i === path.length) return def.type === 'object' ? Object.keys(def.shape as object) : [];
+    else if (def.type === 'array' && typeof path[i] === 'number') (here = def.element as z.core.$ZodType), i++;
+    else if (def.type === 'object' && typeof path[i] === 'string') (here = (def.shape as Record<string, z.core.$ZodType>)[path[i] as string]), i++;
+    else return [];
+  }
+  return [];
 }
 
 

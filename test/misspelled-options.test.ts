@@ -1,6 +1,7 @@
 /** A misspelled option is refused, naming it, never ignored: ignoring it would quietly do something else. */
 import { describe, expect, it } from 'vitest';
 import { createOverseer } from '../runtime/index.js';
+import { checkPlan, PlanError } from '../runtime/plan.js';
 
 describe('misspelled options elsewhere', () => {
   it('are refused, not ignored: retryTask, getTasks', () => {
@@ -42,5 +43,40 @@ describe('run() options', () => {
       /options\.concurrency: must be an integer ≥ 1, got 0[\s\S]*options\.perProject\.web: must be an integer ≥ 1, got 1\.5[\s\S]*options\.waitForPersonMs: must be a number of milliseconds ≥ 0, got -1/,
     );
     expect(o.getTaskStatus('a')!.state).toBe('ready');
+  });
+});
+
+describe("a plan's misspelled fields", () => {
+  it('are refused, each with the field it likely meant: a near spelling, or the name another tool gives it', () => {
+    let problems: readonly string[] = [];
+    try {
+      checkPlan(
+        {
+          concurency: 3,
+          defaults: { retrys: 2 },
+          tasks: [
+            { id: 'a', cmd: 'true' },
+            { id: 'b', command: 'true', dependencies: ['a'], priorty: 3, quality: { gate: { minScore: 0.5 }, maxRetires: 1 }, zzzzqqq: 1 },
+          ],
+          breakpoints: { rules: [{ type: 't', condition: 'true', expiresAfter: 5 }] },
+        },
+        'p.yaml',
+        '/tmp',
+      );
+    } catch (error) {
+      problems = (error as PlanError).problems;
+    }
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'concurency: unknown field; did you mean "concurrency"?',
+        'defaults.retrys: unknown field; did you mean "retries"?',
+        'tasks[0].cmd: unknown field; did you mean "command"?',
+        'tasks[1].dependencies: unknown field; did you mean "dependsOn"?',
+        'tasks[1].priorty: unknown field; did you mean "priority"?',
+        'tasks[1].quality.maxRetires: unknown field; did you mean "maxRetries"?',
+        'tasks[1].zzzzqqq: unknown field',
+        'breakpoints.rules[0].expiresAfter: unknown field; did you mean "expiresAfterMs"?',
+      ]),
+    );
   });
 });
