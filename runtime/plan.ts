@@ -57,7 +57,8 @@ const taskSchema = z.strictObject({
   deadline: z.string().optional(),
   retries: z.number().int().min(0).max(100).optional(),
   retryDelay: duration.optional(),
-  timeout: timeLimit.optional(),
+  /** Per attempt; null: none, whatever `defaults.timeout` says (a long migration in a plan of short steps). */
+  timeout: timeLimit.nullable().optional(),
   onDependencyFailure: policy.optional(),
   /** Pause the project for review when this task completes (`milestone_completion`). */
   milestone: z.boolean().optional(),
@@ -253,7 +254,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
       if (typeof deadline === 'string') problems.push(deadline);
     }
     const executor = resolveExecutor(t, d, baseDir, path, problems);
-    const timeout = t.timeout ?? d.timeout;
+    const timeout = t.timeout === null ? undefined : (t.timeout ?? d.timeout);
     const retryDelay = t.retryDelay ?? d.retryDelay;
     const metadata: PlanTaskMetadata = { executor: executor!, timeoutMs: timeout === undefined ? null : parseDuration(timeout), source: path };
     if (t.milestone) metadata.milestone = true;

@@ -1,4 +1,5 @@
 /** What a new user ran into: machine-readable errors, mistyped stores, plan drift, complete output. */
+import { checkPlan } from '../runtime/plan.js';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -87,6 +88,11 @@ describe('the CLI for a new user', () => {
     o.scheduleTask({ id: 'a', metadata: { timeoutMs: null } });
     o.scheduleTask({ id: 'b', metadata: { timeoutMs: 600 * 3_600_000 } });
     expect(o.getTasks()).toHaveLength(2);
+  });
+
+  it('a task turns off the default time limit with timeout: null', () => {
+    const plan = checkPlan({ defaults: { timeout: '10m' }, tasks: [{ id: 'quick', command: 'true' }, { id: 'migration', command: 'true', timeout: null }, { id: 'own', command: 'true', timeout: '2h' }] }, 'p.yaml', dir);
+    expect(plan.tasks.map((t) => (t.metadata as { timeoutMs: number | null }).timeoutMs)).toEqual([600_000, null, 7_200_000]);
   });
 
   it('with --json, a refusal is a JSON line on stdout too', () => {
