@@ -57,6 +57,19 @@ const AFTER_KILL_MS = 2000;
 /** The process group of every run whose group may still have processes (this process's work), with the run that owns it. */
 const liveGroups = new Map<number, object>();
 
+/** Told when a run's process group starts, and when it is gone (the CLI keeps a list beside its store: runtime/orphans.ts). */
+export interface ProcessGroupObserver {
+  started(pgid: number, label: string): void;
+  ended(pgid: number): void;
+}
+
+let observer: ProcessGroupObserver | null = null;
+
+/** Sets (or, with null, clears) the one observer of process groups. */
+export function observeProcessGroups(next: ProcessGroupObserver | null): void {
+  observer = next;
+}
+
 /**
  * SIGKILLs the process group of every run still going, at once: for a host that must exit
  * without waiting (the CLI's second Ctrl-C, or an exit it did not plan), so that no task's
@@ -80,8 +93,13 @@ export async function runProcess(run: ProcessRun): Promise<ProcessOutcome> {
   const pgid = child.pid!;
   const owner = {};
   liveGroups.set(pgid, owner);
+  observer?.started(pgid, run.label);
   // Only while the group may live: once it is gone its id can be reused, by a stranger or another run.
-  const forgetGroup = () => void (liveGroups.get(pgid) === owner && liveGroups.delete(pgid));
+  const forgetGroup = () => {
+    if (liveGroups.get(pgid) !== owner) return;
+    liveGroups.delete(pgid);
+    observer?.ended(pgid);
+  };
   const stdout = new TailBuffer(run.stdoutBytes);
   const stderr = new TailBuffer(run.stderrBytes);
   const logLine = boundedLog(run);

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
-import { killRunningProcessGroups } from '../actors/process.js';
+import { killRunningProcessGroups, observeProcessGroups } from '../actors/process.js';
+import { ProcessRegistry, reapOrphans, type Reaped } from './orphans.js';
 import { INTERRUPTIONS_FORGIVEN } from './backoff.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonFileStore } from '../store/json-file.js';
@@ -146,6 +147,13 @@ export function holdUntilChange(overseer: Overseer, tasks: readonly TaskView[]):
   }
 }
 
+function reportReaped({ stopped, unsure }: Reaped, io: Io): void {
+  if (stopped.length) io.err.write(`overseer: stopped the processes a killed run left running (${stopped.length} task process group(s)): ${stopped.map((g) => g.label).join('; ')}\n`);
+  for (const g of unsure) {
+    io.err.write(`overseer: process group ${g.pgid} (${g.label}) of a killed run may still have processes; not stopped, as it cannot be told from another's: check with \`pgrep -a -g ${g.pgid}\`\n`);
+  }
+}
+
 export async function execute(
   overseer: Overseer,
   store: string,
@@ -161,6 +169,10 @@ export async function execute(
     : tty
       ? liveReporter(overseer, io.out as NodeJS.WriteStream, title, flag)
       : plainReporter(overseer, afterJournal(io.out, storeOf.get(overseer)), flag);
+  // What a run killed with SIGKILL left running goes before this run starts the same tasks again.
+  reportReaped(reapOrphans(`${store}.processes`), io);
+  const registry = new ProcessRegistry(`${store}.processes`);
+  observeProcessGroups(registry);
   options.onStart?.();
   const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);
@@ -195,6 +207,7 @@ export async function execute(
     process.off('SIGTERM', onSigint);
     process.off('SIGHUP', quitNow);
     process.off('exit', killRunningProcessGroups);
+    observeProcessGroups(null);
     await options.onStop?.();
     await stopInbox();
     reporter.stop();

@@ -191,6 +191,24 @@ describe('a run killed with SIGKILL', () => {
   });
 });
 
+describe('a run killed with SIGKILL while its tasks run', () => {
+  it('leaves their processes running, and the next run on the store stops them before it starts the tasks again', async () => {
+    const { store, run, pids } = await startSlowPlan();
+    run.child.kill('SIGKILL'); // no moment to stop anything
+    expect((await run.exited).signal).toBe('SIGKILL');
+    expect(pids.filter(alive)).toEqual(pids); // the steps' shells and their sleeps run on, unsupervised
+    const listed = JSON.parse(readFileSync(`${store}.processes`, 'utf8')) as { pgid: number; label: string }[];
+    expect(listed.map((g) => g.label).sort()).toEqual([expect.stringContaining('slow-a.tried'), expect.stringContaining('slow-b.tried')]);
+
+    const resume = await overseer('resume', '--store', store);
+    expect(resume.code, resume.stderr).toBe(0);
+    expect(resume.stderr).toContain('overseer: stopped the processes a killed run left running (2 task process group(s))');
+    await until('the orphaned processes to be gone', () => !pids.some(alive), 5000);
+    expect((await statusOf(store)).counts).toMatchObject({ completed: 3, total: 3 });
+    expect(existsSync(`${store}.processes`)).toBe(false); // none left running: no list
+  });
+});
+
 describe('stopping running work stops its processes', () => {
   it('cancel from another terminal stops the task’s process tree; the run exits 1', async () => {
     const dir = tempDir();
