@@ -80,6 +80,21 @@ describe('syntax stage', () => {
     expect(at('good.json')).toBeUndefined();
   });
 
+  it('reports a broken .js module outside a "type": "module" package (node --check alone passes it on Node 20.19+)', async () => {
+    const dir = workdir({
+      'mean.js': 'export function mean(xs) {\n  return xs.reduce((a, b) => a + b, 0) / xs.length;\n}\nexport const x = (;\n',
+      'uses-import.js': 'import { mean } from "./mean.js";\nconsole.log(mean([1, 2]);\n',
+      'fine-module.js': 'import fs from "node:fs";\nexport const read = (p) => fs.readFileSync(p);\n',
+      'fine-cjs.js': 'if (process.argv.length > 9) return;\nmodule.exports = { x: 1 };\n',
+    });
+    const result = await qc.validateOutput({ workdir: dir, changedFiles: created('mean.js', 'uses-import.js', 'fine-module.js', 'fine-cjs.js') }, task());
+    const syntax = stage(result, 'syntax');
+    expect(syntax.score).toBeCloseTo(2 / 4);
+    const errors = syntax.issues.filter((i) => i.severity === 'error');
+    expect(errors.map((i) => [i.file, i.line])).toEqual([['mean.js', 4], ['uses-import.js', 2]]);
+    expect(errors[0]!.message).toMatch(/SyntaxError: Unexpected token ';'/);
+  });
+
   it('is skipped when no changed file is of a type it parses (deleted ones included)', async () => {
     const dir = workdir({ 'readme.md': '# hi' });
     const result = await qc.validateOutput({ workdir: dir, changedFiles: [{ path: 'readme.md', kind: 'modified' }, { path: 'gone.json', kind: 'deleted' }] }, task());

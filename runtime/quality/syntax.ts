@@ -2,7 +2,8 @@
  * The syntax stage: parses every changed file whose type it knows and reports where it
  * breaks. JSON with JSON.parse (the position found by a small scanner, since V8's messages
  * often omit it), YAML with the `yaml` package, JS/MJS/CJS with `node --check` in a child
- * process (so Node's own parser decides, ESM or CommonJS as Node would run it), TS/TSX/JSX
+ * process (so Node's own parser decides, ESM or CommonJS as Node would run it; a `.js` module is
+ * checked as a module too, see checkNode), TS/TSX/JSX
  * with the TypeScript compiler's syntactic diagnostics, loaded lazily because `typescript`
  * is optional at run time. Score: the share of checked files that parse.
  */
@@ -88,18 +89,38 @@ export function checkYaml(file: string, text: string): Found[] {
   return out;
 }
 
-/** `node --check` exits 1 and prints `path:line`, the source line, a caret, and the error. */
-function checkNode(file: FileSnapshot, signal: AbortSignal): Promise<Found[]> {
+/**
+ * `node --check` exits 1 and prints `path:line`, the source line, a caret, and the error.
+ *
+ * A `.js` file outside a `"type": "module"` package is checked as CommonJS, and Node 20.19+
+ * then retries one that does not parse as CommonJS as a module (syntax detection) without
+ * reporting the module's own errors: a broken file with `import` or `export` passed. So when
+ * `node --check` passes a `.js` file, it is checked again from stdin, as CommonJS and, if that
+ * fails, as a module, and a file that is neither is reported with the module's error.
+ */
+async function checkNode(file: FileSnapshot & { content: string }, signal: AbortSignal): Promise<Found[]> {
+  const found = await nodeCheck(file, signal, ['--check', file.absPath], file.absPath);
+  if (found.length > 0 || extname(file.path).toLowerCase() !== '.js') return found;
+  if ((await nodeCheck(file, signal, ['--check', '--input-type=commonjs'], '[stdin]')).length === 0) return [];
+  return nodeCheck(file, signal, ['--check', '--input-type=module'], '[stdin]');
+}
+
+/** One `node` syntax check: of the file named in `args`, or of its content on stdin (`located` is how node names it). */
+function nodeCheck(file: FileSnapshot & { content: string }, signal: AbortSignal, args: string[], located: string): Promise<Found[]> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--check', file.absPath], { signal, timeout: NODE_CHECK_TIMEOUT_MS, encoding: 'utf8' }, (err, _stdout, stderr) => {
+    const child = execFile(process.execPath, args, { signal, timeout: NODE_CHECK_TIMEOUT_MS, encoding: 'utf8' }, (err, _stdout, stderr) => {
       if (!err) return resolve([]);
       if (signal.aborted) return reject(err);
       // Killed by our time limit, or node could not start: the file was not judged.
       if (typeof err.code !== 'number') return resolve([{ severity: 'warning', code: 'unchecked', file: file.path, message: `node --check could not check ${file.path}: ${err.killed ? `no answer within ${NODE_CHECK_TIMEOUT_MS} ms` : err.message}` }]);
-      const located = new RegExp(`^${escapeRegExp(file.absPath)}:(\\d+)`, 'm').exec(stderr);
+      const line = new RegExp(`^${escapeRegExp(located)}:(\\d+)`, 'm').exec(stderr);
       const message = /^(\w*Error: .*)$/m.exec(stderr)?.[1] ?? (stderr.trim().split('\n')[0] || err.message);
-      resolve([{ severity: 'error', code: 'syntax', file: file.path, ...(located ? { line: Number(located[1]) } : {}), message: `node --check: ${message}` }]);
+      resolve([{ severity: 'error', code: 'syntax', file: file.path, ...(line ? { line: Number(line[1]) } : {}), message: `node --check: ${message}` }]);
     });
+    if (!args.includes(file.absPath)) {
+      child.stdin?.on('error', () => {}); // EPIPE if node exits before reading it all
+      child.stdin?.end(file.content);
+    }
   });
 }
 
