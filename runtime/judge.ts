@@ -123,14 +123,17 @@ export class Judge {
     // retry, clarify, or a result that did not pass its gate.
     // Nothing was checked: there is nothing for the work to change, only the task's settings.
     const followUp = unjudged && gateFailed ? '' : determineFollowUp(response, validation);
-    const why = gateFailed && (decision.action === 'proceed' || decision.action === 'checkpoint')
+    const why = gateFailed
       ? unjudged
         ? 'the quality gate was not met: no stage could judge the result (no changed files known: run with --watch or call recordChanges; no testCommand; no acceptanceCriteria)'
         : `the quality gate was not met: score ${validation.score.toFixed(2)} < ${gate!.minScore}`
-      : summary.explanation;
+      : null;
+    // The message is the next attempt's feedback: what to fix, not how the engine weighed it (the
+    // `task.decision` event and the result keep the explanation).
+    const message = [why, followUp].filter(Boolean).join('\n') || summary.explanation;
     // A result that did not pass its gate fails as `quality_gate`: when no retry is left, every
     // dependent is blocked, whatever its own failure policy.
-    this.overseer.markFailed(task.id, { message: followUp ? `${why}\n${followUp}` : why, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
+    this.overseer.markFailed(task.id, { message, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
   }
 
   /** The previous decision of the task is judged by how this attempt went. */

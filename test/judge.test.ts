@@ -70,6 +70,9 @@ describe('judging results', () => {
       const failure = t.history.find((h) => h.to === 'failed')!;
       expect(failure.kind).toMatch(/^quality/);
       expect(failure.reason).toMatch(/test/i);
+      // It is the agent's feedback: what to fix, not how the decision engine weighed the result.
+      expect(failure.reason).toMatch(/^the quality gate was not met: score \d\.\d\d < 0\.8\nYour last attempt scored /);
+      expect(failure.reason).not.toMatch(/Next: |Not chosen/);
       // …and the result keeps the output, the quality and the decision.
       expect(t.result).toMatchObject({ output: { response: expect.stringContaining('Fixed mean()') }, decision: { action: 'proceed' } });
       expect((t.result as { quality: { score: number } }).quality.score).toBeGreaterThanOrEqual(0.8);
