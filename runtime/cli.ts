@@ -349,7 +349,12 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
     await cli.parseAsync(argv, { from: 'user' });
     return code;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return EXIT.ok;
+      // Commander has said it on stderr (an unknown option, a missing value): a JSON reader hears it too.
+      if (argv.includes('--json') && !answered) out.write(`${JSON.stringify({ type: 'error', exitCode: EXIT.badInput, message: error.message.replace(/^error: /, '') })}\n`);
+      return EXIT.badInput;
+    }
     if (error instanceof PlanError || error instanceof BadInput || error instanceof OverseerError) return refuse(storeErrorMessage(error));
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return refuse((error as Error).message);
     throw error;

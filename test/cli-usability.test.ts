@@ -102,6 +102,11 @@ describe('the CLI for a new user', () => {
       expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ type: 'error', exitCode: 2, message: expect.any(String) });
       expect(r.stderr).toContain(`overseer: ${(JSON.parse(r.stdout) as { message: string }).message}`);
     }
+    // An option commander refuses (misspelled, or missing its value) too.
+    const misspelled = overseer('status', '--json', '--stor', join(dir, 'none.json'));
+    expect(misspelled.code).toBe(2);
+    expect(JSON.parse(misspelled.stdout)).toMatchObject({ type: 'error', exitCode: 2, message: expect.stringMatching(/^unknown option '--stor'/) });
+    expect(misspelled.stderr).toContain("error: unknown option '--stor'");
     // Without --json, stdout stays empty.
     expect(overseer('status', '--store', join(dir, 'none.json')).stdout).toBe('');
   });
