@@ -117,18 +117,24 @@ const KNOWN_FACTS = [
 ];
 
 /** Known, a whole object the runtime gives (`task`), or inside the user's own metadata. */
-export function isKnownFact(field: string): boolean {
-  return KNOWN_FACTS.some((k) => k === field || k.startsWith(`${field}.`)) || field.startsWith('task.metadata.');
+export function isKnownFact(field: string, declared: readonly string[] = []): boolean {
+  // A list's or a string's `length` (`tests.failed.length > 2`) is as known as the fact itself.
+  if (field.endsWith('.length') && isKnownFact(field.slice(0, -'.length'.length), declared)) return true;
+  const covers = (k: string) => k === field || k.startsWith(`${field}.`);
+  return KNOWN_FACTS.some(covers) || field.startsWith('task.metadata.') || declared.some((d) => covers(d) || field.startsWith(`${d}.`));
 }
 
 /**
- * The problem with a fact a plan's rule reads, or null when the runtime provides it: the
- * nearest fact it does provide is suggested (`task.attemps` → `task.attempts`).
+ * The problem with a fact a plan's rule reads, or null when the runtime provides it or the
+ * plan `declared` it (facts the embedding code passes to `raiseFromFacts`): the nearest fact
+ * is suggested (`task.attemps` → `task.attempts`).
  */
-export function unknownFactProblem(field: string): string | null {
-  if (isKnownFact(field)) return null;
-  const near = nearest(field, KNOWN_FACTS);
-  const hint = near !== null ? `; did you mean "${near}"?` : ` (a plan's rules see event, project.*, task.*, error.*, attempt.*, tests.*, validation.*, confidence, changes.*)`;
+export function unknownFactProblem(field: string, declared: readonly string[] = []): string | null {
+  if (isKnownFact(field, declared)) return null;
+  const near = nearest(field, [...KNOWN_FACTS, ...declared]);
+  const hint = near !== null
+    ? `; did you mean "${near}"?`
+    : ` (a plan's rules see event, project.*, task.*, error.*, attempt.*, tests.*, validation.*, confidence, changes.*, and facts the plan declares in breakpoints.facts)`;
   return `reads "${field}", which the runtime never provides, so the rule would never fire${hint}`;
 }
 

@@ -77,11 +77,10 @@ export function breakpointReason(b: Pick<BreakpointView, 'data'>): string | null
   const reasons: string[] = [];
   if (typeof d.reason === 'string' && d.reason.trim() !== '') reasons.push(d.reason.trim().split('\n')[0]!);
   const error = d.error;
-  if (typeof error === 'object' && error !== null && !Array.isArray(error) && typeof error.message === 'string') reasons.push(error.message.split('\n')[0]!);
+  if (typeof error === 'object' && error !== null && !Array.isArray(error) && typeof error.message === 'string' && error.message.trim() !== '') reasons.push(error.message.trim().split('\n')[0]!);
   const tests = d.tests;
-  if (typeof tests === 'object' && tests !== null && !Array.isArray(tests) && Array.isArray(tests.newlyFailing) && tests.newlyFailing.length > 0) {
-    reasons.push(`newly failing: ${tests.newlyFailing.join(', ')}`);
-  }
+  const failing = typeof tests === 'object' && tests !== null && !Array.isArray(tests) && Array.isArray(tests.newlyFailing) ? tests.newlyFailing.filter((t) => typeof t === 'string') : [];
+  if (failing.length > 0) reasons.push(`newly failing: ${failing.join(', ')}`);
   if (typeof d.confidence === 'number') reasons.push(`confidence ${d.confidence}`);
   return reasons.length ? reasons.join('; ') : null;
 }

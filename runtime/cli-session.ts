@@ -14,7 +14,7 @@ import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store
 import { jsonFileStore } from '../store/json-file.js';
 import type { Store } from '../store/types.js';
 import { storeErrorMessage } from './cli-store.js';
-import { jsonReporter, liveReporter, plainReporter, storeFlag, type Reporter } from './cli-view.js';
+import { jsonReporter, liveReporter, plainReporter, printable, storeFlag, type Reporter } from './cli-view.js';
 import { applyCommand, sendCommand, serveInbox, type ControlCommand } from './control.js';
 import { createOverseer, type Overseer } from './overseer.js';
 import type { TaskView } from './view.js';
@@ -148,9 +148,9 @@ export function holdUntilChange(overseer: Overseer, tasks: readonly TaskView[]):
 }
 
 function reportReaped({ stopped, unsure }: Reaped, io: Io): void {
-  if (stopped.length) io.err.write(`overseer: stopped the processes a killed run left running (${stopped.length} task process group(s)): ${stopped.map((g) => g.label).join('; ')}\n`);
+  if (stopped.length) io.err.write(`overseer: stopped the processes a killed run left running (${stopped.length} task process group(s)): ${printable(stopped.map((g) => g.label).join('; '))}\n`);
   for (const g of unsure) {
-    io.err.write(`overseer: process group ${g.pgid} (${g.label}) of a killed run may still have processes; not stopped, as it cannot be told from another's: check with \`pgrep -a -g ${g.pgid}\`\n`);
+    io.err.write(`overseer: process group ${g.pgid} (${printable(g.label)}) of a killed run may still have processes; not stopped, as it cannot be told from another's: check with \`pgrep -a -g ${g.pgid}\`\n`);
   }
 }
 
@@ -173,13 +173,19 @@ export async function execute(
   reportReaped(reapOrphans(`${store}.processes`), io);
   const registry = new ProcessRegistry(`${store}.processes`);
   observeProcessGroups(registry);
+  // SIGKILLed on the way out: nothing is left for the next run to stop, so no list either.
+  const killAll = () => {
+    const killed = killRunningProcessGroups();
+    registry.clear();
+    return killed;
+  };
   options.onStart?.();
   const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);
   // Quit now, but leave no task process behind: one that ran on unsupervised would run
   // alongside its own retry after `overseer resume` (the store says it was interrupted).
   const quitNow = () => {
-    const killed = killRunningProcessGroups();
+    const killed = killAll();
     storeOf.get(overseer)?.writeOut?.();
     io.err.write(`overseer: quit${killed ? `; killed the processes of ${killed} running task(s), which resume retries` : ''}\n`);
     process.exit(EXIT.interrupted);
@@ -197,7 +203,7 @@ export async function execute(
   // default would end the process without a word, its tasks running on.
   process.on('SIGHUP', quitNow);
   // Any exit before the runner has stopped its work (a crash in a listener, process.exit elsewhere) takes the work down too.
-  process.on('exit', killRunningProcessGroups);
+  process.on('exit', killAll);
   try {
     const outcome = await runner.run();
     reporter.finished(outcome);
@@ -206,7 +212,7 @@ export async function execute(
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     process.off('SIGHUP', quitNow);
-    process.off('exit', killRunningProcessGroups);
+    process.off('exit', killAll);
     observeProcessGroups(null);
     await options.onStop?.();
     await stopInbox();

@@ -89,7 +89,9 @@ export function failureTail(message: string): string[] {
  */
 export function storeFlag(path: string, defaultPath: string): string {
   if (path === defaultPath) return '';
-  return ` --store ${/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`}`;
+  // A path starting with "-" would read as an option: ./ in front keeps it a path.
+  const safe = path.startsWith('-') ? `./${path}` : path;
+  return ` --store ${/^[\w@%+=:,./-]+$/.test(safe) ? safe : `'${safe.replace(/'/g, `'\\''`)}'`}`;
 }
 
 export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream, store = ''): Reporter {

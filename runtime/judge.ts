@@ -8,7 +8,7 @@
  *   clarify     the same, asking the work to clarify (a new attempt with the follow-up prompt)
  *   escalate    a breakpoint asks a person; approving it completes the task with this result
  *               (when that breakpoint type is disabled, nobody is asked: the result completes
- *               the task if it meets its gate, and fails as a poor result otherwise)
+ *               the task only if it has a gate the stages found met, and fails otherwise)
  *
  * Quality retries have their own budget (`quality.maxRetries`, default the task's
  * maxRetries) apart from infrastructure failures: a timeout never uses one up, and a poor
@@ -113,21 +113,21 @@ export class Judge {
         });
         return;
       }
-      // Nobody is to be asked about this (its breakpoint type is disabled): the gate alone decides.
-      if (!gateFailed) {
-        const note = `escalation skipped: breakpoint type ${type} is disabled`;
-        this.overseer.markComplete(task.id, { output: (output ?? null) as JsonValue, quality, decision: { ...summary, explanation: `${summary.explanation} ${note[0]!.toUpperCase()}${note.slice(1)}.` } });
+      // Nobody is to be asked (its breakpoint type is disabled). The result was not good enough to
+      // go through by itself, so it is not accepted, unless a gate the stages checked says it may.
+      const note = `Escalation skipped: breakpoint type ${type} is disabled.`;
+      if (gate !== undefined && !gateFailed) {
+        this.overseer.markComplete(task.id, { output: (output ?? null) as JsonValue, quality, decision: { ...summary, explanation: `${summary.explanation} ${note}` } });
         return;
       }
+      const followUp = determineFollowUp(response, validation);
+      this.overseer.markFailed(task.id, { message: `${gateFailed ? gateMessage(validation, gate!, unjudged) : `the result was not accepted and nobody is to be asked (breakpoint type ${type} is disabled)`}\n${followUp}`, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
+      return;
     }
     // retry, clarify, or a result that did not pass its gate.
     // Nothing was checked: there is nothing for the work to change, only the task's settings.
     const followUp = unjudged && gateFailed ? '' : determineFollowUp(response, validation);
-    const why = gateFailed
-      ? unjudged
-        ? 'the quality gate was not met: no stage could judge the result (no changed files known: run with --watch or call recordChanges; no testCommand; no acceptanceCriteria)'
-        : `the quality gate was not met: score ${validation.score.toFixed(2)} < ${gate!.minScore}`
-      : null;
+    const why = gateFailed ? gateMessage(validation, gate!, unjudged) : null;
     // The message is the next attempt's feedback: what to fix, not how the engine weighed it (the
     // `task.decision` event and the result keep the explanation).
     const message = [why, followUp].filter(Boolean).join('\n') || summary.explanation;
@@ -153,6 +153,14 @@ function responseOf(output: JsonValue | void): string {
     for (const key of ['response', 'stdout']) if (typeof output[key] === 'string') return output[key] as string;
   }
   return output === undefined ? '' : JSON.stringify(output);
+}
+
+function gateMessage(v: QualityResult, gate: NonNullable<QualityConfig['gate']>, unjudged: boolean): string {
+  return unjudged
+    ? 'the quality gate was not met: no stage could judge the result (no changed files known: run with --watch or call recordChanges; no testCommand; no acceptanceCriteria)'
+    : v.score < gate.minScore
+      ? `the quality gate was not met: score ${v.score.toFixed(2)} < ${gate.minScore}`
+      : `the quality gate was not met: ${errorsOf(v)} error-level issue(s), more than the ${gate.maxErrors} allowed`;
 }
 
 function errorsOf(v: QualityResult): number {

@@ -15,8 +15,9 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate nearest `word` (case aside), or null when none is within a quarter of its
- * length (at least 2 edits): `task.attemps` → `task.attempts`, `dependson` → `dependsOn`.
+ * The candidate nearest `word` (case aside), or null when none is within a third of its
+ * length in edits: `task.attemps` → `task.attempts`, `dependson` → `dependsOn`; a short word
+ * (`cd`, `if`) is too short to guess from.
  */
 export function nearest(word: string, candidates: Iterable<string>): string | null {
   let best: string | null = null;
@@ -25,5 +26,5 @@ export function nearest(word: string, candidates: Iterable<string>): string | nu
     const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : null;
+  return bestDistance <= Math.floor(word.length / 3) ? best : null;
 }

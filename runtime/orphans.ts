@@ -69,6 +69,12 @@ export class ProcessRegistry implements ProcessGroupObserver {
     if (this.groups.delete(pgid)) this.save();
   }
 
+  /** Forgets every group: they were SIGKILLed on the way out. */
+  clear(): void {
+    this.groups.clear();
+    this.save();
+  }
+
   private save(): void {
     try {
       if (this.groups.size === 0) return rmSync(this.file, { force: true });

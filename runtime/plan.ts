@@ -115,6 +115,8 @@ const planSchema = z.strictObject({
       rules: z.array(ruleSchema).optional(),
       /** Default breakpoint types to switch off for this plan. */
       disable: z.array(z.string()).optional(),
+      /** Facts the embedding code supplies (`raiseFromFacts`) that rules may read besides the runtime's. */
+      facts: z.array(z.string().min(1)).optional(),
     })
     .optional(),
   defaults: defaultsSchema.optional(),
@@ -150,7 +152,7 @@ export interface Plan {
   /** Where `run --watch` watches (absolute), and how. */
   watch: { root: string; ignore: string[]; protected: string[] };
   tasks: TaskSpec[];
-  breakpoints: { rules: RuleDefinition[]; disable: string[] };
+  breakpoints: { rules: RuleDefinition[]; disable: string[]; facts?: string[] };
   concurrency: { global: number; perProject: Record<string, number>; defaultPerProject: number | null };
 }
 
@@ -284,6 +286,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   }
   const plan = top.success ? top.data : null;
   const rules = (plan?.breakpoints?.rules ?? []) as RuleDefinition[];
+  const declaredFacts = plan?.breakpoints?.facts ?? [];
   const firstOfType = new Map<string, number>();
   rules.forEach((rule, i) => {
     const checked = checkRule(rule);
@@ -291,7 +294,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     else {
       // A plan's rules see only the runtime's facts: a misspelled one would quietly never fire.
       for (const field of checked.compiled.fields) {
-        const problem = unknownFactProblem(field);
+        const problem = unknownFactProblem(field, declaredFacts);
         if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
       }
     }
@@ -314,7 +317,7 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   return {
     name: plan.name ?? file,
     tasks: specs,
-    breakpoints: { rules, disable: plan.breakpoints?.disable ?? [] },
+    breakpoints: { rules, disable: plan.breakpoints?.disable ?? [], ...(declaredFacts.length ? { facts: declaredFacts } : {}) },
     watch: { root: resolve(baseDir, plan.watch?.root ?? '.'), ignore: plan.watch?.ignore ?? [], protected: plan.watch?.protected ?? [] },
     concurrency: {
       global: typeof c === 'number' ? c : (c?.global ?? 4),

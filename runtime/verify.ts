@@ -87,7 +87,7 @@ export function staticProblems(plan: Plan): string[] {
     const checked = checkRule(rule);
     if (Array.isArray(checked)) return problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
     for (const field of checked.compiled.fields) {
-      const problem = unknownFactProblem(field);
+      const problem = unknownFactProblem(field, plan.breakpoints.facts);
       if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
     }
   });

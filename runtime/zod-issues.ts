@@ -28,10 +28,11 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string
   return issues.flatMap((issue) => {
     const at = [prefix, pathOf(issue.path)].filter(Boolean).join(prefix && issue.path.length && typeof issue.path[0] !== 'number' ? '.' : '');
     if (issue.code === 'unrecognized_keys') {
-      const known = schema ? keysAt(schema, issue.path) : [];
+      // A field the object already has is not what was meant.
+      const given = issue.input !== null && typeof issue.input === 'object' ? Object.keys(issue.input) : [];
+      const known = (schema ? keysAt(schema, issue.path) : []).filter((k) => !given.includes(k));
       return issue.keys.map((k) => {
-        const meant = ALIASES[k.toLowerCase()] ?? k;
-        const near = known.includes(meant) ? meant : nearest(k, known);
+        const near = (ALIASES[k.toLowerCase()] ?? []).find((a) => known.includes(a)) ?? nearest(k, known);
         return `${at ? `${at}.` : ''}${k}: unknown field${near ? `; did you mean "${near}"?` : ''}`;
       });
     }
@@ -39,13 +40,14 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string
   });
 }
 
-/** Names other tools give a field (GitHub Actions' `needs`, npm's `scripts`…), by what they mean here. */
-const ALIASES: Readonly<Record<string, string>> = {
-  dependencies: 'dependsOn', depends_on: 'dependsOn', depends: 'dependsOn', needs: 'dependsOn', after: 'dependsOn', requires: 'dependsOn',
-  cmd: 'command', run: 'command', script: 'command', shell: 'command',
-  maxretries: 'retries', max_retries: 'retries', retry: 'retries', attempts: 'retries',
-  timeoutms: 'timeout', timeout_ms: 'timeout', deadline_ms: 'deadline',
-  name: 'title', steps: 'tasks', jobs: 'tasks', parallelism: 'concurrency',
+/** Names other tools give a field (GitHub Actions' `needs`, a shell's `cd`…), by what they mean here (the first one the object has). */
+const ALIASES: Readonly<Record<string, readonly string[]>> = {
+  dependencies: ['dependsOn'], depends_on: ['dependsOn'], depends: ['dependsOn'], needs: ['dependsOn'], after: ['dependsOn'], requires: ['dependsOn'],
+  cmd: ['command'], run: ['command'], script: ['command'], shell: ['command'],
+  cd: ['cwd'], dir: ['cwd'], workdir: ['cwd'], working_directory: ['cwd'], directory: ['cwd'],
+  maxretries: ['retries'], max_retries: ['retries'], retry: ['retries'],
+  timeoutms: ['timeout'], timeout_ms: ['timeout'],
+  name: ['title', 'id'], steps: ['tasks'], jobs: ['tasks'], parallelism: ['concurrency'],
 };
 
 /** The fields of the object `schema` holds at `path` (through optional, nullable, default, arrays and unions). */

@@ -109,20 +109,31 @@ describe('judging results', () => {
     expect(JSON.stringify([unsure.lastError, o.getPendingBreakpoints()])).toContain('confidence 0.2');
   });
 
-  it('an escalation whose breakpoint type is disabled asks nobody: the gate alone decides', async () => {
+  it('an escalation whose breakpoint type is disabled asks nobody: the result fails, unless a gate the stages checked was met', async () => {
+    const dir = workdir();
     const o = createOverseer({ clock: new SimulatedClock() });
     const unsure = { response: 'done', confidence: 0.2 } as never;
     o.scheduleTask({ id: 'asks', maxRetries: 0, metadata: { quality: {} } });
     await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
     expect(o.getPendingBreakpoints()).toMatchObject([{ type: 'confidence_too_low', taskId: 'asks' }]);
     o.disableBreakpointType('confidence_too_low');
-    o.scheduleTasks([{ id: 'ungated', priority: 9, maxRetries: 0, metadata: { quality: {} } }, { id: 'gated', maxRetries: 0, metadata: { quality: { gate: { minScore: 0.5 } } } }]);
-    await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
-    expect(o.getTaskStatus('ungated')).toMatchObject({ state: 'completed', result: { decision: { action: 'escalate', explanation: expect.stringContaining('Escalation skipped: breakpoint type confidence_too_low is disabled.') } } });
-    // The gate is not met (no stage could judge the result): it fails, and nobody is asked.
-    await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
-    expect(o.getTaskStatus('gated')).toMatchObject({ state: 'failed', lastError: { kind: 'quality_gate' } });
-    expect(o.getPendingBreakpoints().map((b) => b.taskId)).toEqual(['asks']);
+    const cwd = { executor: { type: 'function', name: 'x', cwd: dir } };
+    o.scheduleTasks([
+      // No gate: nothing vouches for the result.
+      { id: 'ungated', priority: 9, maxRetries: 0, metadata: { quality: {} } },
+      // Failing tests, no attempt left: escalated, and now failed, not passed.
+      { id: 'failing', priority: 8, maxRetries: 0, metadata: { ...cwd, quality: { testCommand: "echo 'not ok 1 - everything'; exit 1" } } },
+      // A gate no stage could judge.
+      { id: 'unjudged', priority: 7, maxRetries: 0, metadata: { quality: { gate: { minScore: 0.5 } } } },
+      // A gate the stages checked and found met.
+      { id: 'vouched', priority: 10, maxRetries: 0, metadata: { ...cwd, quality: { testCommand: "echo 'ok 1 - all'", gate: { minScore: 0.5 } } } },
+    ]);
+    for (let i = 0; i < 4; i++) await o.judgeAttempt(o.getNextTask()!, unsure, new AbortController().signal);
+    expect(o.getTaskStatus('ungated')).toMatchObject({ state: 'failed', lastError: { kind: 'quality', message: expect.stringMatching(/^the result was not accepted and nobody is to be asked \(breakpoint type confidence_too_low is disabled\)\nYour last attempt/) } });
+    expect(o.getTaskStatus('failing')).toMatchObject({ state: 'failed', lastError: { kind: 'quality' } });
+    expect(o.getTaskStatus('unjudged')).toMatchObject({ state: 'failed', lastError: { kind: 'quality_gate' } });
+    expect(o.getTaskStatus('vouched')).toMatchObject({ state: 'completed', result: { decision: { action: 'escalate', explanation: expect.stringContaining('Escalation skipped: breakpoint type confidence_too_low is disabled.') } } });
+    expect(o.getPendingBreakpoints().filter((b) => b.type === 'confidence_too_low').map((b) => b.taskId)).toEqual(['asks']); // (three failures in a row pause the project: consecutive_failures)
   });
 
   it('quality retries and infrastructure retries do not use up each other', () => {

@@ -55,7 +55,7 @@ describe("a plan's misspelled fields", () => {
           concurency: 3,
           defaults: { retrys: 2 },
           tasks: [
-            { id: 'a', cmd: 'true' },
+            { id: 'a', cmd: 'true', cd: 'src', if: 'x' },
             { id: 'b', command: 'true', dependencies: ['a'], priorty: 3, quality: { gate: { minScore: 0.5 }, maxRetires: 1 }, zzzzqqq: 1 },
           ],
           breakpoints: { rules: [{ type: 't', condition: 'true', expiresAfter: 5 }] },
@@ -71,6 +71,8 @@ describe("a plan's misspelled fields", () => {
         'concurency: unknown field; did you mean "concurrency"?',
         'defaults.retrys: unknown field; did you mean "retries"?',
         'tasks[0].cmd: unknown field; did you mean "command"?',
+        'tasks[0].cd: unknown field; did you mean "cwd"?',
+        'tasks[0].if: unknown field', // too short to guess from (not "id", which it has)
         'tasks[1].dependencies: unknown field; did you mean "dependsOn"?',
         'tasks[1].priorty: unknown field; did you mean "priority"?',
         'tasks[1].quality.maxRetires: unknown field; did you mean "maxRetries"?',

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProcessRegistry, reapOrphans, type RecordedGroup } from '../runtime/orphans.js';
 import { alive } from './helpers/processes.js';
 import { until } from './helpers/cli.js';
@@ -93,7 +93,21 @@ describe.runIf(existsSync('/proc/self/stat'))('the processes a killed run left',
     expect(reapOrphans(file)).toEqual({ stopped: [], unsure: [] });
     writeFileSync(file, '[{"pgid": 1, "label": "init"}, {"pgid": "x"}, nonsense');
     expect(reapOrphans(file)).toEqual({ stopped: [], unsure: [] });
-    writeFileSync(file, JSON.stringify([{ pgid: 1, label: 'init', started: '1', boot: null }]));
-    expect(reapOrphans(file)).toEqual({ stopped: [], unsure: [] }); // never pid 1
+  });
+
+  it('never signal process group 1 or 0, even listed as they really are (kill(-1) would reach every process)', () => {
+    const file = listFile();
+    const registry = new ProcessRegistry(file);
+    registry.started(1, 'init, listed by a bug');
+    const [init] = JSON.parse(readFileSync(file, 'utf8')) as RecordedGroup[];
+    expect(init!.started).not.toBeNull(); // as true as a listing gets: its start time, this boot
+    writeFileSync(file, JSON.stringify([init, { ...init, pgid: 0 }, { ...init, pgid: -1 }]));
+    const kill = vi.spyOn(process, 'kill').mockImplementation(() => true);
+    try {
+      expect(reapOrphans(file)).toEqual({ stopped: [], unsure: [] });
+      expect(kill).not.toHaveBeenCalled();
+    } finally {
+      kill.mockRestore();
+    }
   });
 });

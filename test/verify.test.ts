@@ -97,6 +97,24 @@ describe('static checks', () => {
     expect(isKnownFact('project.name')).toBe(false);
   });
 
+  it("reads a fact's length as the fact, and the facts a plan declares its own code supplies", () => {
+    const rules = [
+      { type: 'many_failing', condition: 'tests.failed.length > 2 && error.message.length > 0' },
+      { type: 'prod_deploy', condition: 'deploy.env == "prod" && deploy.region.name == "eu"' },
+      { type: 'typo', condition: 'deploy.evn == "prod"' },
+    ];
+    let refused: unknown;
+    try {
+      plan({ breakpoints: { rules, facts: ['deploy.env', 'deploy.region'] }, tasks: [{ id: 'a', command: 'true' }] });
+    } catch (error) {
+      refused = error;
+    }
+    expect((refused as PlanError).problems).toEqual(['breakpoints.rules[2].condition reads "deploy.evn", which the runtime never provides, so the rule would never fire; did you mean "deploy.env"?']);
+    const ok = plan({ breakpoints: { rules: rules.slice(0, 2), facts: ['deploy.env', 'deploy.region'] }, tasks: [{ id: 'a', command: 'true' }] });
+    expect(ok.breakpoints.facts).toEqual(['deploy.env', 'deploy.region']);
+    expect(staticProblems(ok)).toEqual([]);
+  });
+
   it('finds unknown dependencies, cycles, unreachable tasks and unknown disabled types in a hand-built plan', () => {
     const base = plan({ tasks: [{ id: 'a', command: 'true' }] });
     const broken: Plan = {
