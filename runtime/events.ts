@@ -67,6 +67,14 @@ export interface TaskDecisionEvent {
   at: number;
 }
 
+/** Handing out work was paused or resumed (for everything, or for projects): `paused` and `pausedProjects` as they are now. */
+export interface SupervisorChangedEvent {
+  type: 'supervisor.changed';
+  paused: boolean;
+  pausedProjects: string[];
+  at: number;
+}
+
 export interface OverseerEventMap {
   'task.transition': TaskTransitionEvent;
   'task.priority': TaskPriorityEvent;
@@ -76,6 +84,7 @@ export interface OverseerEventMap {
   'breakpoint.resolved': BreakpointEventPayload & { type: 'breakpoint.resolved' };
   'workspace.changed': WorkspaceChangedEvent;
   'task.decision': TaskDecisionEvent;
+  'supervisor.changed': SupervisorChangedEvent;
 }
 export type OverseerEventType = keyof OverseerEventMap;
 export type OverseerEvent = OverseerEventMap[OverseerEventType];
@@ -88,6 +97,7 @@ export const OVERSEER_EVENT_TYPES: readonly OverseerEventType[] = [
   'breakpoint.resolved',
   'workspace.changed',
   'task.decision',
+  'supervisor.changed',
 ];
 
 type Handler<E> = (event: E) => void;

@@ -51,6 +51,8 @@ export class OverseerBase {
   protected decisionsLearned = false;
   protected readonly triggers: BreakpointTriggers;
   protected readonly emitter: Emitter;
+  /** The run going on (`run()`), if any: `close()` interrupts it. */
+  protected activeRunner: { interrupt(): void } | null = null;
   /** Inspection records of every actor (`overseer.inspect`); nothing is built while nobody listens. */
   protected readonly inspection: InspectionHub;
   protected readonly durability: Durability | null;
@@ -240,6 +242,9 @@ export class OverseerBase {
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
+    // A run going on is stopped first, its attempts recorded as interrupted (retried on the next
+    // run) while the store still takes them; its outcome says so.
+    this.activeRunner?.interrupt();
     this.scheduler.timers.stop();
     this.closing = (async () => {
       await this.durability?.close();
@@ -254,8 +259,14 @@ export class OverseerBase {
   // ---- helpers -------------------------------------------------------------------
 
   protected sendSupervisor(event: SupervisorEvent): void {
+    const before = this.supervisor.getSnapshot();
     this.supervisor.send(event);
     this.durability?.journal({ k: 'sup', e: event });
+    const after = this.supervisor.getSnapshot();
+    // A resume lets work go without any task changing state: a run waiting on it must hear of it.
+    if (after.value !== before.value || after.context.pausedProjects.join('\n') !== before.context.pausedProjects.join('\n')) {
+      this.emitter.emit({ type: 'supervisor.changed', paused: after.value === 'paused', pausedProjects: [...after.context.pausedProjects], at: this.clock.now() });
+    }
   }
 
   protected view(entry: TaskEntry): TaskView {

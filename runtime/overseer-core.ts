@@ -279,7 +279,13 @@ export class OverseerCore extends OverseerBase {
     this.assertOpen('run');
     const problems = runOptionProblems(options);
     if (problems.length) throw new ValidationError('run options', problems);
+    // Two runs would each keep their own limits: together they would run more at once than either allows.
+    if (this.activeRunner) throw new ValidationError('run', ['a run is already going on this overseer: await its outcome (or stop() its runner) first']);
     const runner = new Runner(this as unknown as Overseer, { ...options, executors: this.executors });
-    return { outcome: runner.run(), runner };
+    this.activeRunner = runner;
+    const outcome = runner.run().finally(() => {
+      if (this.activeRunner === runner) this.activeRunner = null;
+    });
+    return { outcome, runner };
   }
 }

@@ -8,6 +8,8 @@
  * stopping under it) are reported with their own `kind`, apart from the work's own
  * failures, so policies can tell them apart.
  */
+import { describe } from './describe.js';
+import { jsonProblems } from './json.js';
 import { agentExecutor } from '../actors/agent.js';
 import { shellExecutor } from '../actors/shell.js';
 import { ExecutionError, type ExecutionContext, type Executor } from '../actors/types.js';
@@ -128,10 +130,13 @@ export class Runner {
     // A resolved project breakpoint resumes a project without any task changing state.
     const offResolutions = this.overseer.on('breakpoint.resolved', () => this.schedulePump());
     const offChanges = this.overseer.on('workspace.changed', () => this.schedulePump());
+    // A pause lifted (resume) lets ready tasks go without any of them changing state.
+    const offSupervisor = this.overseer.on('supervisor.changed', () => this.schedulePump());
     this.unsubscribe = () => {
       offTransitions();
       offResolutions();
       offChanges();
+      offSupervisor();
     };
     // Attempts that were running when the supervisor stopped run on elsewhere: wait for them again.
     if (this.options.dispatch && !this.overseer.closed) {
@@ -149,6 +154,25 @@ export class Runner {
     this.stopping = { drain };
     if (!drain) for (const attempt of this.attempts.values()) this.abort(attempt, 'stopped');
     await Promise.all([...this.stopping_, ...this.attempts.values()].map((a) => a.done));
+    this.settleIfIdle();
+  }
+
+  /**
+   * For `close()`: starts nothing more, aborts every attempt and records it as interrupted now
+   * (retried on the next run), without waiting for the work to wind down, and ends the run.
+   */
+  interrupt(): void {
+    this.stopping = { drain: false };
+    for (const attempt of [...this.attempts.values(), ...this.stopping_]) {
+      this.abort(attempt, 'stopped');
+      const current = this.overseer.getTaskStatus(attempt.task.id);
+      if (current?.state === 'running' && current.attempts === attempt.task.attempts) {
+        this.overseer.markFailed(attempt.task.id, { message: 'interrupted: the overseer was closed during this attempt', kind: 'interrupted', retryable: true });
+      }
+    }
+    // Their outcomes, when they come, find their tasks moved on.
+    this.attempts.clear();
+    this.stopping_.clear();
     this.settleIfIdle();
   }
 
@@ -198,7 +222,8 @@ export class Runner {
     };
     attempt.done = (async () => {
       let result: JsonValue | void = undefined;
-      let failure: unknown = null;
+      // Whether it threw, apart from what: an executor may throw null or undefined.
+      let failure: { error: unknown } | null = null;
       try {
         const dispatch = this.options.dispatch;
         const executor = dispatch ? (reattach ? dispatch.reattach : dispatch.run) : this.executorFor(task, metadata?.executor);
@@ -209,7 +234,7 @@ export class Runner {
           attempt.judged = true;
         }
       } catch (error) {
-        failure = error;
+        failure = { error };
       }
       this.settle(attempt, result, failure);
     })();
@@ -250,12 +275,29 @@ export class Runner {
     attempt.controller.abort(reason === 'timeout' ? new TimeoutError(`timed out after ${timeoutMs} ms`) : detail && detail !== reason ? `${reason}: ${detail}` : reason);
   }
 
-  private settle(attempt: Attempt, result: JsonValue | void, failure: unknown): void {
+  private settle(attempt: Attempt, result: JsonValue | void, thrown: { error: unknown } | null): void {
     const { task } = attempt;
     if (attempt.timer !== null) this.overseer.clock.clearTimeout(attempt.timer);
     // A newer attempt of the same task may have started while this aborted one wound down.
     if (this.attempts.get(task.id) === attempt) this.attempts.delete(task.id);
     this.stopping_.delete(attempt);
+    try {
+      this.record(attempt, result, thrown);
+    } catch (error) {
+      // Never a crash of the host, nor a run that waits for ever on an attempt it lost: the task fails.
+      const current = this.overseer.closed ? null : this.overseer.getTaskStatus(task.id);
+      if (current?.state === 'running' && current.attempts === task.attempts) {
+        this.overseer.markFailed(task.id, { message: `its outcome could not be recorded: ${(error as Error)?.message ?? String(error)}`, kind: 'internal', retryable: false });
+      }
+    } finally {
+      this.schedulePump();
+    }
+  }
+
+  /** What the attempt came to, recorded on its task (unless the task moved on meanwhile). */
+  private record(attempt: Attempt, result: JsonValue | void, thrown: { error: unknown } | null): void {
+    const { task } = attempt;
+    const failure = thrown?.error;
     const current = this.overseer.closed ? null : this.overseer.getTaskStatus(task.id);
     // The task moved on while the work ran (cancelled, paused, judged): its late outcome is ignored.
     if (current?.state === 'running' && current.attempts === task.attempts && !attempt.judged) {
@@ -268,8 +310,11 @@ export class Runner {
         this.overseer.markFailed(task.id, { message, kind: 'timeout', retryable: true });
       } else if (attempt.abortedFor === 'stopped') {
         this.overseer.markFailed(task.id, { message: 'interrupted: the run was stopped during this attempt', kind: 'interrupted', retryable: true });
-      } else if (failure === null) {
-        this.overseer.markComplete(task.id, (result ?? null) as JsonValue);
+      } else if (thrown === null) {
+        // A result JSON cannot hold (a Date, a Map, a cycle) would fail the same way every time.
+        const problems = jsonProblems(result ?? null, 'result');
+        if (problems.length) this.overseer.markFailed(task.id, { message: `the executor's result is not JSON: ${problems.join('; ')}`, kind: 'invalid_result', retryable: false });
+        else this.overseer.markComplete(task.id, (result ?? null) as JsonValue);
       } else if (failure instanceof ExecutionError) {
         this.overseer.markFailed(task.id, {
           message: failure.message,
@@ -278,10 +323,9 @@ export class Runner {
           ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
         });
       } else {
-        this.overseer.markFailed(task.id, failure instanceof Error ? failure : String(failure));
+        this.overseer.markFailed(task.id, failure instanceof Error ? failure : typeof failure === 'string' && failure.trim() !== '' ? failure : `the executor threw ${describe(failure)}`);
       }
     }
-    this.schedulePump();
   }
 
   private settleIfIdle(): void {

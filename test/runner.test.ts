@@ -154,6 +154,72 @@ describe('overseer.run()', () => {
     expect(await overseer.run().outcome).toMatchObject({ status: 'waiting', exitCode: 3 });
   });
 
+  it('fails an attempt whose result JSON cannot hold, and goes on: no crash, no run left waiting', async () => {
+    const overseer = createOverseer({
+      clock: new SimulatedClock(),
+      executors: { dated: async () => ({ createdAt: new Date(0) }) as never, fine: async () => ({ ok: true }) },
+    });
+    overseer.scheduleTasks([{ id: 'dated', executor: 'dated', priority: 9 }, { id: 'fine', executor: 'fine' }]);
+    expect(await overseer.run().outcome).toMatchObject({ status: 'failed', exitCode: 1 });
+    expect(overseer.getTaskStatus('dated')).toMatchObject({
+      state: 'failed',
+      attempts: 1, // not retried: it would fail the same way
+      lastError: { kind: 'invalid_result', message: expect.stringContaining('result.createdAt: a Date instance is not plain JSON') },
+    });
+    expect(overseer.getTaskStatus('fine')).toMatchObject({ state: 'completed', result: { ok: true } });
+  });
+
+  it('fails an attempt whose executor throws null or undefined (it did not complete)', async () => {
+    const overseer = createOverseer({
+      clock: new SimulatedClock(),
+      executors: {
+        nothing: async () => {
+          throw null; // eslint-disable-line no-throw-literal
+        },
+      },
+    });
+    overseer.scheduleTask({ id: 'a', executor: 'nothing', maxRetries: 0 });
+    await overseer.run().outcome;
+    expect(overseer.getTaskStatus('a')).toMatchObject({ state: 'failed', lastError: { message: 'the executor threw null' } });
+  });
+
+  it('hears a resume: a run waiting for a person goes on when the pause is lifted', async () => {
+    // On a simulated clock that never moves, only the resume can end this wait.
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: async () => 'done' } });
+    overseer.scheduleTasks([{ id: 'a', executor: 'work' }]);
+    overseer.pause();
+    const { outcome } = overseer.run({ waitForPersonMs: 60_000 });
+    await tick();
+    overseer.resume();
+    expect(await outcome).toMatchObject({ status: 'completed', exitCode: 0 });
+    await overseer.close();
+  });
+
+  it('refuses a second run while one is going (their limits would add up)', async () => {
+    const work = controllable();
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
+    overseer.scheduleTasks([{ id: 'a', executor: 'work' }]);
+    const first = overseer.run({ concurrency: 1 });
+    expect(() => overseer.run({ concurrency: 1 })).toThrow(/a run is already going on this overseer/);
+    await until(() => work.calls.length === 1);
+    work.calls[0]!.resolve('ok');
+    expect(await first.outcome).toMatchObject({ status: 'completed' });
+    expect(await overseer.run().outcome).toMatchObject({ status: 'completed' }); // once it has ended, another may start
+  });
+
+  it('close() during a run interrupts it: the work is aborted, recorded as interrupted, the outcome says so', async () => {
+    const work = controllable();
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: work.executor } });
+    overseer.scheduleTasks([{ id: 'a', executor: 'work' }]);
+    const { outcome } = overseer.run();
+    await until(() => work.calls.length === 1);
+    const closed = overseer.close();
+    expect(work.calls[0]!.ctx.signal.aborted).toBe(true);
+    expect(await outcome).toMatchObject({ status: 'interrupted', exitCode: 130 });
+    await closed;
+    expect(overseer.getTaskStatus('a')).toMatchObject({ lastError: { kind: 'interrupted' } });
+  });
+
   it('refuses an unknown executor name as a configuration failure (not retried)', async () => {
     const overseer = createOverseer({ clock: new SimulatedClock() });
     overseer.scheduleTask({ id: 'x', executor: 'missing' });
