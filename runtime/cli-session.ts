@@ -180,7 +180,8 @@ export async function execute(
     return killed;
   };
   options.onStart?.();
-  const runner = new Runner(overseer, { ...options, onLog: (id, line) => reporter.log(id, line) });
+  // A plan's tasks are shell commands and agents: the CLI runs them.
+  const runner = new Runner(overseer, { ...options, commands: true, onLog: (id, line) => reporter.log(id, line) });
   const stopInbox = serveInbox(overseer, store);
   // Quit now, but leave no task process behind: one that ran on unsupervised would run
   // alongside its own retry after `overseer resume` (the store says it was interrupted).

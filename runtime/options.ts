@@ -168,7 +168,7 @@ export function optionProblems(options: unknown): string[] {
   return problems;
 }
 
-const RUN_OPTION_KEYS = ['concurrency', 'perProject', 'defaultPerProject', 'onLog', 'killGraceMs', 'waitForPersonMs', 'keepAlive', 'dispatch'];
+const RUN_OPTION_KEYS = ['concurrency', 'perProject', 'defaultPerProject', 'onLog', 'killGraceMs', 'waitForPersonMs', 'keepAlive', 'dispatch', 'commands'];
 
 /** What is wrong with `run()`'s options: a misspelled one (`concurency`) or a limit that cannot be kept. */
 export function runOptionProblems(options: unknown): string[] {
@@ -187,7 +187,9 @@ export function runOptionProblems(options: unknown): string[] {
   for (const key of ['killGraceMs', 'waitForPersonMs'] as const) {
     if (options[key] !== undefined && !duration(options[key])) problems.push(`options.${key}: must be a number of milliseconds ≥ 0, got ${describe(options[key])}`);
   }
-  if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean') problems.push(`options.keepAlive: must be true or false, got ${describe(options.keepAlive)}`);
+  for (const key of ['keepAlive', 'commands'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') problems.push(`options.${key}: must be true or false, got ${describe(options[key])}`);
+  }
   if (options.onLog !== undefined && typeof options.onLog !== 'function') problems.push(`options.onLog: must be a function, got ${describe(options.onLog)}`);
   return problems;
 }

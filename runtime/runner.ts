@@ -8,6 +8,7 @@
  * stopping under it) are reported with their own `kind`, apart from the work's own
  * failures, so policies can tell them apart.
  */
+import { isPlainObject } from './validate.js';
 import { describe } from './describe.js';
 import { jsonProblems } from './json.js';
 import { agentExecutor } from '../actors/agent.js';
@@ -39,6 +40,12 @@ export interface RunnerOptions {
   waitForPersonMs?: number;
   /** Keep running when there is nothing to do (watch mode: changes bring new work) until `stop()`. */
   keepAlive?: boolean;
+  /**
+   * Run the shell commands and agents tasks carry in `metadata.executor` (as plan files make
+   * them). Default false: a service that passes its clients' metadata through must not run
+   * their commands by accident. The CLI runs plans, so it sets it.
+   */
+  commands?: boolean;
   /**
    * Run every attempt elsewhere (e.g. `BullmqDispatch`: on workers through BullMQ) instead of with the
    * local executors. The runner still decides what runs, how many at once, timeouts and cancels. It also
@@ -105,6 +112,7 @@ export class Runner {
       killGraceMs: options.killGraceMs ?? 2000,
       waitForPersonMs: options.waitForPersonMs ?? 0,
       keepAlive: options.keepAlive ?? false,
+      commands: options.commands ?? false,
       onLog: options.onLog,
       dispatch: options.dispatch,
     };
@@ -246,6 +254,11 @@ export class Runner {
       if (fallback) return fallback;
       throw new ExecutionError(`task "${task.id}" says nothing about how to run it (no metadata.executor)`, { kind: 'config', retryable: false });
     }
+    const config = (message: string) => new ExecutionError(message, { kind: 'config', retryable: false });
+    if (!isPlainObject(spec)) throw config(`task "${task.id}": metadata.executor must be { type: shell | agent | function, … }, got ${describe(spec)}`);
+    if ((spec.type === 'shell' || spec.type === 'agent') && !this.options.commands) {
+      throw config(`task "${task.id}" carries a ${spec.type} command in metadata.executor, and this run does not run commands: run({ commands: true }) does (the CLI runs plans that way)`);
+    }
     switch (spec.type) {
       case 'shell':
         return shellExecutor(spec, { killGraceMs: this.options.killGraceMs });
@@ -261,6 +274,8 @@ export class Runner {
         }
         return executor;
       }
+      default:
+        throw config(`task "${task.id}": metadata.executor.type must be shell, agent or function, got ${describe((spec as { type: unknown }).type)}`);
     }
   }
 

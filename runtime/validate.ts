@@ -223,6 +223,9 @@ export function normalizeTask(raw: unknown, path: string, defaults: TaskDefaults
       problems.push(`${path}.executor: must be the name of a registered executor, got ${describe(raw.executor)}`);
     } else if (metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata))) {
       problems.push(`${path}.metadata: must be an object to hold the executor`);
+    } else if (isPlainObject(metadata) && metadata.executor !== undefined) {
+      // One would silently replace the other.
+      problems.push(`${path}.executor: the task says how it runs twice (executor and metadata.executor): give one`);
     } else {
       metadata = deepFreeze({ ...(metadata as Record<string, JsonValue> | null), executor: { type: 'function', name: raw.executor } });
     }

@@ -220,6 +220,20 @@ describe('overseer.run()', () => {
     expect(overseer.getTaskStatus('a')).toMatchObject({ lastError: { kind: 'interrupted' } });
   });
 
+  it("runs a command a task's metadata carries only when the run says so (a service passing its clients' metadata runs nothing by accident)", async () => {
+    const overseer = createOverseer({ clock: new SimulatedClock() });
+    const spec = { type: 'shell', command: 'echo ran', cwd: process.cwd() };
+    overseer.scheduleTasks([{ id: 'cmd', maxRetries: 0, metadata: { executor: spec } }, { id: 'odd', maxRetries: 0, metadata: { executor: { type: 'rm -rf' } } }]);
+    await overseer.run().outcome;
+    expect(overseer.getTaskStatus('cmd')).toMatchObject({ state: 'failed', attempts: 1, lastError: { kind: 'config', message: expect.stringContaining('run({ commands: true })') } });
+    expect(overseer.getTaskStatus('odd')).toMatchObject({ state: 'failed', attempts: 1, lastError: { kind: 'config', message: expect.stringContaining('metadata.executor.type must be shell, agent or function, got "rm -rf"') } });
+    overseer.scheduleTask({ id: 'allowed', metadata: { executor: spec } });
+    await overseer.run({ commands: true }).outcome;
+    expect(overseer.getTaskStatus('allowed')).toMatchObject({ state: 'completed', result: { stdout: 'ran\n' } });
+    // Saying how a task runs twice is refused: one would silently replace the other.
+    expect(() => overseer.scheduleTask({ id: 'both', executor: 'work', metadata: { executor: spec } })).toThrow(/task\.executor: the task says how it runs twice/);
+  });
+
   it('refuses an unknown executor name as a configuration failure (not retried)', async () => {
     const overseer = createOverseer({ clock: new SimulatedClock() });
     overseer.scheduleTask({ id: 'x', executor: 'missing' });
