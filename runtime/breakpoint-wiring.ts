@@ -88,10 +88,12 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
     },
     pauseProject: (projectId, breakpointId) => n.pauseProject(projectId, breakpointId),
     releaseProject(projectId, breakpointId, action) {
+      const project = scheduler.projects.get(projectId);
       if (action === 'cancel') {
-        const project = scheduler.projects.get(projectId);
         for (const state of OPEN) for (const e of [...(project?.byState[state] ?? [])]) cancelOpen(e, 'cancelled at a breakpoint');
       }
+      // The project's tasks that failed for good run again (consecutive_failures: "a person may retry them").
+      if (action === 'retry') for (const e of [...(project?.byState.failed ?? [])]) scheduler.retry(e, clock.now(), 0, true);
       n.resumeProject(projectId, breakpointId);
     },
   };

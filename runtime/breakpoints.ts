@@ -210,7 +210,12 @@ export class BreakpointManager {
     }
     const reject = resolution.decision === 'reject';
     const action = resolution.action ?? (reject ? 'cancel' : 'continue');
-    const refusal = bp.context.taskId === null ? null : this.ports.refusal(bp.context.taskId, action);
+    const refusal =
+      bp.context.taskId !== null
+        ? this.ports.refusal(bp.context.taskId, action)
+        : action === 'skip'
+          ? `skip counts a task as done, and this breakpoint holds project "${bp.context.projectId}": continue, retry (its failed tasks run again) or cancel`
+          : null;
     if (refusal) throw new BreakpointError(`breakpoint "${id}" cannot be resolved with ${action}: ${refusal}; it stays open`);
     const note = resolution.note?.trim() ? resolution.note : null;
     const at = this.ports.clock.now();

@@ -268,6 +268,19 @@ describe('raised by the runtime', () => {
     expect(o.isPaused('p')).toBe(true);
   });
 
+  it('consecutive_failures resolved with retry runs the failed tasks again; skip, which counts one task as done, is refused', () => {
+    const { o } = start();
+    o.scheduleTasks(['a', 'b', 'c', 'd'].map((id) => ({ id, projectId: 'p', maxRetries: 0 })));
+    for (const id of ['a', 'b', 'c']) (expect(o.getNextTask('p')?.id).toBe(id), o.markFailed(id, 'broken'));
+    const [bp] = o.getPendingBreakpoints('p');
+    expect(bp).toMatchObject({ type: 'consecutive_failures', taskId: null });
+    expect(() => o.resolveBreakpoint(bp!.id, { action: 'skip' })).toThrow(/cannot be resolved with skip: skip counts a task as done, and this breakpoint holds project "p": continue, retry .* or cancel; it stays open/);
+    expect(o.getBreakpoint(bp!.id)?.state).toBe('awaiting');
+    o.resolveBreakpoint(bp!.id, { action: 'retry', note: 'the registry is back' });
+    expect(o.isPaused('p')).toBe(false);
+    expect(['a', 'b', 'c', 'd'].map((id) => o.getTaskStatus(id)!.state)).toEqual(['ready', 'ready', 'ready', 'ready']);
+  });
+
   it('a completion in between resets the failure streak', () => {
     const { o } = start();
     o.scheduleTasks(['a', 'b', 'c', 'd'].map((id) => ({ id })));
