@@ -281,6 +281,27 @@ describe('raised by the runtime', () => {
     expect(['a', 'b', 'c', 'd'].map((id) => o.getTaskStatus(id)!.state)).toEqual(['ready', 'ready', 'ready', 'ready']);
   });
 
+  it('raiseFromFacts refuses facts it cannot raise a breakpoint from, naming every problem, and raises nothing', () => {
+    const { o } = start();
+    o.addCustomRule({ type: 'deploy_gate', condition: 'deploy.env == "prod"' });
+    o.scheduleTasks([{ id: 'deploy', projectId: 'web' }]);
+    const refused = (facts: unknown) => {
+      try {
+        o.raiseFromFacts(facts as never);
+      } catch (error) {
+        return (error as ValidationError).problems;
+      }
+      return [];
+    };
+    expect(refused(null)).toEqual(['facts: must be an object, got null']);
+    expect(refused({ deploy: { env: 'prod' }, project: {} })).toEqual([expect.stringMatching(/^facts\.project\.id: must be a string/)]);
+    expect(refused({ deploy: { env: 'prod' }, project: { id: 'web' }, task: { id: 'ghost' } })).toEqual(['facts.task.id: unknown task "ghost"']);
+    expect(refused({ deploy: { env: 'prod' }, project: { id: 'api' }, task: { id: 'deploy' } })).toEqual(['facts.task.id: task "deploy" belongs to project "web", not "api"']);
+    expect(refused({ deploy: { env: 'prod', at: 1n }, project: { id: 'web' } })).toEqual([expect.stringMatching(/^facts\.deploy\.at: /)]);
+    expect(o.getPendingBreakpoints()).toEqual([]);
+    expect(o.raiseFromFacts({ deploy: { env: 'prod' }, project: { id: 'web' }, task: { id: 'deploy' } } as never)).toMatchObject([{ type: 'deploy_gate', taskId: 'deploy', projectId: 'web' }]);
+  });
+
   it('a completion in between resets the failure streak', () => {
     const { o } = start();
     o.scheduleTasks(['a', 'b', 'c', 'd'].map((id) => ({ id })));
