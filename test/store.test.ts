@@ -110,6 +110,19 @@ describe('a corrupt snapshot', () => {
 });
 
 describe('the journal', () => {
+  it('keeps what a turn changed when the process calls process.exit() in that turn', async () => {
+    const path = tempPath();
+    const child = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/exit-same-turn.ts', path], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    const o = createOverseer({ store: jsonFileStore(path) });
+    try {
+      expect(o.getTasks().map((t) => [t.id, t.state])).toEqual([['a', 'completed'], ['b', 'ready']]);
+      expect(o.getTaskStatus('a')?.result).toEqual({ done: true });
+    } finally {
+      await o.close();
+    }
+  });
+
   it('a corrupt line in the middle is refused, naming the line; nothing touched', async () => {
     const path = tempPath();
     const lines = await seedJournal(path);
