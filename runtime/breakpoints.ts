@@ -238,17 +238,17 @@ export class BreakpointManager {
   }
 
   getPendingBreakpoints(projectId?: string): BreakpointView[] {
-    return this.select(projectId).filter((b) => isOpenBreakpoint(b.value)).map((b) => breakpointView(b));
+    return this.select(projectId, 'getPendingBreakpoints').filter((b) => isOpenBreakpoint(b.value)).map((b) => breakpointView(b));
   }
 
   /** Breakpoints of the project (or all), newest first. */
   getBreakpointHistory(projectId?: string, limit = 50): BreakpointView[] {
     if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('getBreakpointHistory', [`limit: must be a whole number ≥ 1, got ${describe(limit)}`]);
-    return this.select(projectId).reverse().slice(0, limit).map((b) => breakpointView(b));
+    return this.select(projectId, 'getBreakpointHistory').reverse().slice(0, limit).map((b) => breakpointView(b));
   }
 
   getBreakpointStats(projectId?: string): BreakpointStats {
-    return breakpointStats(this.select(projectId));
+    return breakpointStats(this.select(projectId, 'getBreakpointStats'));
   }
 
   /** The breakpoint actor's state at rest (for inspection), or undefined. */
@@ -412,10 +412,10 @@ export class BreakpointManager {
     return breakpointView(this.breakpoints.get(id)!);
   }
 
-  private select(projectId: string | undefined): PersistedBreakpoint[] {
+  private select(projectId: string | undefined, method: string): PersistedBreakpoint[] {
     if (projectId !== undefined) {
       const problems = idProblems(projectId, 'projectId');
-      if (problems.length) throw new ValidationError('breakpoints', problems);
+      if (problems.length) throw new ValidationError(method, problems);
     }
     return [...this.breakpoints.values()].filter((b) => projectId === undefined || b.context.projectId === projectId);
   }

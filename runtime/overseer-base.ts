@@ -233,6 +233,11 @@ export class OverseerBase {
 
   /** Resolves once every change so far is durable in the store (at once without a store). */
   async flush(): Promise<void> {
+    // After close everything is durable already; the store is released, so there is nothing to flush.
+    if (this.closing !== null) {
+      await this.closing;
+      return;
+    }
     await this.durability?.flush();
   }
 

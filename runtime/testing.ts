@@ -140,6 +140,11 @@ export interface MachinePath<E extends EventObject = EventObject> {
 
 /** The shortest path to every state of `machine`, given the events to try (with their payloads). */
 export function machinePaths<E extends EventObject>(machine: AnyStateMachine, options: { events: E[]; input?: unknown }): MachinePath<E>[] {
+  const problems: string[] = [];
+  if (typeof machine !== 'object' || machine === null || typeof (machine as { transition?: unknown }).transition !== 'function') problems.push(`machine: must be a state machine (createMachine, setup().createMachine), got ${describe(machine)}`);
+  if (typeof options !== 'object' || options === null || !Array.isArray(options.events)) problems.push(`options.events: must be a list of events to try, got ${describe((options as { events?: unknown } | null)?.events)}`);
+  else options.events.forEach((e, i) => void (typeof e?.type !== 'string' && problems.push(`options.events[${i}]: must be an event object with a type, got ${describe(e)}`)));
+  if (problems.length) throw new ValidationError('machinePaths', problems);
   const paths = getShortestPaths(machine, {
     events: options.events,
     ...(options.input !== undefined ? { input: options.input } : {}),

@@ -9,9 +9,9 @@
  *   state.json.lock     the pid of the one process writing
  *   state.json.compacting  a snapshot being written in the background (renamed over state.json when done)
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Low, LowSync } from 'lowdb';
 import { DataFile, DataFileSync } from 'lowdb/node';
 import { StoreCorruptError } from './errors.js';
@@ -30,11 +30,17 @@ export interface JsonFileStoreOptions {
 const compact = { parse: JSON.parse, stringify: (data: unknown) => JSON.stringify(data) };
 
 export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}): Store {
-  if (typeof path !== 'string' || path.trim() === '') throw new TypeError('jsonFileStore: path must be a non-empty string');
-  const groupCommitMs = options.groupCommitMs ?? 50;
-  if (!Number.isFinite(groupCommitMs) || groupCommitMs < 0) {
-    throw new TypeError(`jsonFileStore: groupCommitMs must be a number of milliseconds ≥ 0, got ${groupCommitMs}`);
+  const problems: string[] = [];
+  if (typeof path !== 'string' || path.trim() === '') problems.push('path: must be a non-empty string');
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) problems.push(`options: must be an object, got ${options === null ? 'null' : typeof options}`);
+  else {
+    // A misspelled option (flushMs) would quietly keep the default.
+    for (const key of Object.keys(options)) if (key !== 'groupCommitMs') problems.push(`options.${key}: unknown field (known: groupCommitMs)`);
+    const ms = options.groupCommitMs;
+    if (ms !== undefined && !(typeof ms === 'number' && Number.isFinite(ms) && ms >= 0)) problems.push(`options.groupCommitMs: must be a number of milliseconds ≥ 0, got ${String(ms)}`);
   }
+  if (problems.length) throw new TypeError(`jsonFileStore: ${problems.join('; ')}`);
+  const groupCommitMs = options.groupCommitMs ?? 50;
   const journalPath = `${path}.journal`;
   let lock: Lock | null = null;
   let writer: JournalWriter | null = null;
@@ -80,6 +86,8 @@ export function jsonFileStore(path: string, options: JsonFileStoreOptions = {}):
       if (writer || existingJournal) throw new Error(`${path}: the store is already open`);
       // A store in a folder that does not exist yet starts there (as the CLI's does), not with ENOENT on its lock.
       mkdirSync(dirname(path), { recursive: true });
+      // A folder is not a store file (reading it would report a corrupt snapshot).
+      if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${path} is a folder: a store is a file path, such as ${join(path, 'state.json')}`);
       lock = acquireLock(`${path}.lock`, path);
       try {
         const { image, warnings } = readSnapshot(path);

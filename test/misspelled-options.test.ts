@@ -1,6 +1,10 @@
 /** A misspelled option is refused, naming it, never ignored: ignoring it would quietly do something else. */
 import { describe, expect, it } from 'vitest';
-import { createOverseer } from '../runtime/index.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createOverseer, jsonFileStore } from '../runtime/index.js';
+import { machinePaths } from '../runtime/testing.js';
 import { checkPlan, PlanError } from '../runtime/plan.js';
 
 describe('misspelled options elsewhere', () => {
@@ -80,5 +84,27 @@ describe("a plan's misspelled fields", () => {
         'breakpoints.rules[0].expiresAfter: unknown field; did you mean "expiresAfterMs"?',
       ]),
     );
+  });
+});
+
+describe('jsonFileStore and the testing kit', () => {
+  it('refuse what they cannot use, naming it: a misspelled option, options that are not an object, a folder as the store', async () => {
+    expect(() => jsonFileStore('/tmp/x.json', { flushMs: 10 } as never)).toThrow(/options\.flushMs: unknown field \(known: groupCommitMs\)/);
+    expect(() => jsonFileStore('/tmp/x.json', null as never)).toThrow(/options: must be an object, got null/);
+    expect(() => jsonFileStore('', { groupCommitMs: -1 })).toThrow(/path: must be a non-empty string; options\.groupCommitMs: must be a number of milliseconds ≥ 0, got -1/);
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-folder-'));
+    try {
+      expect(() => createOverseer({ store: jsonFileStore(dir) })).toThrow(`${dir} is a folder: a store is a file path, such as ${join(dir, 'state.json')}`);
+      expect(readdirSync(dir)).toEqual([]); // no lock left behind
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => machinePaths('nope' as never, { events: [{ type: 'GO' }, 5 as never] })).toThrow(/machine: must be a state machine[\s\S]*options\.events\[1\]: must be an event object with a type, got 5/);
+  });
+
+  it('flush() after close() resolves: everything was made durable by the close', async () => {
+    const o = createOverseer();
+    await o.close();
+    await expect(o.flush()).resolves.toBeUndefined();
   });
 });
