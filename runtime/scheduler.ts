@@ -11,6 +11,7 @@
 import type { TaskContext, TaskEvent, TaskInput, TaskState } from '../machines/task.js';
 import { deepFreeze } from './json.js';
 import { LEGAL_TRANSITIONS } from '../machines/task.js';
+import { forgiveness } from './backoff.js';
 import { TaskStateError } from './errors.js';
 import { IndexedHeap } from './heap.js';
 import { deadlineBoostAt, effectivePriority, type BoostReason } from './priority.js';
@@ -396,7 +397,8 @@ export class Scheduler {
     const context = entry.task.context;
     const now = this.clock.now();
     const next = effectivePriority(
-      { priority: context.priority, deadline: context.deadline, dependents: entry.dependents.length, retries: context.retries },
+      // Retries forgiven (an interrupted attempt, a rate limit waited out) were not the work's failing: no penalty for them.
+      { priority: context.priority, deadline: context.deadline, dependents: entry.dependents.length, retries: context.retries === 0 ? 0 : Math.max(0, context.retries - forgiveness(context.history, undefined).forgiven) },
       now,
     );
     this.armBoost(entry, now);

@@ -273,6 +273,16 @@ describe('interruptions (the process or its worker stopped under the attempt)', 
     expect(runAndFail(overseer, 't').state).toBe('failed');
   });
 
+  it('cost the task no priority: the penalty of a retried task is for retries the work caused', () => {
+    const { clock, overseer } = setup();
+    overseer.scheduleTask({ id: 't', priority: 5, retryBaseMs: 1_000 });
+    expect(runAndFail(overseer, 't', interrupted)).toMatchObject({ state: 'ready', effectivePriority: 5 });
+    clock.increment(1);
+    runAndFail(overseer, 't'); // a failure of its own: retried, one lower
+    clock.increment(1_000);
+    expect(overseer.getTaskStatus('t')).toMatchObject({ state: 'ready', effectivePriority: 4 });
+  });
+
   it('beyond that, count as failures: a task that keeps bringing its process down does not loop for ever', () => {
     const { overseer } = setup();
     overseer.scheduleTask({ id: 't', maxRetries: 0 });
