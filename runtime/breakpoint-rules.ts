@@ -164,6 +164,7 @@ export function checkRule(raw: unknown, builtIn = false): Rule | string[] {
       if (!ACTIONS.includes(auto.action as ResolutionAction)) problems.push(`rule.autoResolve.action: must be one of ${ACTIONS.join(', ')}, got ${describe(auto.action)}`);
       if (auto.afterMs !== undefined && !nonNegative(auto.afterMs)) problems.push(`rule.autoResolve.afterMs: must be a number of milliseconds ≥ 0`);
       if (auto.afterFrom !== undefined && typeof auto.afterFrom !== 'string') problems.push(`rule.autoResolve.afterFrom: must be a path such as error.retryAfterMs`);
+      if (raw.scope === 'project' && auto.action === 'skip') problems.push(`rule.autoResolve.action: skip counts a task as done, and a project rule holds a project: continue, retry or cancel`);
     }
   }
   let compiled: CompiledExpression | null = null;

@@ -342,6 +342,16 @@ export class BreakpointManager {
     return out;
   }
 
+  /** The notes of this project's own breakpoints (not a task's) resolved with retry. */
+  projectRetryNotes(projectId: string): { at: number; note: string }[] {
+    const out: { at: number; note: string }[] = [];
+    for (const b of this.breakpoints.values()) {
+      const r = b.context.resolution;
+      if (b.context.taskId === null && b.context.projectId === projectId && r?.note && r.action === 'retry') out.push({ at: r.at, note: r.note });
+    }
+    return out;
+  }
+
   /** True while an open breakpoint pauses this task or project. */
   openFor(type: string | null, projectId: string, taskId: string | null): boolean {
     for (const b of this.open.values()) {

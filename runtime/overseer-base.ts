@@ -52,7 +52,9 @@ export class OverseerBase {
   protected readonly triggers: BreakpointTriggers;
   protected readonly emitter: Emitter;
   /** The run going on (`run()`), if any: `close()` interrupts it. */
-  protected activeRunner: { interrupt(): void } | null = null;
+  protected activeRunner: { interrupt(): Promise<void> } | null = null;
+  /** Closed: set by `close()` once a run going on has stopped. */
+  private shut = false;
   /** Inspection records of every actor (`overseer.inspect`); nothing is built while nobody listens. */
   protected readonly inspection: InspectionHub;
   protected readonly durability: Durability | null;
@@ -228,7 +230,7 @@ export class OverseerBase {
   }
 
   get closed(): boolean {
-    return this.closing !== null || this.supervisor.getSnapshot().status !== 'active';
+    return this.shut || this.supervisor.getSnapshot().status !== 'active';
   }
 
   /** Resolves once every change so far is durable in the store (at once without a store). */
@@ -247,11 +249,14 @@ export class OverseerBase {
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    // A run going on is stopped first, its attempts recorded as interrupted (retried on the next
-    // run) while the store still takes them; its outcome says so.
-    this.activeRunner?.interrupt();
-    this.scheduler.timers.stop();
+    const runner = this.activeRunner;
     this.closing = (async () => {
+      // A run going on is stopped first, its work waited for and recorded as interrupted (retried
+      // on the next run) while the store still takes it; its outcome says so. Only then is this
+      // closed (at once when no run goes: this part runs before close() returns).
+      if (runner) await runner.interrupt();
+      this.shut = true;
+      this.scheduler.timers.stop();
       await this.durability?.close();
       // After the final image: it must record the supervisor as running or paused, not closed.
       this.supervisor.send({ type: 'CLOSE' });

@@ -101,7 +101,12 @@ export class Overseer extends OverseerCore {
   feedbackFor(taskId: string): string[] {
     const entry = this.entry(taskId, 'feedbackFor');
     const failures = entry.task.context.history.filter((h) => h.to === 'failed' && h.reason).map((h) => ({ at: h.at, note: h.reason! }));
-    const notes = this.breakpointManager.feedbackFor(taskId).map((n) => ({ at: n.at, note: `a person asked for a retry: ${n.note}` }));
+    // A project breakpoint resolved with retry ran this task again if it failed then: its note is for this task too.
+    const retriedAt = new Set(entry.task.context.history.filter((h) => h.to === 'retrying').map((h) => h.at));
+    const notes = [
+      ...this.breakpointManager.feedbackFor(taskId),
+      ...this.breakpointManager.projectRetryNotes(entry.task.context.projectId).filter((n) => retriedAt.has(n.at)),
+    ].map((n) => ({ at: n.at, note: `a person asked for a retry: ${n.note}` }));
     return [...failures, ...notes].sort((a, b) => a.at - b.at).map((f) => f.note);
   }
 

@@ -166,19 +166,34 @@ export class Runner {
   }
 
   /**
-   * For `close()`: starts nothing more, aborts every attempt and records it as interrupted now
-   * (retried on the next run), without waiting for the work to wind down, and ends the run.
+   * For `close()`: starts nothing more and ends the run, its outcome `interrupted`.
+   *
+   * Local work is aborted (a process gets SIGTERM, then SIGKILL after `killGraceMs`) and waited
+   * for, so that it has stopped, and is recorded as interrupted, before the store is released:
+   * a restart must not run it again beside itself. An executor that ignores its signal is given
+   * up on after `killGraceMs` + 2.5 s and recorded as interrupted all the same.
+   *
+   * Dispatched work (BullMQ) runs on in its workers and stays `running` in the store: a
+   * supervisor restored with `onRestoreRunning: 'keep'` re-attaches to it instead of starting
+   * it again.
    */
-  interrupt(): void {
+  async interrupt(): Promise<void> {
     this.stopping = { drain: false };
-    for (const attempt of [...this.attempts.values(), ...this.stopping_]) {
-      this.abort(attempt, 'stopped');
-      const current = this.overseer.getTaskStatus(attempt.task.id);
-      if (current?.state === 'running' && current.attempts === attempt.task.attempts) {
-        this.overseer.markFailed(attempt.task.id, { message: 'interrupted: the overseer was closed during this attempt', kind: 'interrupted', retryable: true });
+    if (!this.options.dispatch) {
+      for (const attempt of this.attempts.values()) this.abort(attempt, 'stopped');
+      const going = [...this.attempts.values(), ...this.stopping_].map((a) => a.done);
+      let timer: NodeJS.Timeout | undefined;
+      const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.killGraceMs + 2_500)));
+      await Promise.race([Promise.all(going), givenUp]);
+      clearTimeout(timer);
+      for (const attempt of [...this.attempts.values(), ...this.stopping_]) {
+        const current = this.overseer.getTaskStatus(attempt.task.id);
+        if (current?.state === 'running' && current.attempts === attempt.task.attempts) {
+          this.overseer.markFailed(attempt.task.id, { message: 'interrupted: the overseer was closed during this attempt (its work did not stop when asked)', kind: 'interrupted', retryable: true });
+        }
       }
     }
-    // Their outcomes, when they come, find their tasks moved on.
+    // What is still out there finds, when it ends, its task moved on (or the overseer closed).
     this.attempts.clear();
     this.stopping_.clear();
     this.settleIfIdle();
@@ -234,6 +249,8 @@ export class Runner {
       let failure: { error: unknown } | null = null;
       try {
         const dispatch = this.options.dispatch;
+        // Wherever it runs, a command a task's metadata carries runs only in a run that says so.
+        this.checkCommands(task, metadata?.executor);
         const executor = dispatch ? (reattach ? dispatch.reattach : dispatch.run) : this.executorFor(task, metadata?.executor);
         result = await executor(task, context);
         // With quality checks, the result is judged before anything is decided.
@@ -248,6 +265,14 @@ export class Runner {
     })();
   }
 
+  /** Refuses (as a configuration failure) a shell command or agent from `metadata.executor` unless the run allows commands. */
+  private checkCommands(task: TaskView, spec: ExecutorSpec | undefined): void {
+    const type = isPlainObject(spec) ? spec.type : undefined;
+    if ((type === 'shell' || type === 'agent') && !this.options.commands) {
+      throw new ExecutionError(`task "${task.id}" carries a ${type} command in metadata.executor, and this run does not run commands: run({ commands: true }) does (the CLI runs plans that way)`, { kind: 'config', retryable: false });
+    }
+  }
+
   private executorFor(task: TaskView, spec: ExecutorSpec | undefined): Executor {
     if (!spec) {
       const fallback = this.options.executors.default;
@@ -256,9 +281,6 @@ export class Runner {
     }
     const config = (message: string) => new ExecutionError(message, { kind: 'config', retryable: false });
     if (!isPlainObject(spec)) throw config(`task "${task.id}": metadata.executor must be { type: shell | agent | function, … }, got ${describe(spec)}`);
-    if ((spec.type === 'shell' || spec.type === 'agent') && !this.options.commands) {
-      throw config(`task "${task.id}" carries a ${spec.type} command in metadata.executor, and this run does not run commands: run({ commands: true }) does (the CLI runs plans that way)`);
-    }
     switch (spec.type) {
       case 'shell':
         return shellExecutor(spec, { killGraceMs: this.options.killGraceMs });

@@ -141,11 +141,14 @@ function runPath(rule: RuleDefinition, options: RulePathOptions, name: string, s
     if (!options.withDefaultRules) for (const type of DEFAULT_BREAKPOINT_TYPES) if (type !== rule.type) o.disableBreakpointType(type);
     o.addCustomRule(rule);
     const projectId = options.facts.project.id;
-    const taskId = rule.scope === 'project' ? null : options.facts.task!.id;
+    const named = options.facts.task?.id ?? null;
+    const taskId = rule.scope === 'project' ? null : named!;
     // The work the breakpoint pauses: the named task, running as when the runtime raises it;
-    // or, for a project rule, a task of the project waiting to be handed out.
-    o.scheduleTask({ id: taskId ?? 'work', projectId });
-    if (taskId !== null) o.getNextTask(projectId);
+    // or, for a project rule, a task of the project waiting to be handed out (and the task the
+    // facts name, which must exist for them to be raised).
+    if (named !== null) o.scheduleTask({ id: named, projectId });
+    if (taskId === null) o.scheduleTask({ id: named === 'work' ? 'other-work' : 'work', projectId });
+    if (named !== null) o.getNextTask(projectId);
     for (const facts of options.notFacts ?? []) {
       if (o.evaluateBreakpointConditions(facts).some((r) => r.type === rule.type)) fail(`the rule fires on facts it must not: ${JSON.stringify(facts)}`);
     }

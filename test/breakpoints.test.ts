@@ -280,6 +280,11 @@ describe('raised by the runtime', () => {
     o.resolveBreakpoint(bp!.id, { action: 'retry', note: 'the registry is back' });
     expect(o.isPaused('p')).toBe(false);
     expect(['a', 'b', 'c', 'd'].map((id) => o.getTaskStatus(id)!.state)).toEqual(['ready', 'ready', 'ready', 'ready']);
+    // The person's note goes to each task it ran again, not to one it did not.
+    expect(o.feedbackFor('a')).toEqual(['broken', 'a person asked for a retry: the registry is back']);
+    expect(o.feedbackFor('d')).toEqual([]);
+    // A project rule cannot resolve itself with skip (it would do nothing).
+    expect(() => o.addCustomRule({ type: 'auto_skip', scope: 'project', condition: 'false', autoResolve: { action: 'skip' } })).toThrow(/rule\.autoResolve\.action: skip counts a task as done, and a project rule holds a project/);
   });
 
   it('raiseFromFacts refuses facts it cannot raise a breakpoint from, naming every problem, and raises nothing', () => {

@@ -247,6 +247,34 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     await second.close();
   });
 
+  it('close() during a dispatched run leaves the attempt to its worker: a restored supervisor re-attaches, nothing runs twice', async () => {
+    const queue = queueName();
+    const runs: string[] = [];
+    const release = gate();
+    const { dispatch } = await pair(queue, { slow: async (t, ctx) => (runs.push(`${t.id}@${ctx.attempt}`), await release.opened, { attempt: ctx.attempt }) });
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-bullmq-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'state.json');
+    const first = createOverseer({ store: jsonFileStore(path) });
+    first.scheduleTask({ id: 'a', executor: 'slow' });
+    const { outcome } = first.run({ dispatch });
+    await until('the worker to start a', () => runs.length === 1);
+    await first.close();
+    await dispatch.close(); // the supervisor's process ends
+    expect(await outcome).toMatchObject({ status: 'interrupted' });
+    // A new supervisor process, with its own connection to the queue.
+    const second = createOverseer({ store: jsonFileStore(path), onRestoreRunning: 'keep' });
+    expect(second.getTaskStatus('a')).toMatchObject({ state: 'running', attempts: 1 }); // still its worker's
+    const redispatch = await BullmqDispatch.connect({ redis: redis.url, queue, report: () => {} });
+    closers.push(() => redispatch.close());
+    const again = second.run({ dispatch: redispatch });
+    release.open();
+    expect(await again.outcome).toMatchObject({ status: 'completed' });
+    expect(second.getTaskStatus('a')).toMatchObject({ attempts: 1, result: { attempt: 1 } });
+    expect(runs).toEqual(['a@1']); // nothing ran twice
+    await second.close();
+  });
+
   it('a queue that still holds jobs of the same ids from an earlier run (no run id): each attempt runs once and succeeds', async () => {
     const queue = queueName();
     const runs: string[] = [];

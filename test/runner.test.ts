@@ -4,7 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { createOverseer, ExecutionError, type ExecutionContext, type Executor, type TaskView } from '../runtime/index.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createOverseer, ExecutionError, jsonFileStore, type ExecutionContext, type Executor, type TaskView } from '../runtime/index.js';
+import { alive } from './helpers/processes.js';
 
 /** An executor whose calls wait until the test settles them. */
 function controllable() {
@@ -232,6 +236,26 @@ describe('overseer.run()', () => {
     expect(overseer.getTaskStatus('allowed')).toMatchObject({ state: 'completed', result: { stdout: 'ran\n' } });
     // Saying how a task runs twice is refused: one would silently replace the other.
     expect(() => overseer.scheduleTask({ id: 'both', executor: 'work', metadata: { executor: spec } })).toThrow(/task\.executor: the task says how it runs twice/);
+  });
+
+  it('close() during a run waits for the work to stop before it releases the store: a process ignoring SIGTERM is killed first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-close-'));
+    try {
+      const overseer = createOverseer({ store: jsonFileStore(join(dir, 'state.json')) });
+      const command = `trap '' TERM; echo $$ > pid; while true; do sleep 0.05; done`;
+      overseer.scheduleTask({ id: 't', metadata: { executor: { type: 'shell', command, cwd: dir } } });
+      const { outcome } = overseer.run({ commands: true, killGraceMs: 100 });
+      await until(() => existsSync(join(dir, 'pid')) && /^\d+\n$/.test(readFileSync(join(dir, 'pid'), 'utf8')));
+      const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      await overseer.close();
+      expect(alive(pid)).toBe(false); // stopped before close() returned
+      expect(await outcome).toMatchObject({ status: 'interrupted' });
+      const reopened = createOverseer({ store: jsonFileStore(join(dir, 'state.json')) });
+      expect(reopened.getTaskStatus('t')).toMatchObject({ attempts: 1, lastError: { kind: 'interrupted' } });
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an unknown executor name as a configuration failure (not retried)', async () => {

@@ -40,6 +40,8 @@ describe('rulePaths: model-based path tests of a user rule', () => {
     // A project rule cannot skip one task: no such path is offered.
     expect(names.some((n) => n.includes('skip'))).toBe(false);
     for (const path of paths) path.run();
+    // Facts that name a task, as the runtime's do, for a project rule too.
+    for (const path of rulePaths(quota, { facts: { project: { id: 'api' }, task: { id: 'build' }, error: { kind: 'quota', resetInMs: 5_000 } } })) path.run();
   });
 
   it('fails a path, naming it, when the facts do not raise the rule', () => {
