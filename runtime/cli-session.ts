@@ -234,13 +234,17 @@ export async function control(command: ControlCommand['command'], target: string
     if (!(error instanceof StoreLockedError)) throw new BadInput((error as Error).message);
     const answer = await sendCommand(path, c);
     (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
-    return answer.ok ? EXIT.ok : EXIT.failed;
+    return answer.ok ? EXIT.ok : answer.unknown ? EXIT.badInput : EXIT.failed;
   }
   try {
     const exists = command === 'approve' || command === 'reject' ? overseer.getBreakpoint(target) : overseer.getTaskStatus(target);
     if (!exists) throw new BadInput(`unknown ${command === 'approve' || command === 'reject' ? 'breakpoint' : 'task'} "${target}" in ${store}`);
     const answer = applyCommand(overseer, c);
     (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
+    // No run holds the store: what was changed waits for one.
+    if (answer.ok && overseer.getCounts().total > overseer.getCounts().completed + overseer.getCounts().cancelled + overseer.getCounts().failed) {
+      io.out.write(`(no run holds ${store}: \`overseer resume${storeFlag(store, DEFAULT_STORE)}\` goes on with it)\n`);
+    }
     return answer.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await overseer.close();

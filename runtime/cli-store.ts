@@ -112,8 +112,19 @@ export function storeErrorMessage(error: Error): string {
   if (!(error instanceof StoreCorruptError)) return error.message;
   const inJournal = error.file.endsWith('.journal');
   const store = inJournal ? error.file.slice(0, -'.journal'.length) : error.file;
+  // Not a damaged store but some other file (a config named by mistake): --fresh would refuse it too.
+  if (existsSync(error.file) && !couldBe(error.file, inJournal ? JOURNAL_START : SNAPSHOT_START)) {
+    return `${error.file} is not an Overseer store${/not an Overseer store/.test(error.problem) ? "" : ` (${error.problem})`}. The file was left as it is: pick another --store, or move the file away.`;
+  }
   const fixes: string[] = [];
-  if (inJournal) fixes.push(`move ${error.file} away to open the store at its last snapshot (what the journal held since is lost)`);
+  // With no snapshot yet, the journal is all there is: moving it away would start from nothing.
+  const noSnapshot = inJournal && !existsSync(store);
+  if (inJournal && !noSnapshot) fixes.push(`move ${error.file} away to open the store at its last snapshot (what the journal held since is lost)`);
+  const byte = /byte (\d+)/.exec(error.position)?.[1];
+  if (noSnapshot) {
+    // There is no snapshot yet: moving the journal away would lose everything it holds.
+    fixes.push(byte !== undefined ? `\`truncate -s ${byte} ${error.file}\` keeps every record before the damage (there is no snapshot yet to fall back on)` : `keep the records before ${error.position} by cutting ${error.file} there (there is no snapshot yet to fall back on)`);
+  }
   else if (existsSync(`${store}.bak`)) fixes.push(`\`overseer restore-backup --store ${store}\` puts the last good snapshot back (the damaged one is kept)`);
   fixes.push(`\`overseer run <plan> --store ${store} --fresh\` starts over (the damaged files are kept aside)`);
   return `${error.file} is corrupt at ${error.position}: ${error.problem}. The file was left as it is. From the command line: ${fixes.join('; or ')}.`;

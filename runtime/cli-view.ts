@@ -140,11 +140,11 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
       `overseer · ${title} · ${elapsed(Date.now() - started)}`,
       TASK_STATES.filter((s) => counts[s] > 0).map((s) => `${s} ${counts[s]}`).join('  ') + `  (total ${counts.total})`,
       ...pending.map((b) => `  ⏸ ${b.id} ${b.type} (${b.taskId ?? `project ${b.projectId}`}): ${b.message} — ${b.state === 'autoResolving' ? 'resolves itself' : `overseer approve ${b.id}${store}`}`),
-      ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns ?? 100)),
+      ...sorted.slice(0, rows).map((t) => taskLine(t, out.columns || 100)),
     ];
     if (sorted.length > rows) lines.push(`  … ${sorted.length - rows} more`);
     // One screen row per line, or moving back up over the block would come up short.
-    const width = out.columns ?? 100;
+    const width = out.columns || 100; // a terminal may report 0
     out.write(`${overBlock()}${lines.map((l) => fit(l, width)).join('\n')}\n`);
     drawn = lines.length;
   };
@@ -154,7 +154,7 @@ export function liveReporter(overseer: Overseer, out: NodeJS.WriteStream, title:
   // message and the tails of what the work printed, as the plain view shows them.
   const offFailed = overseer.on('task.transition', (e) => {
     if (e.to !== 'failed' || !e.reason) return;
-    const width = out.columns ?? 100;
+    const width = out.columns || 100; // a terminal may report 0
     const head = `✗ ${e.taskId} failed (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'}): ${e.reason.split('\n')[0]}`;
     const lines = [head, ...failureTail(e.reason).map((l) => `    ${l}`)].map((l) => fit(l, width));
     // The block is cleared and drawn again at the next tick, not now: a burst of failures costs their lines, not a redraw each.
@@ -205,16 +205,17 @@ function finalLines(overseer: Overseer, o: RunOutcome, store: string): string {
     const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
     return `  ⏸ ${printable(`${b.id} ${b.type} holds ${what}: ${b.message}`)} — ${how}`;
   });
-  return [summary(o), ...lines].map((l) => `${l}\n`).join('');
+  return [summary(o, store), ...lines].map((l) => `${l}\n`).join('');
 }
 
-export function summary(o: RunOutcome): string {
+/** `store`: the `--store` flag the commands it names need (storeFlag). */
+export function summary(o: RunOutcome, store = ''): string {
   const c = o.counts;
   const verdict = {
     completed: 'all tasks completed',
     failed: 'some tasks failed or can never run',
     waiting: 'paused: waiting for a person',
-    interrupted: 'interrupted; `overseer resume` continues',
+    interrupted: `interrupted; \`overseer resume${store}\` continues`,
   }[o.status];
   // Every state a task is left in, not a fixed few: a task still ready or retrying is counted too.
   const rest = (['failed', 'cancelled', 'blocked', 'retrying', 'running', 'ready', 'pending'] as const).filter((s) => c[s] > 0).map((s) => `, ${c[s]} ${s}`);

@@ -20,6 +20,7 @@ import { formatVerifyReport, verifyPlan } from './verify.js';
 import { storeStatus, taskDetail, taskDetailLines } from './status.js';
 import { printable } from './cli-view.js';
 import { breakpointReason } from './breakpoint-view.js';
+import { lockHolder } from '../store/lock.js';
 import { discardStore, restoreBackupOf, storeErrorMessage } from './cli-store.js';
 import { addRunExtrasOptions, attachRunExtras, checkRunExtras, inspecting, registerInspectCommands, withRunExtras } from './cli-inspect.js';
 import { addDispatchOptions, addWorkerCommand, dispatchFlagsFor, openDispatch, rememberDispatch, type DispatchFlags } from './cli-worker.js';
@@ -162,6 +163,10 @@ function program(io: Io, done: (code: number) => void): Command {
       else {
         say(`${o.store}: ${TASK_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`).join(', ') || 'no tasks'} (total ${s.counts.total})`);
         for (const r of s.running) say(`  running   ${r.id} (attempt ${r.attempt})`);
+        // Attempts recorded as running with no process holding the store: whoever ran them stopped (kill -9, a crash).
+        if (s.running.length && lockHolder(`${resolve(o.store)}.lock`) === null) {
+          say(`  (no run holds the store: those attempts were cut short; \`overseer resume${o.store === DEFAULT_STORE ? '' : ` --store ${o.store}`}\` runs them again)`);
+        }
         for (const r of s.retrying) say(`  retrying  ${r.id} at ${r.retryAt === null ? '?' : new Date(r.retryAt).toISOString()}: ${r.lastError?.split('\n')[0] ?? ''}`);
         for (const b of s.blocked) say(`  blocked   ${b.id}: ${b.reason}${b.upstream ? ` (${b.upstream})` : ''}`);
         for (const f of s.failed) say(`  failed    ${f.id}: ${f.error.split('\n')[0]}`);

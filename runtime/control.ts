@@ -7,6 +7,7 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { ResolutionAction } from '../machines/breakpoint.js';
+import { UnknownTaskError } from './errors.js';
 import type { Overseer } from './overseer.js';
 
 export interface ControlCommand {
@@ -27,6 +28,8 @@ export interface ControlAnswer {
   ok: boolean;
   message: string;
   state?: string;
+  /** The task or breakpoint named does not exist (bad input). */
+  unknown?: boolean;
 }
 
 export const inboxPath = (store: string) => `${store}.inbox`;
@@ -47,7 +50,9 @@ export function applyCommand(overseer: Overseer, c: Omit<ControlCommand, 'id'>):
     const view = c.command === 'cancel' ? overseer.cancelTask(c.target, c.note ?? 'cancelled by a person') : overseer.retryTask(c.target);
     return { ok: true, message: `${c.target} is ${view.state}`, state: view.state };
   } catch (error) {
-    return { ok: false, message: (error as Error).message };
+    // An unknown task or breakpoint is bad input, as it is when no run holds the store (exit 2, not 1).
+    const unknown = error instanceof UnknownTaskError || /^unknown breakpoint/.test((error as Error).message);
+    return { ok: false, message: (error as Error).message, ...(unknown ? { unknown: true } : {}) };
   }
 }
 

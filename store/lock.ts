@@ -39,6 +39,12 @@ function readLock(path: string): LockInfo | null {
   }
 }
 
+/** The pid of the live process that holds the lock at `path` (on this host), or null when none does. */
+export function lockHolder(path: string): number | null {
+  const holder = readLock(path);
+  return holder !== null && holder.hostname === hostname() && isAlive(holder.pid) ? holder.pid : null;
+}
+
 export function acquireLock(path: string, location: string): Lock {
   const mine: LockInfo = { pid: process.pid, hostname: hostname(), since: new Date().toISOString() };
   let replacedPid: number | null = null;

@@ -58,7 +58,9 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
     expect(status(store).counts).toMatchObject({ completed: 1, ready: 1, total: 2 });
 
     const approve = await overseer('approve', 'bp-1', '--note', 'ok', '--store', store);
-    expect(approve).toMatchObject({ code: 0, stdout: 'bp-1 is resolved: continue\n' });
+    // No run holds the store: it says how the work goes on.
+    // No run holds the store: it says how the work goes on.
+    expect(approve).toMatchObject({ code: 0, stdout: `bp-1 is resolved: continue\n(no run holds ${store}: \`overseer resume --store ${store}\` goes on with it)\n` });
     expect((await overseer('breakpoints', '--store', store)).stdout).toBe('no pending breakpoints\n');
 
     const resume = await overseer('resume', '--store', store, '--wait', '0s');
@@ -90,6 +92,8 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
     // The run holds the store's lock, so this goes through its inbox (and is answered after a flush).
     const approve = await overseer('approve', 'bp-1', '--note', 'via the inbox', '--by', 'carol', '--store', store);
     expect(approve).toMatchObject({ code: 0, stdout: 'bp-1 is resolved: continue\n' });
+    const unknown = await overseer('approve', 'bp-9', '--store', store);
+    expect(unknown.code, unknown.stderr).toBe(2); // bad input, as when no run holds the store
     expect(await run.exited, run.stderr()).toBe(0);
     // The run process itself applied it: its own report shows the resolution.
     expect(run.stdout()).toContain('breakpoint bp-1 resolved: continue by carol — via the inbox');

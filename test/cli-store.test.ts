@@ -92,6 +92,25 @@ describe('run --fresh', () => {
 });
 
 describe('a damaged store, from the command line', () => {
+  it('a file that is no store is said to be none (not advised --fresh, which refuses it); a journal with no snapshot is cut, not moved away', () => {
+    const { dir } = project('not-a-store');
+    const config = join(dir, 'config.json');
+    writeFileSync(config, '{"hello":1}\n');
+    const refused = overseer('resume', '--store', config);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`overseer: ${config} is not an Overseer store. The file was left as it is: pick another --store, or move the file away.\n`);
+    expect(readFileSync(config, 'utf8')).toBe('{"hello":1}\n');
+
+    const store = join(dir, 'j.json');
+    const add = '{"s":1,"k":"add","input":{"id":"a","projectId":"default","title":"a","priority":5,"dependencies":[],"deadline":null,"onDependencyFailure":"block","maxRetries":3,"retryBaseMs":60000,"metadata":null,"at":1}}';
+    writeFileSync(`${store}.journal`, `{"overseerJournal":3}\n${add}\n{"s":2,"k":"ev"#bad\n`);
+    const damaged = overseer('status', '--store', store);
+    expect(damaged.code).toBe(2);
+    const byte = Buffer.byteLength(`{"overseerJournal":3}\n${add}\n`);
+    expect(damaged.stderr).toContain(`\`truncate -s ${byte} ${store}.journal\` keeps every record before the damage (there is no snapshot yet to fall back on)`);
+    expect(damaged.stderr).not.toContain('away to open the store at its last snapshot');
+  });
+
   it('is reported with the command that fixes it, and restore-backup puts the last good snapshot back', () => {
     const { plan, store } = project('restore');
     expect(overseer('run', plan, '--store', store).code).toBe(0);

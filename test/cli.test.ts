@@ -170,6 +170,8 @@ describe('a run killed with SIGKILL', () => {
     expect((await run.exited).signal, `the run ended before the kill:\n${run.stdout()}`).toBe('SIGKILL');
 
     const atKill = await statusOf(store);
+    // Read as text, the status says nobody runs those attempts and how they go on.
+    expect((await overseer('status', '--store', store)).stdout).toContain(`(no run holds the store: those attempts were cut short; \`overseer resume --store ${store}\` runs them again)`);
     expect(atKill.counts.completed).toBeGreaterThanOrEqual(3);
     expect(atKill.counts.completed).toBeLessThan(12);
     expect(atKill.running.length).toBeGreaterThan(0);
@@ -261,7 +263,7 @@ describe('stopping running work stops its processes', () => {
     const { store, run, pids } = await startSlowPlan();
     run.child.kill('SIGINT'); // what Ctrl-C sends to the CLI (tasks have their own process groups)
     expect((await run.exited).code, run.stderr()).toBe(130);
-    expect(run.stdout()).toContain('overseer resume');
+    expect(run.stdout()).toContain(`interrupted; \`overseer resume --store ${store}\` continues`);
     expect(pids.filter(alive)).toEqual([]);
 
     const resume = await overseer('resume', '--store', store);
