@@ -6,6 +6,7 @@
  * with its path — `tasks[3].dependsOn[0]: unknown task "buidl"` — and a plan with any
  * problem yields no tasks at all.
  */
+import { compileExpression } from './expression.js';
 import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -287,6 +288,26 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
   const plan = top.success ? top.data : null;
   const rules = (plan?.breakpoints?.rules ?? []) as RuleDefinition[];
   const declaredFacts = plan?.breakpoints?.facts ?? [];
+  if (!plan) {
+    // Something else in the file is wrong: still name the facts its rules misspell, so that one
+    // round of fixes is enough (the rules' other problems are among zod's already).
+    const raw = isPlainObject(rawPlan.breakpoints) ? rawPlan.breakpoints : {};
+    const declared = Array.isArray(raw.facts) ? raw.facts.filter((f): f is string => typeof f === 'string') : [];
+    (Array.isArray(raw.rules) ? raw.rules : []).forEach((rule: unknown, i) => {
+      const condition = isPlainObject(rule) ? rule.condition : undefined;
+      if (typeof condition !== 'string') return;
+      let fields: readonly string[];
+      try {
+        fields = compileExpression(condition).fields;
+      } catch {
+        return; // a condition that does not parse: zod does not say so, checkRule does once the rest is right
+      }
+      for (const field of fields) {
+        const problem = unknownFactProblem(field, declared);
+        if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
+      }
+    });
+  }
   const firstOfType = new Map<string, number>();
   rules.forEach((rule, i) => {
     const checked = checkRule(rule);

@@ -347,7 +347,11 @@ export function formatVerifyReport(report: VerifyReport): string {
       const key = `${b.type} (${b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`})`;
       raised.set(key, (raised.get(key) ?? 0) + 1);
     }
-    if (raised.size) out.push(`  breakpoints: ${[...raised].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ')}`);
+    if (raised.size) {
+      out.push(`  breakpoints: ${[...raised].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ')}`);
+      // The dry run answers them so that it can go on; a real run stops at each.
+      out.push(`  (the dry run approved each (continue) to go on: a real run stops there for a person, exit 3 without one)`);
+    }
     for (const s of r.stuck) out.push(`  stuck: ${s.id} (${s.state}): ${s.reason}`);
     for (const v of r.violations) out.push(`  VIOLATION ${v}`);
   });

@@ -84,6 +84,14 @@ describe("a plan's misspelled fields", () => {
         'breakpoints.rules[0].expiresAfter: unknown field; did you mean "expiresAfterMs"?',
       ]),
     );
+    // A rule's misspelled fact is named in the same round as the rest, not only once the rest is right.
+    let second: readonly string[] = [];
+    try {
+      checkPlan({ defaults: { retires: 2 }, tasks: [{ id: 'a', command: 'true' }], breakpoints: { rules: [{ type: 't', priority: 'urgent', condition: 'task.attemps > 2' }] } }, 'p.yaml', '/tmp');
+    } catch (error) {
+      second = (error as PlanError).problems;
+    }
+    expect(second).toEqual(expect.arrayContaining(['defaults.retires: unknown field; did you mean "retries"?', expect.stringMatching(/^breakpoints\.rules\[0\]\.condition reads "task\.attemps".*did you mean "task\.attempts"\?$/)]));
   });
 });
 

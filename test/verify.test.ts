@@ -249,4 +249,11 @@ describe('formatVerifyReport', () => {
     expect(text).toContain('order: clean@0ms clean#2@1200ms');
     expect(text).toContain('retries: clean ×2');
   });
+
+  it('says that the breakpoints it predicts were approved to go on (a real run stops there)', () => {
+    const p = plan({ tasks: [{ id: 'design', command: 'true', milestone: true }, { id: 'build', command: 'true', dependsOn: ['design'] }] });
+    const text = formatVerifyReport(verifyPlan(p));
+    expect(text).toContain('breakpoints: milestone_completion (project default)');
+    expect(text).toContain('(the dry run approved each (continue) to go on: a real run stops there for a person, exit 3 without one)');
+  });
 });
