@@ -20,6 +20,13 @@ export interface DeadlockSummary {
   at: number;
 }
 
+/** How much runs at once, as the plan (or the embedding code) set it: a resume keeps it. */
+export interface RunLimits {
+  concurrency?: number;
+  perProject?: Record<string, number>;
+  defaultPerProject?: number | null;
+}
+
 export interface SupervisorContext {
   /** Projects in which no new task starts. */
   pausedProjects: string[];
@@ -29,6 +36,8 @@ export interface SupervisorContext {
    */
   pauseHolders?: Record<string, string[]>;
   deadlocks: DeadlockSummary[];
+  /** The run limits set last (`setRunLimits`), absent until set. */
+  limits?: RunLimits;
 }
 
 export type SupervisorEvent =
@@ -40,6 +49,7 @@ export type SupervisorEvent =
    */
   | { type: 'RESUME'; projectId?: string; holder?: string }
   | { type: 'DEADLOCK_DETECTED'; deadlock: DeadlockSummary }
+  | { type: 'SET_LIMITS'; limits: RunLimits }
   | { type: 'CLOSE' };
 
 /** How many deadlock summaries the supervisor keeps (oldest dropped first). */
@@ -75,6 +85,7 @@ export const supervisorMachine = setup({
         ? { pauseHolders: { ...others, [projectId]: left } }
         : { pausedProjects: context.pausedProjects.filter((p) => p !== projectId), pauseHolders: others };
     }),
+    recordLimits: assign({ limits: ({ context, event }) => (event.type === 'SET_LIMITS' ? event.limits : context.limits) }),
     recordDeadlock: assign({
       deadlocks: ({ context, event }) =>
         event.type === 'DEADLOCK_DETECTED'
@@ -88,6 +99,7 @@ export const supervisorMachine = setup({
   initial: 'running',
   on: {
     DEADLOCK_DETECTED: { actions: 'recordDeadlock' },
+    SET_LIMITS: { actions: 'recordLimits' },
   },
   states: {
     running: {

@@ -83,6 +83,9 @@ function program(io: Io, done: (code: number) => void): Command {
         if (!known.some((k) => k.type === rule.type && k.condition === rule.condition)) overseer.addCustomRule(rule);
       }
       for (const type of plan.breakpoints.disable) overseer.disableBreakpointType(type);
+      // The plan's limits go into the store, so that `resume` (which has no plan) keeps them.
+      const limits = { concurrency: o.concurrency ?? plan.concurrency.global, perProject: plan.concurrency.perProject, defaultPerProject: plan.concurrency.defaultPerProject };
+      overseer.setRunLimits(limits);
       const monitor = o.watch ? await startWatching(overseer, plan, typeof o.watch === 'string' ? resolve(o.watch) : plan.watch.root, resolve(o.store), io) : null;
       const stopExtras = await attachRunExtras(overseer, o, plan.name, io);
       done(
@@ -105,9 +108,7 @@ function program(io: Io, done: (code: number) => void): Command {
                 const added = missing.length ? overseer.scheduleTasks(missing) : [];
                 if (monitor) holdUntilChange(overseer, added); // before the runner can start them
               },
-              concurrency: o.concurrency ?? plan.concurrency.global,
-              perProject: plan.concurrency.perProject,
-              defaultPerProject: plan.concurrency.defaultPerProject,
+              ...limits,
               waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)),
               ...(o.json ? { json: true } : {}),
               ...(o.drain ? { drain: true } : {}),
@@ -122,11 +123,11 @@ function program(io: Io, done: (code: number) => void): Command {
     .command('resume')
     .description('continue the run kept in a store')
     .option('--store <path>', 'the JSON store', DEFAULT_STORE)
-    .option('--concurrency <n>', 'attempts at once', positiveInt, 4)
+    .option('--concurrency <n>', 'attempts at once (default: what the plan said, kept in the store, else 4)', positiveInt)
     .option('--json', 'one JSON event per line')
     .option('--drain', 'on Ctrl-C, let running tasks finish')
     .option('--wait <duration>', 'when only a person can move it on, wait this long before exiting 3 (default: 24h in a terminal or with --inspect, else 0)', duration)
-    .action(async (o: DispatchFlags & { store: string; concurrency: number; json?: boolean; drain?: boolean; wait?: number }) => {
+    .action(async (o: DispatchFlags & { store: string; concurrency?: number; json?: boolean; drain?: boolean; wait?: number }) => {
       requireStore(o.store);
       checkRunExtras(o);
       const dispatch = await openDispatch(dispatchFlagsFor(resolve(o.store), o, io), io);
@@ -137,7 +138,11 @@ function program(io: Io, done: (code: number) => void): Command {
         await dispatch?.close();
         throw new BadInput(`${o.store} holds no tasks: start with \`overseer run <plan> --store ${o.store}\``);
       }
-      const options = { concurrency: o.concurrency, waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)), storeArg: o.store, ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
+      // The limits the plan set (run stored them), unless this resume says otherwise.
+      const stored = overseer.runLimits ?? {};
+      const limits = { ...stored, concurrency: o.concurrency ?? stored.concurrency ?? 4 };
+      if (o.concurrency !== undefined) overseer.setRunLimits(limits);
+      const options = { ...limits, waitForPersonMs: o.wait ?? defaultWait(io, inspecting(o)), storeArg: o.store, ...(o.json ? { json: true } : {}), ...(o.drain ? { drain: true } : {}), ...(dispatch ? { dispatch, onStop: () => dispatch.close() } : {}) };
       const stopExtras = await attachRunExtras(overseer, o, o.store, io);
       done(await withRunExtras(stopExtras, execute(overseer, resolve(o.store), o.store, options, io)));
     });

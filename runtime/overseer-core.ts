@@ -5,6 +5,7 @@
  * breakpoints, judging and the workspace; the wiring is in overseer-base.ts.
  */
 import { TASK_STATES, type TaskState } from '../machines/task.js';
+import type { RunLimits } from '../machines/supervisor.js';
 import type { FailureInput } from './backoff.js';
 import { analyzeDeadlock, type DeadlockReport } from './deadlock.js';
 import { ValidationError } from './errors.js';
@@ -244,6 +245,33 @@ export class OverseerCore extends OverseerBase {
     this.sendSupervisor(projectId === undefined ? { type: 'RESUME' } : { type: 'RESUME', projectId });
   }
 
+  /**
+   * Remembers how much may run at once (`concurrency`, `perProject`, `defaultPerProject`), in the
+   * store: a run started without its own limits uses them, and so does `overseer resume`. The CLI
+   * records a plan's here, so a project limited to 1 (deploys, migrations) stays so after a restart.
+   */
+  setRunLimits(limits: RunLimits): void {
+    this.assertOpen('setRunLimits');
+    if (!isPlainObject(limits)) throw new ValidationError('setRunLimits', [`limits: must be an object, got ${describe(limits)}`]);
+    const keys = ['concurrency', 'perProject', 'defaultPerProject'];
+    const picked = Object.fromEntries(keys.filter((k) => limits[k as keyof RunLimits] !== undefined).map((k) => [k, limits[k as keyof RunLimits]]));
+    const problems = [...unknownKeyProblems(limits, keys, 'limits'), ...runOptionProblems(picked).map((p) => p.replace(/^options\./, 'limits.'))];
+    if (problems.length) throw new ValidationError('setRunLimits', problems);
+    const given = limits as RunLimits;
+    const next: RunLimits = {};
+    if (given.concurrency !== undefined) next.concurrency = given.concurrency;
+    if (given.perProject !== undefined) next.perProject = { ...given.perProject };
+    if (given.defaultPerProject !== undefined) next.defaultPerProject = given.defaultPerProject;
+    if (JSON.stringify(next) === JSON.stringify(this.runLimits ?? {})) return; // nothing new to journal
+    this.sendSupervisor({ type: 'SET_LIMITS', limits: next });
+  }
+
+  /** The limits `setRunLimits` stored, or null. */
+  get runLimits(): RunLimits | null {
+    const limits = this.supervisor.getSnapshot().context.limits;
+    return limits ? structuredClone(limits) : null;
+  }
+
   /** True when handing out work is paused for everything, or (given a project) for that project. */
   isPaused(projectId?: string): boolean {
     if (projectId !== undefined) this.assertId(projectId, 'isPaused', 'projectId');
@@ -281,7 +309,9 @@ export class OverseerCore extends OverseerBase {
     if (problems.length) throw new ValidationError('run options', problems);
     // Two runs would each keep their own limits: together they would run more at once than either allows.
     if (this.activeRunner) throw new ValidationError('run', ['a run is already going on this overseer: await its outcome (or stop() its runner) first']);
-    const runner = new Runner(this as unknown as Overseer, { ...options, executors: this.executors });
+    // Limits the run does not give are the ones stored (setRunLimits), if any.
+    const stored = this.runLimits ?? {};
+    const runner = new Runner(this as unknown as Overseer, { ...stored, ...options, executors: this.executors });
     this.activeRunner = runner;
     const outcome = runner.run().finally(() => {
       if (this.activeRunner === runner) this.activeRunner = null;

@@ -287,6 +287,29 @@ describe('stopping running work stops its processes', () => {
   });
 });
 
+describe('resume keeps the plan\'s limits', () => {
+  it('a project limited to one at a time stays so after Ctrl-C and resume', async () => {
+    const dir = tempDir();
+    const store = join(dir, 's.json');
+    const plan = join(dir, 'one.plan.yaml');
+    // Each step notes its start and end; the first one's first attempt sleeps until it is interrupted.
+    const step = (id: string) =>
+      `  - { id: ${id}, command: 'echo start ${id} >> log; ${id === 'a' ? '[ -e a.tried ] || { touch a.tried; sleep 60; }' : 'sleep 0.3'}; echo end ${id} >> log' }`;
+    writeFileSync(plan, ['name: deploys', 'concurrency: { global: 8 }', 'projects:', '  - id: deploy', '    concurrency: 1', '    tasks:', ...['a', 'b', 'c'].map((id) => `  ${step(id)}`), ''].join('\n'));
+    const run = start(['run', plan, '--store', store]);
+    await until('the first step to start', () => existsSync(join(dir, 'log')) && readFileSync(join(dir, 'log'), 'utf8').includes('start'));
+    run.child.kill('SIGINT');
+    expect((await run.exited).code, run.stderr()).toBe(130);
+    const resume = await overseer('resume', '--store', store);
+    expect(resume.code, resume.stderr).toBe(0);
+    // One at a time: every start is followed by its own end before the next start.
+    const log = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n');
+    const after = log.slice(log.indexOf(log.find((l) => l.startsWith('start'))!) + 1);
+    for (let i = 0; i + 1 < after.length; i += 2) expect([after[i]!.split(' ')[0], after[i + 1]!.split(' ')[0]], after.join('; ')).toEqual(['start', 'end']);
+    expect(log.filter((l) => l.startsWith('end'))).toHaveLength(3);
+  });
+});
+
 describe('the terminal going away (SIGHUP)', () => {
   it('quits at once, leaving no task process behind', async () => {
     const { store, run, pids } = await startSlowPlan();

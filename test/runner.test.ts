@@ -258,6 +258,35 @@ describe('overseer.run()', () => {
     }
   });
 
+  it('keeps the run limits in the store: a run that gives none uses them, after a restart too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'overseer-limits-'));
+    try {
+      const path = join(dir, 'state.json');
+      const first = createOverseer({ store: jsonFileStore(path) });
+      expect(() => first.setRunLimits({ concurrency: 0, perProjct: {} } as never)).toThrow(/limits\.perProjct: unknown field[\s\S]*limits\.concurrency: must be an integer ≥ 1, got 0/);
+      first.setRunLimits({ concurrency: 3, perProject: { deploy: 1 } });
+      expect(first.runLimits).toEqual({ concurrency: 3, perProject: { deploy: 1 } });
+      await first.close();
+      const work = controllable();
+      const second = createOverseer({ store: jsonFileStore(path), executors: { work: work.executor } });
+      expect(second.runLimits).toEqual({ concurrency: 3, perProject: { deploy: 1 } });
+      second.scheduleTasks(['a', 'b', 'c'].map((id) => ({ id, projectId: 'deploy', executor: 'work' })));
+      const { outcome } = second.run();
+      await until(() => work.calls.length === 1);
+      await tick();
+      expect(work.calls).toHaveLength(1); // the stored per-project limit of 1
+      for (let i = 0; i < 3; i++) {
+        await until(() => work.calls.length === i + 1);
+        work.calls[i]!.resolve('ok');
+      }
+      expect(await outcome).toMatchObject({ status: 'completed' });
+      expect(work.maxRunning()).toBe(1);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses an unknown executor name as a configuration failure (not retried)', async () => {
     const overseer = createOverseer({ clock: new SimulatedClock() });
     overseer.scheduleTask({ id: 'x', executor: 'missing' });
