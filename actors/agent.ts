@@ -10,8 +10,8 @@
  * Confidence convention: an agent that can say how sure it is of its work prints a line
  *   CONFIDENCE <0..1>
  * on stderr (the last one counts). The result then carries `confidence`: below 0.6 the
- * `confidence_too_low` rule asks a person before anything after the task runs (for a task
- * with quality settings, the judge weighs it: see runtime/judge.ts).
+ * `confidence_too_low` rule holds the task, with its result, for a person (for a task with
+ * quality settings, the judge weighs it: see runtime/judge.ts).
  */
 import type { JsonValue } from '../runtime/json.js';
 import type { TaskView } from '../runtime/view.js';

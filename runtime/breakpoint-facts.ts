@@ -96,6 +96,24 @@ export class BreakpointTriggers {
     this.manager.raiseFromFacts(facts);
   }
 
+  /**
+   * Before a running task completes with `result`: when the result reports a confidence that the
+   * `confidence_too_low` rule does not accept, the task is held with the result pending, for a
+   * person (as the judge's escalation is): approving completes it with the result, a retry runs it
+   * again with the note. True when it was held. (Through `markComplete`, the task completes and
+   * the rule holds what comes after it instead.)
+   */
+  holdIfUnsure(entry: TaskEntry, result: JsonValue): boolean {
+    const confidence = confidenceOf(result);
+    if (confidence === null || entry.task.value !== 'running') return false;
+    const { projectId } = entry.task.context;
+    const facts = { event: 'task.completed', project: { id: projectId, consecutiveFailures: 0 }, task: this.taskFacts(entry), confidence };
+    // A task rule: a project-wide one (a plan may make it so) holds what comes after, once the task has completed.
+    if (!this.manager.evaluateBreakpointConditions(facts).some((r) => r.type === 'confidence_too_low' && r.scope !== 'project')) return false;
+    this.manager.triggerBreakpoint('confidence_too_low', { taskId: entry.id, confidence, reason: `the result reports a confidence of ${confidence}`, pendingResult: result });
+    return true;
+  }
+
   /** Test results reported for a task outside its result (e.g. by a quality stage). */
   reportTestResults(entry: TaskEntry, report: TestReport): void {
     const { projectId } = entry.task.context;

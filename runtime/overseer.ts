@@ -163,6 +163,15 @@ export class Overseer extends OverseerCore {
     if (events.length) this.emitter.emit({ type: 'workspace.changed', events: [...events], at: this.clock.now() });
   }
 
+  /**
+   * For the runner, before it completes a task: holds it, with its result pending, for a person
+   * when the result reports a confidence `confidence_too_low` does not accept. True when held.
+   */
+  holdIfUnsure(taskId: string, result: JsonValue): boolean {
+    this.assertOpen('holdIfUnsure');
+    return this.triggers.holdIfUnsure(this.entry(taskId, 'holdIfUnsure'), result);
+  }
+
   /** Judges a succeeded attempt of a task with `metadata.quality` (the runner calls this). */
   judgeAttempt(task: TaskView, output: JsonValue | void, signal: AbortSignal): Promise<void> {
     return this.judge.judge(task, output, signal);

@@ -351,7 +351,8 @@ export class Runner {
         // A result JSON cannot hold (a Date, a Map, a cycle) would fail the same way every time.
         const problems = jsonProblems(result ?? null, 'result');
         if (problems.length) this.overseer.markFailed(task.id, { message: `the executor's result is not JSON: ${problems.join('; ')}`, kind: 'invalid_result', retryable: false });
-        else this.overseer.markComplete(task.id, (result ?? null) as JsonValue);
+        // A result unsure of itself waits, with its task, for a person (confidence_too_low).
+        else if (!this.overseer.holdIfUnsure(task.id, (result ?? null) as JsonValue)) this.overseer.markComplete(task.id, (result ?? null) as JsonValue);
       } else if (failure instanceof ExecutionError) {
         this.overseer.markFailed(task.id, {
           message: failure.message,

@@ -7,7 +7,7 @@ import { SimulatedClock } from 'xstate';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createOverseer, ExecutionError, jsonFileStore, type ExecutionContext, type Executor, type TaskView } from '../runtime/index.js';
+import { createOverseer, ExecutionError, jsonFileStore, type ExecutionContext, type Executor, type JsonValue, type TaskView } from '../runtime/index.js';
 import { alive } from './helpers/processes.js';
 
 /** An executor whose calls wait until the test settles them. */
@@ -285,6 +285,40 @@ describe('overseer.run()', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('holds a task whose result is unsure of itself (confidence below 0.6) for a person; the rest goes on', async () => {
+    const seen: { id: string; feedback: readonly string[] }[] = [];
+    const work: Executor = async (task, ctx): Promise<JsonValue> => {
+      seen.push({ id: task.id, feedback: ctx.feedback });
+      return task.id === 'guess' ? { response: 'maybe this', confidence: ctx.attempt === 1 ? 0.3 : 0.9 } : { response: 'sure' };
+    };
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work } });
+    overseer.scheduleTasks([
+      { id: 'guess', executor: 'work', priority: 9 },
+      { id: 'uses-guess', executor: 'work', dependencies: ['guess'] },
+      { id: 'unrelated', executor: 'work' },
+    ]);
+    expect(await overseer.run().outcome).toMatchObject({ status: 'waiting', exitCode: 3 });
+    const [bp] = overseer.getPendingBreakpoints();
+    expect(bp).toMatchObject({ type: 'confidence_too_low', taskId: 'guess', data: { confidence: 0.3, pendingResult: { confidence: 0.3 } } });
+    expect(overseer.getTaskStatus('guess')!.state).toBe('blocked'); // not completed: nothing after it has started
+    expect(overseer.getTaskStatus('uses-guess')!.state).toBe('pending');
+    expect(overseer.getTaskStatus('unrelated')!.state).toBe('completed'); // the project is not held
+    // A person sends it back with a note: it runs again, the note as feedback, and goes through.
+    overseer.resolveBreakpoint(bp!.id, { decision: 'reject', action: 'retry', note: 'check the edge case' });
+    expect(await overseer.run().outcome).toMatchObject({ status: 'completed' });
+    expect(seen.filter((s) => s.id === 'guess').at(-1)!.feedback).toEqual(['a person asked for a retry: check the edge case']);
+    expect(overseer.getTaskStatus('guess')).toMatchObject({ state: 'completed', result: { confidence: 0.9 } });
+  });
+
+  it('an unsure result a person approves completes its task with that result', async () => {
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: async () => ({ response: 'maybe', confidence: 0.2 }) } });
+    overseer.scheduleTasks([{ id: 'guess', executor: 'work' }, { id: 'next', executor: 'work', dependencies: ['guess'] }]);
+    await overseer.run().outcome;
+    overseer.resolveBreakpoint(overseer.getPendingBreakpoints()[0]!.id, { note: 'good enough' });
+    expect(overseer.getTaskStatus('guess')).toMatchObject({ state: 'completed', result: { response: 'maybe', confidence: 0.2 } });
+    expect(overseer.getTaskStatus('next')!.state).toBe('ready');
   });
 
   it('refuses an unknown executor name as a configuration failure (not retried)', async () => {
