@@ -275,6 +275,16 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     await second.close();
   });
 
+  it('a shell command in a task\'s metadata is not dispatched unless the run allows commands', async () => {
+    const queue = queueName();
+    const { dispatch } = await pair(queue, {});
+    const overseer = createOverseer();
+    closers.push(() => overseer.close());
+    overseer.scheduleTask({ id: 'cmd', maxRetries: 0, metadata: { executor: { type: 'shell', command: 'echo ran', cwd: tmpdir() } } });
+    expect(await overseer.run({ dispatch }).outcome).toMatchObject({ status: 'failed' });
+    expect(overseer.getTaskStatus('cmd')).toMatchObject({ state: 'failed', lastError: { kind: 'config', message: expect.stringContaining('run({ commands: true })') } });
+  });
+
   it('a queue that still holds jobs of the same ids from an earlier run (no run id): each attempt runs once and succeeds', async () => {
     const queue = queueName();
     const runs: string[] = [];
@@ -322,7 +332,7 @@ describe.skipIf(!HAS_REDIS)('BullMQ dispatch against redis-server', () => {
     closers.push(() => overseer.close());
     const command = `if [ -e ${dir}/tried ]; then echo second; else touch ${dir}/tried; echo $$ > ${dir}/pid; exec sleep 60; fi`;
     overseer.scheduleTask({ id: 'v', maxRetries: 1, metadata: { executor: { type: 'shell', command, cwd: dir }, timeoutMs: null } });
-    const { outcome } = overseer.run({ dispatch });
+    const { outcome } = overseer.run({ dispatch, commands: true }); // a shell command: allowed, as the CLI allows it
     const pid = Number(await until('the task’s pid', () => existsSync(join(dir, 'pid')) && readFileSync(join(dir, 'pid'), 'utf8').trim()));
     // The machine dies: the worker and the work it started.
     first.child.kill('SIGKILL');
