@@ -113,14 +113,23 @@ export function requireStore(path: string): void {
 
 /** Tasks whose stored definition differs from the plan's keep the stored one: say so. */
 export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
-  const drifted = plan.tasks.filter((t) => {
+  const lines: string[] = [];
+  for (const t of plan.tasks) {
     const stored = overseer.getTaskStatus(t.id);
-    const executor = (m: unknown) => JSON.stringify((m as { executor?: unknown } | null)?.executor ?? null);
-    return stored !== null && (executor(stored.metadata) !== executor(t.metadata) || stored.priority !== (t.priority ?? 5));
-  });
-  if (drifted.length) {
-    const one = drifted.length === 1;
-    io.err.write(`overseer: the plan changed ${one ? 'task' : 'tasks'} ${drifted.map((t) => t.id).join(', ')} since the store took ${one ? 'it' : 'them'}; the store's ${one ? 'version is' : 'versions are'} kept (--fresh starts over)\n`);
+    if (stored === null) continue;
+    // What a task keeps from the plan that took it: each difference named, as the store's version is what runs.
+    const changed: string[] = [];
+    const meta = (m: unknown) => (m ?? {}) as { executor?: unknown; timeoutMs?: unknown };
+    if (JSON.stringify(meta(stored.metadata).executor ?? null) !== JSON.stringify(meta(t.metadata).executor ?? null)) changed.push('how it runs');
+    if (stored.priority !== (t.priority ?? 5)) changed.push('priority');
+    if ((meta(stored.metadata).timeoutMs ?? null) !== (meta(t.metadata).timeoutMs ?? null)) changed.push('timeout');
+    if (t.maxRetries !== undefined && stored.maxRetries !== t.maxRetries) changed.push('retries');
+    if (JSON.stringify([...stored.dependencies].sort()) !== JSON.stringify([...(t.dependencies ?? [])].sort())) changed.push('dependsOn');
+    if (changed.length) lines.push(`${t.id} (${changed.join(', ')})`);
+  }
+  if (lines.length) {
+    const one = lines.length === 1;
+    io.err.write(`overseer: the plan changed ${one ? 'task' : 'tasks'} ${lines.join(', ')} since the store took ${one ? 'it' : 'them'}; the store's ${one ? 'version is' : 'versions are'} kept (--fresh starts over)\n`);
   }
 }
 

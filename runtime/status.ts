@@ -2,6 +2,7 @@
  * A store's state without opening it for writing: what `overseer status` shows, safe
  * to run while another process holds the store.
  */
+import { forgiveness } from './backoff.js';
 import { TASK_STATES, type TaskState } from '../machines/task.js';
 import { readStoreFile } from '../store/json-file.js';
 import { replay, type ReplayResult } from './persistence.js';
@@ -81,7 +82,7 @@ export interface TaskDetail {
   lastError: { message: string; kind?: string } | null;
   /** What the last successful attempt returned (a shell step: its exit code and output tails). */
   result: unknown;
-  history: { from: string | null; to: string; at: number; reason?: string }[];
+  history: { from: string | null; to: string; at: number; reason?: string; kind?: string }[];
 }
 
 /** The task `id` of the store at `path`, or null when it has none. */
@@ -103,18 +104,25 @@ export function taskDetail(path: string, id: string): TaskDetail | null {
     blockedReason: c.blockedReason ? { reason: c.blockedReason.reason, ...(c.blockedReason.upstream ? { upstream: c.blockedReason.upstream } : {}) } : null,
     lastError: c.lastError ? { message: c.lastError.message, ...(c.lastError.kind ? { kind: c.lastError.kind } : {}) } : null,
     result: c.result,
-    history: c.history.map((h) => ({ from: h.from, to: h.to, at: h.at, ...(h.reason ? { reason: h.reason } : {}) })),
+    history: c.history.map((h) => ({ from: h.from, to: h.to, at: h.at, ...(h.reason ? { reason: h.reason } : {}), ...(h.kind ? { kind: h.kind } : {}) })),
   };
 }
 
 const HISTORY_LINES = 20;
+
+/** `2 of 3`, and how many of them were forgiven (an interruption, a rate limit waited out), which use none of the budget. */
+function retriesText(d: Pick<TaskDetail, 'retries' | 'maxRetries' | 'history'>): string {
+  const { forgiven } = forgiveness(d.history, undefined);
+  const counted = Math.min(forgiven, d.retries);
+  return counted > 0 ? `${d.retries} (${counted} forgiven) of ${d.maxRetries}` : `${d.retries} of ${d.maxRetries}`;
+}
 
 /** A task's detail as lines for people (the caller makes them printable). */
 export function taskDetailLines(d: TaskDetail): string[] {
   const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
   const lines = [
     `${d.id}  ${d.state}  (project ${d.projectId}, priority ${d.priority}${d.effectivePriority !== d.priority ? ` → ${d.effectivePriority}` : ''}, ` +
-      `attempt ${d.attempts}, retries ${d.retries} of ${d.maxRetries}${d.dependencies.length ? `, after ${d.dependencies.join(', ')}` : ''})`,
+      `attempt ${d.attempts}, retries ${retriesText(d)}${d.dependencies.length ? `, after ${d.dependencies.join(', ')}` : ''})`,
   ];
   if (d.retryAt !== null) lines.push(`  retries at ${time(d.retryAt)}`);
   if (d.blockedReason) lines.push(`  blocked: ${d.blockedReason.reason}${d.blockedReason.upstream ? ` (${d.blockedReason.upstream})` : ''}`);

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createOverseer } from '../runtime/index.js';
+import { createOverseer, jsonFileStore } from '../runtime/index.js';
 import { failureTail, liveReporter, printable, summary } from '../runtime/cli-view.js';
 import { runCliSync } from './helpers/cli.js';
 import { duration } from '../runtime/cli-session.js';
@@ -127,9 +127,10 @@ describe('the CLI for a new user', () => {
     const run1 = overseer('run', first, '--store', store);
     expect(run1.code).toBe(1);
     expect(run1.stdout).toContain('root pending → ready');
-    const changed = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "true"', '    retries: 0']);
+    const changed = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "true"', '    retries: 2', '    timeout: 1s']);
     const run2 = overseer('run', changed, '--store', store);
-    expect(run2.stderr).toContain('the plan changed task root since the store took it');
+    // Each difference is named: the store's version is what runs.
+    expect(run2.stderr).toContain('the plan changed task root (how it runs, timeout, retries) since the store took it');
     expect(existsSync(store)).toBe(true);
   });
 
@@ -194,6 +195,16 @@ describe('the CLI for a new user', () => {
     view.stop();
     const lines = written.replace(/\u001b\[\d*[AJ]/g, '').split('\n').slice(0, -2); // the summary comes last, after the block is done
     expect(lines.filter((l) => [...l].length > 40)).toEqual([]);
+  });
+
+  it('status <task> tells the retries forgiven (an interruption) from those of the budget', async () => {
+    const store = join(dir, 'forgiven.json');
+    const o = createOverseer({ store: jsonFileStore(store) });
+    o.scheduleTask({ id: 'job', maxRetries: 0 });
+    o.getNextTask();
+    o.markFailed('job', { message: 'interrupted', kind: 'interrupted', retryable: true });
+    await o.close();
+    expect(overseer('status', 'job', '--store', store).stdout).toContain('attempt 1, retries 1 (1 forgiven) of 0)');
   });
 
   it('status <task> shows one task: its history, its last error and what it printed', () => {
