@@ -105,11 +105,14 @@ export class BreakpointTriggers {
    */
   holdIfUnsure(entry: TaskEntry, result: JsonValue): boolean {
     const confidence = confidenceOf(result);
-    if (confidence === null || entry.task.value !== 'running') return false;
+    // A result with a test report is compared with the task's earlier ones at completion: it completes, and the rules (this one too) see it all then.
+    if (confidence === null || entry.task.value !== 'running' || testReportOf(result) !== null) return false;
     const { projectId } = entry.task.context;
     const facts = { event: 'task.completed', project: { id: projectId, consecutiveFailures: 0 }, task: this.taskFacts(entry), confidence };
-    // A task rule: a project-wide one (a plan may make it so) holds what comes after, once the task has completed.
-    if (!this.manager.evaluateBreakpointConditions(facts).some((r) => r.type === 'confidence_too_low' && r.scope !== 'project')) return false;
+    const firing = this.manager.evaluateBreakpointConditions(facts);
+    // Held only for this rule, as a task rule: when another fires too (a milestone, an architecture
+    // decision), or the rule is project-wide, the task completes and every rule raises its own then.
+    if (!firing.some((r) => r.type === 'confidence_too_low' && r.scope !== 'project') || firing.some((r) => r.type !== 'confidence_too_low')) return false;
     this.manager.triggerBreakpoint('confidence_too_low', { taskId: entry.id, confidence, reason: `the result reports a confidence of ${confidence}`, pendingResult: result });
     return true;
   }

@@ -3,6 +3,7 @@
  * newer one with exit 2), reading plans, running a plan with a reporter and Ctrl-C handling,
  * and sending a command to the process that holds a store.
  */
+import { DEFAULT_RETRY_POLICY } from './backoff.js';
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
@@ -123,7 +124,7 @@ export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
     if (JSON.stringify(meta(stored.metadata).executor ?? null) !== JSON.stringify(meta(t.metadata).executor ?? null)) changed.push('how it runs');
     if (stored.priority !== (t.priority ?? 5)) changed.push('priority');
     if ((meta(stored.metadata).timeoutMs ?? null) !== (meta(t.metadata).timeoutMs ?? null)) changed.push('timeout');
-    if (t.maxRetries !== undefined && stored.maxRetries !== t.maxRetries) changed.push('retries');
+    if (stored.maxRetries !== (t.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries)) changed.push('retries');
     if (JSON.stringify([...stored.dependencies].sort()) !== JSON.stringify([...(t.dependencies ?? [])].sort())) changed.push('dependsOn');
     if (changed.length) lines.push(`${t.id} (${changed.join(', ')})`);
   }

@@ -39,10 +39,14 @@ function readLock(path: string): LockInfo | null {
   }
 }
 
-/** The pid of the live process that holds the lock at `path` (on this host), or null when none does. */
-export function lockHolder(path: string): number | null {
+/**
+ * Who holds the lock at `path`: a live process here, or one on another host (which cannot be
+ * asked, so it counts as holding it, as `acquireLock` counts it); null when nobody does.
+ */
+export function lockHolder(path: string): { pid: number; hostname: string } | null {
   const holder = readLock(path);
-  return holder !== null && holder.hostname === hostname() && isAlive(holder.pid) ? holder.pid : null;
+  if (holder === null) return null;
+  return holder.hostname !== hostname() || isAlive(holder.pid) ? { pid: holder.pid, hostname: holder.hostname } : null;
 }
 
 export function acquireLock(path: string, location: string): Lock {

@@ -312,6 +312,15 @@ describe('overseer.run()', () => {
     expect(overseer.getTaskStatus('guess')).toMatchObject({ state: 'completed', result: { confidence: 0.9 } });
   });
 
+  it('an unsure result of a task another rule stops at (a milestone) completes, and every rule raises its own', async () => {
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: async () => ({ response: 'maybe', confidence: 0.3 }) } });
+    overseer.scheduleTasks([{ id: 'release', executor: 'work', metadata: { milestone: true } }, { id: 'after', executor: 'work', dependencies: ['release'] }]);
+    await overseer.run().outcome;
+    expect(overseer.getTaskStatus('release')!.state).toBe('completed');
+    expect(overseer.getPendingBreakpoints().map((b) => b.type).sort()).toEqual(['confidence_too_low', 'milestone_completion']);
+    expect(overseer.getTaskStatus('after')!.state).toBe('ready'); // held by the project pause, not started
+  });
+
   it('an unsure result a person approves completes its task with that result', async () => {
     const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: async () => ({ response: 'maybe', confidence: 0.2 }) } });
     overseer.scheduleTasks([{ id: 'guess', executor: 'work' }, { id: 'next', executor: 'work', dependencies: ['guess'] }]);

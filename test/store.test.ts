@@ -261,6 +261,15 @@ describe('the journal', () => {
 });
 
 describe('the lock', () => {
+  it('is held by a process on another host as far as this one can tell (it cannot ask it)', async () => {
+    const { lockHolder } = await import('../store/lock.js');
+    const path = tempPath();
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: 'build-box-2', since: new Date().toISOString() }));
+    expect(lockHolder(`${path}.lock`)).toEqual({ pid: 1, hostname: 'build-box-2' });
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: 2 ** 22 + 12345, hostname: hostname(), since: new Date().toISOString() }));
+    expect(lockHolder(`${path}.lock`)).toBeNull(); // this host, and that process is gone
+  });
+
   it('a store in a folder that does not exist yet starts there, as the CLI starts one', async () => {
     const path = join(dirname(tempPath()), 'new', 'deeper', 'state.json');
     const o = createOverseer({ store: jsonFileStore(path) });
