@@ -104,26 +104,45 @@ export class WorkspaceMonitor {
       const base = typeof meta.rerunOf === 'string' ? meta.rerunOf : task.id;
       latest.set(base, task); // tasks come oldest first: the last one seen is the latest run
     }
+    const reruns: [string, TaskView][] = [];
     for (const [base, task] of latest) {
       if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) this.overseer.unblockTask(task.id);
-      else if (['completed', 'failed', 'cancelled'].includes(task.state)) this.rerun(base, task);
+      else if (['completed', 'failed', 'cancelled'].includes(task.state)) reruns.push([base, task]);
     }
+    if (reruns.length) this.rerun(reruns);
   }
 
-  private rerun(base: string, task: TaskView): void {
-    let n = 2;
-    while (this.overseer.getTaskStatus(`${base}@${n}`)) n++;
-    const meta = isPlainObject(task.metadata) ? task.metadata : {};
-    this.overseer.scheduleTask({
-      id: `${base}@${n}`,
-      projectId: task.projectId,
-      title: task.title,
-      priority: task.priority,
-      dependencies: [...task.dependencies],
-      maxRetries: task.maxRetries,
-      onDependencyFailure: task.onDependencyFailure,
-      metadata: { ...meta, rerunOf: base, waitForChange: false },
-    });
+  /**
+   * Runs the tasks again as `<id>@2`, `@3`…, in one batch. A copy waits for the copies of the
+   * tasks it depended on that this change runs again too (`test@2` after `build@2`), and for the
+   * latest run of the others.
+   */
+  private rerun(reruns: [string, TaskView][]): void {
+    const copyOf = new Map<string, string>();
+    for (const [base] of reruns) {
+      let n = 2;
+      while (this.overseer.getTaskStatus(`${base}@${n}`)) n++;
+      copyOf.set(base, `${base}@${n}`);
+    }
+    const baseOf = (id: string) => {
+      const meta = this.overseer.getTaskStatus(id)?.metadata;
+      return isPlainObject(meta) && typeof meta.rerunOf === 'string' ? meta.rerunOf : id;
+    };
+    this.overseer.scheduleTasks(
+      reruns.map(([base, task]) => {
+        const meta = isPlainObject(task.metadata) ? task.metadata : {};
+        return {
+          id: copyOf.get(base)!,
+          projectId: task.projectId,
+          title: task.title,
+          priority: task.priority,
+          dependencies: task.dependencies.map((d) => copyOf.get(baseOf(d)) ?? d),
+          maxRetries: task.maxRetries,
+          onDependencyFailure: task.onDependencyFailure,
+          metadata: { ...meta, rerunOf: base, waitForChange: false },
+        };
+      }),
+    );
   }
 
   private raise(events: WorkspaceEvent[], changes: RawChange[], attributed: TaskView[]): void {

@@ -102,6 +102,28 @@ describe('triggers', () => {
   });
 });
 
+describe('re-runs keep the order of dependencies', () => {
+  it('a change that runs build and test again makes test@2 wait for build@2', async () => {
+    const root = workspace();
+    const o = createOverseer();
+    o.scheduleTasks([
+      { id: 'build', metadata: { ...shell(root), onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], metadata: { ...shell(root), onChange: ['src/**'] } },
+      { id: 'docs', dependencies: ['build'], metadata: { ...shell(root) } },
+    ]);
+    for (const id of ['build', 'test', 'docs']) (expect(o.getNextTask()?.id).toBe(id), o.markComplete(id));
+    await monitor(o, root);
+    mkdirSync(join(root, 'src'));
+    writeFileSync(join(root, 'src', 'a.js'), 'x');
+    await until('both re-runs', () => o.getTaskStatus('build@2') !== null && o.getTaskStatus('test@2') !== null);
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'pending', dependencies: ['build@2'] });
+    expect(o.getTaskStatus('build@2')!.state).toBe('ready');
+    o.getNextTask();
+    o.markComplete('build@2');
+    expect(o.getTaskStatus('test@2')!.state).toBe('ready');
+  });
+});
+
 describe('breakpoint rules see the changes', () => {
   it('a protected path touched raises architecture_decision', async () => {
     const root = workspace();
