@@ -138,6 +138,16 @@ export function unknownFactProblem(field: string, declared: readonly string[] = 
   return `reads "${field}", which the runtime never provides, so the rule would never fire${hint}`;
 }
 
+/** `<at>.condition reads "…"` for each field a plan's rule (at `at`) reads that nobody provides. */
+export function factProblems(fields: readonly string[], declared: readonly string[] | undefined, at: string): string[] {
+  const problems: string[] = [];
+  for (const field of fields) {
+    const problem = unknownFactProblem(field, declared);
+    if (problem) problems.push(`${at}.condition ${problem}`);
+  }
+  return problems;
+}
+
 const PRIORITIES: readonly BreakpointPriority[] = ['high', 'medium', 'low'];
 const ACTIONS: readonly ResolutionAction[] = ['continue', 'retry', 'skip', 'cancel'];
 const RULE_KEYS = new Set(['type', 'priority', 'condition', 'enabled', 'scope', 'autoResolve', 'notify', 'message', 'expiresAfterMs']);

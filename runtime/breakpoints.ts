@@ -134,13 +134,38 @@ export class BreakpointManager {
     }
     const taskId = typeof context?.taskId === 'string' ? context.taskId : null;
     const task = taskId === null ? null : this.ports.taskInfo(taskId);
-    if (taskId !== null && !task) problems.push(`context.taskId: unknown task "${taskId}"`);
-    if (task && typeof context.projectId === 'string' && context.projectId !== task.projectId) {
-      problems.push(`context.projectId: task "${taskId}" belongs to project "${task.projectId}", not "${context.projectId}"`);
-    }
+    if (taskId !== null) problems.push(...this.taskProblems(taskId, context.projectId, { task: 'context.taskId', project: 'context.projectId' }));
     if (problems.length) throw new ValidationError('triggerBreakpoint', problems);
     const projectId = task?.projectId ?? (context.projectId as string | undefined) ?? 'default';
     return this.trigger(rule!, projectId, rule!.scope === 'task' ? taskId : null, deepFreeze(structuredClone(context)) as JsonValue);
+  }
+
+  /**
+   * What is wrong with facts from outside the runtime (`raiseFromFacts`), as `triggerBreakpoint`
+   * checks its context: JSON, a project id, and a task, if named, that exists in that project
+   * (a breakpoint pauses it: one that does not exist, or another project's, would hold nothing or
+   * the wrong work).
+   */
+  factsProblems(facts: unknown): string[] {
+    if (!isPlainObject(facts)) return [`facts: must be an object, got ${describe(facts)}`];
+    const problems = jsonProblems(facts, 'facts');
+    const project = facts.project;
+    if (!isPlainObject(project)) problems.push(`facts.project: must be an object with the project's id, got ${describe(project)}`);
+    else problems.push(...idProblems(project.id, 'facts.project.id'));
+    const task = facts.task;
+    if (task === undefined || task === null) return problems;
+    if (!isPlainObject(task)) problems.push(`facts.task: must be an object with the task's id, or null, got ${describe(task)}`);
+    else if (typeof task.id !== 'string') problems.push(`facts.task.id: unknown task ${describe(task.id)}`);
+    else problems.push(...this.taskProblems(task.id, isPlainObject(project) ? project.id : undefined, { task: 'facts.task.id', project: 'facts.task.id' }));
+    return problems;
+  }
+
+  /** The task a breakpoint is to be about must exist, in the project named (when one is). */
+  private taskProblems(taskId: string, projectId: unknown, paths: { task: string; project: string }): string[] {
+    const task = this.ports.taskInfo(taskId);
+    if (!task) return [`${paths.task}: unknown task "${taskId}"`];
+    if (typeof projectId === 'string' && projectId !== task.projectId) return [`${paths.project}: task "${taskId}" belongs to project "${task.projectId}", not "${projectId}"`];
+    return [];
   }
 
   /** `about` is the task to pause (task scope); `concerning` names the task a project breakpoint is about. */

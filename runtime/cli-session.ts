@@ -3,14 +3,13 @@
  * newer one with exit 2), reading plans, running a plan with a reporter and Ctrl-C handling,
  * and sending a command to the process that holds a store.
  */
-import { DEFAULT_RETRY_POLICY } from './backoff.js';
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { killRunningProcessGroups, observeProcessGroups } from '../actors/process.js';
 import { ProcessRegistry, reapOrphans, type Reaped } from './orphans.js';
-import { INTERRUPTIONS_FORGIVEN } from './backoff.js';
+import { DEFAULT_RETRY_POLICY, INTERRUPTIONS_FORGIVEN } from './backoff.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonFileStore } from '../store/json-file.js';
 import type { Store } from '../store/types.js';
@@ -252,7 +251,8 @@ export async function control(command: ControlCommand['command'], target: string
     const answer = applyCommand(overseer, c);
     (answer.ok ? io.out : io.err).write(`${answer.ok ? '' : 'overseer: '}${answer.message}\n`);
     // No run holds the store: what was changed waits for one.
-    if (answer.ok && overseer.getCounts().total > overseer.getCounts().completed + overseer.getCounts().cancelled + overseer.getCounts().failed) {
+    const counts = overseer.getCounts();
+    if (answer.ok && counts.total > counts.completed + counts.cancelled + counts.failed) {
       io.out.write(`(no run holds ${store}: \`overseer resume${storeFlag(store, DEFAULT_STORE)}\` goes on with it)\n`);
     }
     return answer.ok ? EXIT.ok : EXIT.failed;

@@ -10,6 +10,7 @@ import { StoreCorruptError, StoreVersionError } from '../store/errors.js';
 import { JOURNAL_HEADER_KEY } from '../store/journal.js';
 import { acquireLock } from '../store/lock.js';
 import { BadInput, type Io } from './cli-session.js';
+import { shellWord } from './cli-view.js';
 import { readStore } from './status.js';
 
 /** A store's files besides its lock: snapshot, journal, backup, dispatch settings, a compaction in progress. */
@@ -123,8 +124,7 @@ export function storeErrorMessage(error: Error): string {
   const byte = /byte (\d+)/.exec(error.position)?.[1];
   if (noSnapshot) {
     // There is no snapshot yet: moving the journal away would lose everything it holds.
-    const quoted = /^[\w@%+=:,./-]+$/.test(error.file) ? error.file : `'${error.file.replace(/'/g, `'\\''`)}'`;
-    fixes.push(byte !== undefined ? `\`truncate -s ${byte} ${quoted}\` keeps every record before the damage (there is no snapshot yet to fall back on)` : `keep the records before ${error.position} by cutting ${error.file} there (there is no snapshot yet to fall back on)`);
+    fixes.push(byte !== undefined ? `\`truncate -s ${byte} ${shellWord(error.file)}\` keeps every record before the damage (there is no snapshot yet to fall back on)` : `keep the records before ${error.position} by cutting ${error.file} there (there is no snapshot yet to fall back on)`);
   }
   else if (existsSync(`${store}.bak`)) fixes.push(`\`overseer restore-backup --store ${store}\` puts the last good snapshot back (the damaged one is kept)`);
   fixes.push(`\`overseer run <plan> --store ${store} --fresh\` starts over (the damaged files are kept aside)`);

@@ -6,6 +6,7 @@ import type { Overseer } from './overseer.js';
 import type { RunOutcome } from './runner.js';
 import { TASK_STATES, type TaskState } from '../machines/task.js';
 import type { TaskView } from './view.js';
+import type { BreakpointView } from './breakpoint-view.js';
 
 export interface Reporter {
   log(taskId: string, line: string): void;
@@ -90,15 +91,25 @@ export function failureTail(message: string): string[] {
 export function storeFlag(path: string, defaultPath: string): string {
   if (path === defaultPath) return '';
   // A path starting with "-" would read as an option: ./ in front keeps it a path.
-  const safe = path.startsWith('-') ? `./${path}` : path;
-  return ` --store ${/^[\w@%+=:,./-]+$/.test(safe) ? safe : `'${safe.replace(/'/g, `'\\''`)}'`}`;
+  return ` --store ${shellWord(path.startsWith('-') ? `./${path}` : path)}`;
 }
+
+/** A path as one word for a POSIX shell: as it is when nothing in it is special, else single-quoted. */
+export function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What a breakpoint holds, for the text views. */
+const heldBy = (b: BreakpointView) => (b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`);
+
+/** How a breakpoint is answered: by itself at its time, or by a person with these commands (`store`: storeFlag). */
+const answer = (b: BreakpointView, store: string) =>
+  b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
 
 export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream, store = ''): Reporter {
   const offTriggered = overseer.on('breakpoint.triggered', ({ breakpoint: b, at }) => {
-    const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
-    const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `waiting: overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
-    out.write(printable(`${clockTime(at)} breakpoint ${b.id} ${b.type} pauses ${what} — ${b.message} (${how})`) + '\n');
+    const how = b.state === 'autoResolving' ? answer(b, store) : `waiting: ${answer(b, store)}`;
+    out.write(printable(`${clockTime(at)} breakpoint ${b.id} ${b.type} pauses ${heldBy(b)} — ${b.message} (${how})`) + '\n');
   });
   const offResolved = overseer.on('breakpoint.resolved', ({ breakpoint: b, at }) => {
     const r = b.resolution;
@@ -200,11 +211,7 @@ function fit(line: string, width: number): string {
  */
 function finalLines(overseer: Overseer, o: RunOutcome, store: string): string {
   const open = o.status === 'waiting' ? overseer.getPendingBreakpoints() : [];
-  const lines = open.map((b) => {
-    const what = b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`;
-    const how = b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
-    return `  ⏸ ${printable(`${b.id} ${b.type} holds ${what}: ${b.message}`)} — ${how}`;
-  });
+  const lines = open.map((b) => `  ⏸ ${printable(`${b.id} ${b.type} holds ${heldBy(b)}: ${b.message}`)} — ${answer(b, store)}`);
   return [summary(o, store), ...lines].map((l) => `${l}\n`).join('');
 }
 

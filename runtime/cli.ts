@@ -18,7 +18,7 @@ import { OverseerError } from './errors.js';
 import { loadPlan, PlanError } from './plan.js';
 import { formatVerifyReport, verifyPlan } from './verify.js';
 import { storeStatus, taskDetail, taskDetailLines } from './status.js';
-import { printable } from './cli-view.js';
+import { printable, storeFlag } from './cli-view.js';
 import { breakpointReason } from './breakpoint-view.js';
 import { lockHolder } from '../store/lock.js';
 import { discardStore, restoreBackupOf, storeErrorMessage } from './cli-store.js';
@@ -170,7 +170,7 @@ function program(io: Io, done: (code: number) => void): Command {
         for (const r of s.running) say(`  running   ${r.id} (attempt ${r.attempt})`);
         // Attempts recorded as running with no process holding the store: whoever ran them stopped (kill -9, a crash).
         if (s.running.length && lockHolder(`${resolve(o.store)}.lock`) === null) {
-          say(`  (no run holds the store: those attempts were cut short; \`overseer resume${o.store === DEFAULT_STORE ? '' : ` --store ${o.store}`}\` runs them again)`);
+          say(`  (no run holds the store: those attempts were cut short; \`overseer resume${storeFlag(o.store, DEFAULT_STORE)}\` runs them again)`);
         }
         for (const r of s.retrying) say(`  retrying  ${r.id} at ${r.retryAt === null ? '?' : new Date(r.retryAt).toISOString()}: ${r.lastError?.split('\n')[0] ?? ''}`);
         for (const b of s.blocked) say(`  blocked   ${b.id}: ${b.reason}${b.upstream ? ` (${b.upstream})` : ''}`);

@@ -102,6 +102,9 @@ export class Judge {
       }
       return;
     }
+    // Why the result is not accepted, when it is not: the gate it missed, first.
+    let why = gateFailed ? gateMessage(validation, gate!, unjudged) : null;
+    let nobodyAsked = false;
     if (decision.action === 'escalate') {
       const suggestion = shouldTriggerBreakpoint({ validation, confidence, attempt: used + 1, maxAttempts: maxRetries + 1 });
       const type = suggestion.type ?? 'confidence_too_low';
@@ -115,19 +118,18 @@ export class Judge {
       }
       // Nobody is to be asked (its breakpoint type is disabled). The result was not good enough to
       // go through by itself, so it is not accepted, unless a gate the stages checked says it may.
-      const note = `Escalation skipped: breakpoint type ${type} is disabled.`;
       if (gate !== undefined && !gateFailed) {
+        const note = `Escalation skipped: breakpoint type ${type} is disabled.`;
         this.overseer.markComplete(task.id, { output: (output ?? null) as JsonValue, quality, decision: { ...summary, explanation: `${summary.explanation} ${note}` } });
         return;
       }
-      const followUp = determineFollowUp(response, validation);
-      this.overseer.markFailed(task.id, { message: `${gateFailed ? gateMessage(validation, gate!, unjudged) : `the result was not accepted and nobody is to be asked (breakpoint type ${type} is disabled)`}\n${followUp}`, kind: gateFailed ? 'quality_gate' : 'quality', retryable: true });
-      return;
+      why ??= `the result was not accepted and nobody is to be asked (breakpoint type ${type} is disabled)`;
+      nobodyAsked = true;
     }
-    // retry, clarify, or a result that did not pass its gate.
-    // Nothing was checked: there is nothing for the work to change, only the task's settings.
-    const followUp = unjudged && gateFailed ? '' : determineFollowUp(response, validation);
-    const why = gateFailed ? gateMessage(validation, gate!, unjudged) : null;
+    // retry, clarify, an escalation nobody is to answer, or a result that did not pass its gate.
+    // Nothing was checked: there is nothing for the work to change, only the task's settings (an
+    // escalation nobody answers says what the stages found all the same).
+    const followUp = unjudged && gateFailed && !nobodyAsked ? '' : determineFollowUp(response, validation);
     // The message is the next attempt's feedback: what to fix, not how the engine weighed it (the
     // `task.decision` event and the result keep the explanation).
     const message = [why, followUp].filter(Boolean).join('\n') || summary.explanation;

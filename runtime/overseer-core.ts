@@ -257,11 +257,8 @@ export class OverseerCore extends OverseerBase {
     const picked = Object.fromEntries(keys.filter((k) => limits[k as keyof RunLimits] !== undefined).map((k) => [k, limits[k as keyof RunLimits]]));
     const problems = [...unknownKeyProblems(limits, keys, 'limits'), ...runOptionProblems(picked).map((p) => p.replace(/^options\./, 'limits.'))];
     if (problems.length) throw new ValidationError('setRunLimits', problems);
-    const given = limits as RunLimits;
-    const next: RunLimits = {};
-    if (given.concurrency !== undefined) next.concurrency = given.concurrency;
-    if (given.perProject !== undefined) next.perProject = { ...given.perProject };
-    if (given.defaultPerProject !== undefined) next.defaultPerProject = given.defaultPerProject;
+    const next = picked as RunLimits;
+    if (next.perProject) next.perProject = { ...next.perProject }; // the caller's object is not kept
     if (JSON.stringify(next) === JSON.stringify(this.runLimits ?? {})) return; // nothing new to journal
     this.sendSupervisor({ type: 'SET_LIMITS', limits: next });
   }

@@ -15,12 +15,12 @@ import type { BreakpointManager, NotificationCallback } from './breakpoints.js';
 import type { WorkspaceEvent } from './change-detector.js';
 import { explainDecision, type Decision, type DecisionState } from './decision.js';
 import { TaskStateError, ValidationError } from './errors.js';
-import { jsonProblems, type JsonValue } from './json.js';
+import type { JsonValue } from './json.js';
 import type { InspectionListener } from './inspection.js';
 import type { OverseerOptions } from './options.js';
 import { OverseerCore } from './overseer-core.js';
 import type { CrossValidation, QualityOutput, QualityResult, Validator } from './quality/types.js';
-import { describe, idProblems, isPlainObject } from './validate.js';
+import { isPlainObject } from './validate.js';
 import type { TaskView } from './view.js';
 
 export type { OverseerOptions, RecoveryReport, StateCounts } from './options.js';
@@ -129,23 +129,7 @@ export class Overseer extends OverseerCore {
   /** Lets the breakpoint rules see facts gathered outside the scheduler (the workspace monitor's). */
   raiseFromFacts(facts: Record<string, JsonValue> & { project: { id: string } }): BreakpointView[] {
     this.assertOpen('raiseFromFacts');
-    const problems: string[] = [];
-    if (!isPlainObject(facts)) problems.push(`facts: must be an object, got ${describe(facts)}`);
-    else {
-      problems.push(...jsonProblems(facts, 'facts'));
-      if (!isPlainObject(facts.project)) problems.push(`facts.project: must be an object with the project's id, got ${describe(facts.project)}`);
-      else problems.push(...idProblems(facts.project.id, 'facts.project.id'));
-      const task = facts.task as unknown;
-      if (task !== undefined && task !== null) {
-        // A breakpoint pauses the task it names: one that does not exist, or is another project's, would hold nothing or the wrong work.
-        const id = isPlainObject(task) ? task.id : undefined;
-        if (!isPlainObject(task)) problems.push(`facts.task: must be an object with the task's id, or null, got ${describe(task)}`);
-        else if (typeof id !== 'string' || !this.scheduler.tasks.has(id)) problems.push(`facts.task.id: unknown task ${describe(id)}`);
-        else if (isPlainObject(facts.project) && this.scheduler.tasks.get(id)!.task.context.projectId !== facts.project.id) {
-          problems.push(`facts.task.id: task "${id}" belongs to project "${this.scheduler.tasks.get(id)!.task.context.projectId}", not "${String(facts.project.id)}"`);
-        }
-      }
-    }
+    const problems = this.breakpointManager.factsProblems(facts);
     if (problems.length) throw new ValidationError('raiseFromFacts', problems);
     return this.breakpointManager.raiseFromFacts(facts as never);
   }

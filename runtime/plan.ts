@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { TaskSpec } from './validate.js';
 import { findCycles } from './graph.js';
 import { describe, idProblems, isPlainObject, parseDeadline } from './validate.js';
-import { checkRule, DEFAULT_BREAKPOINT_TYPES, unknownFactProblem, type RuleDefinition } from './breakpoint-rules.js';
+import { checkRule, DEFAULT_BREAKPOINT_TYPES, factProblems, type RuleDefinition } from './breakpoint-rules.js';
 import { formatIssues, qualityConfig } from './zod-issues.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
@@ -296,29 +296,19 @@ export function checkPlan(raw: unknown, file: string, baseDir: string): Plan {
     (Array.isArray(raw.rules) ? raw.rules : []).forEach((rule: unknown, i) => {
       const condition = isPlainObject(rule) ? rule.condition : undefined;
       if (typeof condition !== 'string') return;
-      let fields: readonly string[];
       try {
-        fields = compileExpression(condition).fields;
+        problems.push(...factProblems(compileExpression(condition).fields, declared, `breakpoints.rules[${i}]`));
       } catch {
-        return; // a condition that does not parse: zod does not say so, checkRule does once the rest is right
-      }
-      for (const field of fields) {
-        const problem = unknownFactProblem(field, declared);
-        if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
+        // a condition that does not parse: zod does not say so, checkRule does once the rest is right
       }
     });
   }
   const firstOfType = new Map<string, number>();
   rules.forEach((rule, i) => {
     const checked = checkRule(rule);
+    // A plan's rules see only the runtime's facts: a misspelled one would quietly never fire.
     if (Array.isArray(checked)) problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
-    else {
-      // A plan's rules see only the runtime's facts: a misspelled one would quietly never fire.
-      for (const field of checked.compiled.fields) {
-        const problem = unknownFactProblem(field, declaredFacts);
-        if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
-      }
-    }
+    else problems.push(...factProblems(checked.compiled.fields, declaredFacts, `breakpoints.rules[${i}]`));
     // One rule per type (a rule of a type replaces the one before): two would take turns from one run to the next.
     const first = firstOfType.get(rule.type);
     if (first !== undefined) problems.push(`breakpoints.rules[${i}].type: "${rule.type}" is already the type of breakpoints.rules[${first}]; one rule per type`);

@@ -12,7 +12,7 @@
 import { SimulatedClock } from 'xstate';
 import type { TaskState } from '../machines/task.js';
 import { DEFAULT_RETRY_POLICY } from './backoff.js';
-import { checkRule, DEFAULT_BREAKPOINT_TYPES, unknownFactProblem } from './breakpoint-rules.js';
+import { checkRule, DEFAULT_BREAKPOINT_TYPES, factProblems } from './breakpoint-rules.js';
 import type { Clock } from './clock.js';
 import type { TaskTransitionEvent } from './events.js';
 import { findCycle } from './graph.js';
@@ -86,10 +86,7 @@ export function staticProblems(plan: Plan): string[] {
   plan.breakpoints.rules.forEach((rule, i) => {
     const checked = checkRule(rule);
     if (Array.isArray(checked)) return problems.push(...checked.map((p) => `breakpoints.rules[${i}]${p.slice('rule'.length)}`));
-    for (const field of checked.compiled.fields) {
-      const problem = unknownFactProblem(field, plan.breakpoints.facts);
-      if (problem) problems.push(`breakpoints.rules[${i}].condition ${problem}`);
-    }
+    problems.push(...factProblems(checked.compiled.fields, plan.breakpoints.facts, `breakpoints.rules[${i}]`));
   });
   const types = new Set<string>([...DEFAULT_BREAKPOINT_TYPES, ...plan.breakpoints.rules.map((r) => r.type)]);
   plan.breakpoints.disable.forEach((type, i) => {

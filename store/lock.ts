@@ -39,14 +39,13 @@ function readLock(path: string): LockInfo | null {
   }
 }
 
-/**
- * Who holds the lock at `path`: a live process here, or one on another host (which cannot be
- * asked, so it counts as holding it, as `acquireLock` counts it); null when nobody does.
- */
+/** Whether the lock's writer still holds it: a live process here, or one on another host (which cannot be asked). */
+const holds = (holder: LockInfo): boolean => holder.hostname !== hostname() || isAlive(holder.pid);
+
+/** Who holds the lock at `path`, as `acquireLock` judges it; null when nobody does. */
 export function lockHolder(path: string): { pid: number; hostname: string } | null {
   const holder = readLock(path);
-  if (holder === null) return null;
-  return holder.hostname !== hostname() || isAlive(holder.pid) ? { pid: holder.pid, hostname: holder.hostname } : null;
+  return holder !== null && holds(holder) ? { pid: holder.pid, hostname: holder.hostname } : null;
 }
 
 export function acquireLock(path: string, location: string): Lock {
@@ -70,7 +69,7 @@ export function acquireLock(path: string, location: string): Lock {
     if (holder && holder.hostname === mine.hostname && holder.pid === process.pid) {
       throw new StoreLockedError(location, holder.pid, ' (this process: it is already open)');
     }
-    if (holder && (holder.hostname !== mine.hostname || isAlive(holder.pid))) {
+    if (holder && holds(holder)) {
       const where = holder.hostname === mine.hostname ? '' : ` on ${holder.hostname}`;
       throw new StoreLockedError(location, holder.pid, `${where}, since ${holder.since}`);
     }
