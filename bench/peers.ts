@@ -1,7 +1,8 @@
 /**
  * The peers, on W1 without dependencies (neither has them): p-queue in memory, and
- * BullMQ on a local Redis (a Queue and a Worker in this process). Same concurrency,
- * same priorities, same no-op work as the Overseer contenders.
+ * BullMQ on a local Redis (a Queue and a Worker in this process), without persistence
+ * and with its append-only file (bench/redis.ts). Same concurrency, same priorities,
+ * same no-op work as the Overseer contenders.
  */
 import { Queue, Worker } from 'bullmq';
 import PQueue from 'p-queue';
@@ -22,8 +23,10 @@ export async function pQueue(): Promise<Run> {
 
 const CHUNK = 1_000;
 
-export async function bullmq(port: number): Promise<Run> {
-  if (!port) throw new Error('bullmq: REDIS_PORT is not set');
+/** `portVariable`: the environment variable that names the Redis's port. */
+export async function bullmq(portVariable: string): Promise<Run> {
+  const port = Number(process.env[portVariable]);
+  if (!port) throw new Error(`bullmq: ${portVariable} is not set`);
   const connection = { host: '127.0.0.1', port };
   const name = `w1-${process.pid}`;
   const queue = new Queue(name, { connection });

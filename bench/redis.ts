@@ -1,9 +1,14 @@
 /**
  * A throwaway Redis for the BullMQ peer: `redis-server` on a free port of 127.0.0.1,
- * without persistence, stopped when the benchmark ends (also on failure or Ctrl-C).
+ * stopped when the benchmark ends (also on failure or Ctrl-C). Without persistence, or
+ * (`durable`) with its append-only file fsynced every second in a temporary folder, the
+ * usual setting for a Redis that must keep its jobs: the peer of Overseer's file store.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Redis {
   port: number;
@@ -42,12 +47,21 @@ export function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<Redis> {
+/** The arguments `startRedis` gives `redis-server` (docs/benchmarks.md quotes them). */
+export const redisArgs = (port: number | string, durable: boolean, dir = '<temporary folder>'): string[] => [
+  '--port', String(port), '--bind', '127.0.0.1', '--save', '',
+  ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir] : ['--appendonly', 'no']),
+];
+
+export async function startRedis(durable = false): Promise<Redis> {
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const dir = durable ? mkdtempSync(join(tmpdir(), 'overseer-bench-redis-')) : null;
+  const child = spawn('redis-server', redisArgs(port, durable, dir ?? undefined), { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const kill = () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     kill();
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -58,6 +72,7 @@ export async function startRedis(): Promise<Redis> {
   const stop = async () => {
     kill();
     await exited;
+    if (dir) rmSync(dir, { recursive: true, force: true }); // what it wrote while stopping
     process.off('exit', kill);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import type { ProfileSummary } from './profile.js';
 import { workerByDefault } from '../runtime/compaction-policy.js';
+import { redisArgs } from './redis.js';
 
 export interface W1Row {
   n: number;
@@ -57,10 +58,16 @@ function targets(m: Measured): string[] {
   };
   const file = row('overseer+jsonFileStore')!;
   const mem = row('overseer+memoryStore')!;
+  const durablePeer = row('bullmq+aof');
+  // Not a target: the issue's BullMQ runs on a Redis without persistence, as the stores without a file do.
+  const durable = durablePeer
+    ? [`- **for comparison** — the durable contenders side by side at ${int(n)} tasks: overseer+jsonFileStore (its journal fdatasync'ed within 50 ms) ${x2(file.tps / durablePeer.tps)} BullMQ on a Redis whose append-only file is fsynced every second (${int(file.tps)} vs ${int(durablePeer.tps)} tasks/s)`]
+    : [];
   const restore = m.restores.find((r) => r.n === n)!;
   const g = m.graph;
   return [
     versus('bullmq', 4),
+    ...durable,
     versus('p-queue', 0.5),
     verdict(overseers.every((o) => o.heap <= 2048), `≤ 2 KB (2,048 B) heap per task at ${int(n)} tasks`, overseers.map((o) => `${o.contender} ${int(o.heap)} B`).join('; ')),
     verdict(file.ms / mem.ms <= 1.5, 'file store ≤ 1.5× memory store (W1 time)', `${x2(file.ms / mem.ms)} (${int(file.ms)} vs ${int(mem.ms)} ms)`),
@@ -86,18 +93,21 @@ function w1Table(m: Measured): string[] {
   };
   const rows = m.w1.map(
     (r) =>
-      `| ${int(r.n)} | ${r.contender} | ${int(r.ms)} | ${int(r.tps)} | ${ratio(r, 'plain')} | ${ratio(r, 'p-queue')} | ${ratio(r, 'bullmq')} | ${int(r.heap)} | ${int(r.rss)} |`,
+      `| ${int(r.n)} | ${r.contender} | ${int(r.ms)} | ${int(r.tps)} | ${ratio(r, 'plain')} | ${ratio(r, 'p-queue')} | ${ratio(r, 'bullmq')} | ${ratio(r, 'bullmq+aof')} | ${int(r.heap)} | ${int(r.rss)} |`,
   );
-  const redis = m.w1.filter((r) => r.redisBytes !== undefined).map((r) => `${int(r.redisBytes!)} B per job at ${int(r.n)}`);
+  const redis = m.w1.filter((r) => r.redisBytes !== undefined).map((r) => `${int(r.redisBytes!)} B per job at ${int(r.n)} (${r.contender})`);
   return [
-    '| tasks | contender | ms | tasks/s | ÷ plain | ÷ p-queue | ÷ BullMQ | heap B/task | peak RSS MB |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| tasks | contender | ms | tasks/s | ÷ plain | ÷ p-queue | ÷ BullMQ | ÷ BullMQ+AOF | heap B/task | peak RSS MB |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     ...(redis.length ? [`BullMQ keeps its jobs in Redis, not in the heap: Redis \`used_memory\` grew by ${redis.join(', ')} (completed jobs are kept, as Overseer keeps its tasks).`] : []),
     ...(m.bullmqNote ? [m.bullmqNote] : []),
   ];
 }
+
+/** The redis-server command line bench/redis.ts runs, as a shell would take it. */
+const redisCommand = (durable: boolean) => ['redis-server', ...redisArgs('<free port>', durable)].map((a) => (a === '' ? "''" : a)).join(' ');
 
 /** Where this machine's file store compacts by default (runtime/compaction-policy.ts, workerByDefault). */
 const compactsWhere = () =>
@@ -164,7 +174,8 @@ export function render(m: Measured): string {
     `\`${command}\`: every measurement in a fresh process; W1 figures are medians of ${m.runs} runs (\`BENCH_RUNS\`). This run took ${Math.round(m.seconds / 6) / 10} min, build excluded.`,
     '',
     '`npm run bench` measures everything but BullMQ and needs no Redis; `npm run bench:peers` adds BullMQ, starting',
-    "`redis-server --port <free port> --bind 127.0.0.1 --save '' --appendonly no` itself and stopping it at the end (BullMQ is",
+    `\`${redisCommand(false)}\` and, for \`bullmq+aof\`, \`${redisCommand(true)}\``,
+    'itself and stopping them at the end (BullMQ is',
     'skipped, with a message, when `redis-server` is not on PATH). `BENCH_RUNS` (3), `BENCH_SIZES` (10000,100000), `BENCH_PROFILE=0`',
     '(no profiles). One piece at a time, after `npm run build`: `node --expose-gc dist/bench/w1-child.js <contender> <n>`,',
     '`node --expose-gc dist/bench/micro.js <latency|graph|next> [n]`, `node --expose-gc dist/bench/persist.js commit`,',
@@ -181,7 +192,8 @@ export function render(m: Measured): string {
     '(and, with a store, flushed). `plain` is a bare heap scheduler with dependency counting: the limit. Overseer runs every transition',
     "through its task machine (the statechart's compiled transition table, runtime/flat-machine.ts), emits `task.transition` to a",
     `listener, and with a store journals each one (the file store compacts ${compactsWhere()}). p-queue and BullMQ`,
-    '(a Queue and a Worker in the same process, `addBulk` in chunks of 1,000, Redis without persistence) get the same priorities and',
+    '(a Queue and a Worker in the same process, `addBulk` in chunks of 1,000; `bullmq` on a Redis without persistence, `bullmq+aof` on one',
+    'that appends every write to a file it fsyncs every second, as a Redis that must keep its jobs does) get the same priorities and',
     'no dependencies. Heap B/task = peak retained heap (after a full GC, once all tasks are added and once at the end, the contender',
     'still alive) ÷ N. The ratio columns divide the row\'s tasks/s by that contender\'s at the same N.',
     '`overseer+bullmq 1 worker` / `2 workers` (with `bench:peers`, at `BENCH_DISPATCH_SIZE`, default 10,000): the same W1 through the',

@@ -83,9 +83,12 @@ function restoreFigures(n: number, kept: W1Result, profiles: Measured['profiles'
   };
 }
 
-async function measure(redis: Redis | null, bullmqNote: string): Promise<Measured> {
-  const contenders = ['plain', 'overseer', 'overseer+memoryStore', 'overseer+jsonFileStore', 'p-queue', ...(redis ? ['bullmq'] : [])];
-  const env: Record<string, string> = redis ? { REDIS_PORT: String(redis.port) } : {};
+async function measure(redis: Redis | null, durableRedis: Redis | null, bullmqNote: string): Promise<Measured> {
+  const contenders = ['plain', 'overseer', 'overseer+memoryStore', 'overseer+jsonFileStore', 'p-queue', ...(redis ? ['bullmq'] : []), ...(durableRedis ? ['bullmq+aof'] : [])];
+  const env: Record<string, string> = {
+    ...(redis ? { REDIS_PORT: String(redis.port) } : {}),
+    ...(durableRedis ? { REDIS_AOF_PORT: String(durableRedis.port) } : {}),
+  };
   const w1: W1Row[] = [];
   const restores: Measured['restores'] = [];
   const restoreProfiles: Measured['profiles'] = [];
@@ -138,6 +141,7 @@ async function measure(redis: Redis | null, bullmqNote: string): Promise<Measure
 }
 
 let redis: Redis | null = null;
+let durableRedis: Redis | null = null;
 let bullmqNote = '';
 if (!PEERS) bullmqNote = 'BullMQ was not run: `npm run bench:peers` runs it on a local Redis.';
 else if (!hasRedisServer()) bullmqNote = 'BullMQ was skipped: `redis-server` is not on PATH (install Redis, e.g. `apt-get install redis-server`, and run `npm run bench:peers` again).';
@@ -145,15 +149,15 @@ if (bullmqNote) log(bullmqNote);
 if (PEERS && !bullmqNote) {
   redis = await startRedis();
   log(`redis-server started on 127.0.0.1:${redis.port}`);
+  durableRedis = await startRedis(true);
+  log(`redis-server with an append-only file started on 127.0.0.1:${durableRedis.port}`);
 }
 let measured: Measured;
 try {
-  measured = await measure(redis, bullmqNote);
+  measured = await measure(redis, durableRedis, bullmqNote);
 } finally {
-  if (redis) {
-    await redis.stop();
-    log('redis-server stopped');
-  }
+  for (const r of [redis, durableRedis]) if (r) await r.stop();
+  if (redis) log('redis-server stopped');
 }
 measured.seconds = Math.round((Date.now() - began) / 1000);
 const markdown = render(measured);

@@ -129,7 +129,8 @@ export const CONTENDERS: Record<string, () => Promise<Run>> = {
   'overseer+memoryStore': overseer('memory'),
   'overseer+jsonFileStore': overseer('file'),
   'p-queue': async () => (await import('./peers.js')).pQueue(),
-  bullmq: async () => (await import('./peers.js')).bullmq(Number(process.env.REDIS_PORT)),
+  bullmq: async () => (await import('./peers.js')).bullmq('REDIS_PORT'),
+  'bullmq+aof': async () => (await import('./peers.js')).bullmq('REDIS_AOF_PORT'),
   'overseer+bullmq 1 worker': async () => (await import('./dispatch.js')).overseerBullmq(Number(process.env.REDIS_PORT), 1),
   'overseer+bullmq 2 workers': async () => (await import('./dispatch.js')).overseerBullmq(Number(process.env.REDIS_PORT), 2),
 };
