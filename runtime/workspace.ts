@@ -6,7 +6,9 @@
  *     they fall under its working directory (all running tasks, for work without one);
  *   - triggers: a task with `metadata.onChange` globs runs again when matching files change
  *     (a new task `<id>@<n>`, since a finished task is final), and one that waits for a change
- *     (`blockedReason: waiting_for_change`) is released;
+ *     (`blockedReason: waiting_for_change`) is released; a change that comes while the task
+ *     runs makes it run again once that attempt ends (its result may predate the change),
+ *     unless it starts another attempt, which sees the change, or is cancelled;
  *   - breakpoints: the rules see `event == "workspace.changed"` with the changes
  *     (`changes.protected`, `changes.tests`, `changes.burst`, …);
  *   - a `workspace.changed` event for people and programs.
@@ -31,11 +33,21 @@ export interface WorkspaceOptions extends ChangeDetectorConfig {
 
 const KIND: Record<string, ChangedFile['kind'] | undefined> = { add: 'created', change: 'modified', unlink: 'deleted' };
 export const WAITING_FOR_CHANGE = 'waiting_for_change';
+const FINAL = new Set<string>(['completed', 'failed', 'cancelled']);
+
+/** The id of the task a run is a copy of (`metadata.rerunOf`), or its own. */
+function baseOf(task: TaskView): string {
+  const meta = task.metadata;
+  return isPlainObject(meta) && typeof meta.rerunOf === 'string' ? meta.rerunOf : task.id;
+}
 
 export class WorkspaceMonitor {
   private readonly watcher: WorkspaceWatcher;
   private readonly detector: ChangeDetector;
   readonly root: string;
+  /** Runs that a trigger's change reached while they ran: each runs again when it ends. */
+  private readonly changedWhileRunning = new Set<string>();
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly overseer: Overseer,
@@ -51,6 +63,20 @@ export class WorkspaceMonitor {
       onError: (error) => options.onError?.(error),
       now: () => overseer.clock.now(),
     });
+    this.unsubscribe = overseer.on('task.transition', ({ taskId, to }) => {
+      if (!this.changedWhileRunning.has(taskId)) return;
+      if (to === 'running' || to === 'cancelled') this.changedWhileRunning.delete(taskId); // another attempt sees the change; a person stopped this one
+      else if (to === 'completed' || to === 'failed') {
+        this.changedWhileRunning.delete(taskId);
+        // Not inside the call that ended it (the runtime is half-way through its records).
+        queueMicrotask(() => {
+          if (this.overseer.closed) return;
+          const task = this.overseer.getTaskStatus(taskId);
+          // Still ended (a failure the retry policy takes up is retrying by now: its retry sees the change), and still the latest run.
+          if (task && FINAL.has(task.state) && this.latestRuns().get(baseOf(task))?.id === taskId) this.rerun([[baseOf(task), task]]);
+        });
+      }
+    });
   }
 
   ready(): Promise<void> {
@@ -58,6 +84,7 @@ export class WorkspaceMonitor {
   }
 
   close(): Promise<void> {
+    this.unsubscribe();
     return this.watcher.close();
   }
 
@@ -96,25 +123,28 @@ export class WorkspaceMonitor {
 
   private trigger(changes: RawChange[]): void {
     const paths = changes.map((c) => c.path);
-    const latest = new Map<string, TaskView>();
-    for (const task of this.overseer.getTasks()) {
+    const reruns: [string, TaskView][] = [];
+    for (const [base, task] of this.latestRuns()) {
       const meta = isPlainObject(task.metadata) ? task.metadata : {};
       const globs = Array.isArray(meta.onChange) ? meta.onChange.filter((g): g is string => typeof g === 'string') : [];
       if (globs.length === 0 || !paths.some((p) => matchesAny(p, globs))) continue;
-      const base = typeof meta.rerunOf === 'string' ? meta.rerunOf : task.id;
-      latest.set(base, task); // tasks come oldest first: the last one seen is the latest run
-    }
-    const reruns: [string, TaskView][] = [];
-    for (const [base, task] of latest) {
       if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) this.overseer.unblockTask(task.id);
-      else if (['completed', 'failed', 'cancelled'].includes(task.state)) reruns.push([base, task]);
+      else if (FINAL.has(task.state)) reruns.push([base, task]);
+      else if (task.state === 'running') this.changedWhileRunning.add(task.id);
     }
     if (reruns.length) this.rerun(reruns);
   }
 
+  /** The latest run of each task (`<id>` or its latest `<id>@<n>`), by the id of the first. */
+  private latestRuns(): Map<string, TaskView> {
+    const latest = new Map<string, TaskView>();
+    for (const task of this.overseer.getTasks()) latest.set(baseOf(task), task); // oldest first: the last one seen is the latest run
+    return latest;
+  }
+
   /**
    * Runs the tasks again as `<id>@2`, `@3`…, in one batch. A copy waits for the copies of the
-   * tasks it depended on that this change runs again too (`test@2` after `build@2`), and for the
+   * tasks it depended on that this batch runs again too (`test@2` after `build@2`), and for the
    * latest run of the others.
    */
   private rerun(reruns: [string, TaskView][]): void {
@@ -124,9 +154,11 @@ export class WorkspaceMonitor {
       while (this.overseer.getTaskStatus(`${base}@${n}`)) n++;
       copyOf.set(base, `${base}@${n}`);
     }
-    const baseOf = (id: string) => {
-      const meta = this.overseer.getTaskStatus(id)?.metadata;
-      return isPlainObject(meta) && typeof meta.rerunOf === 'string' ? meta.rerunOf : id;
+    const latest = this.latestRuns();
+    const runOf = (id: string) => {
+      const task = this.overseer.getTaskStatus(id);
+      const base = task ? baseOf(task) : id;
+      return copyOf.get(base) ?? latest.get(base)?.id ?? id;
     };
     this.overseer.scheduleTasks(
       reruns.map(([base, task]) => {
@@ -136,8 +168,9 @@ export class WorkspaceMonitor {
           projectId: task.projectId,
           title: task.title,
           priority: task.priority,
-          dependencies: task.dependencies.map((d) => copyOf.get(baseOf(d)) ?? d),
+          dependencies: task.dependencies.map(runOf),
           maxRetries: task.maxRetries,
+          retryBaseMs: task.retryBaseMs,
           onDependencyFailure: task.onDependencyFailure,
           metadata: { ...meta, rerunOf: base, waitForChange: false },
         };

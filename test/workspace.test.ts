@@ -124,6 +124,60 @@ describe('re-runs keep the order of dependencies', () => {
   });
 });
 
+describe('a change that comes while a task runs', () => {
+  it('runs the task again once that attempt ends: its result may predate the change', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'src'));
+    const o = createOverseer();
+    o.scheduleTask({ id: 'test', metadata: { ...shell(root), onChange: ['src/**'] } });
+    o.getNextTask();
+    await monitor(o, root);
+    writeFileSync(join(root, 'src', 'a.js'), 'x');
+    await until('the change seen', () => changed(o, 'test').length > 0);
+    expect(o.getTaskStatus('test@2')).toBeNull(); // not while it runs: two runs of one task at once
+    o.markComplete('test');
+    await until('the re-run', () => o.getTaskStatus('test@2') !== null);
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'ready', metadata: { rerunOf: 'test' } });
+  });
+
+  it('does not when the task starts another attempt, which sees the change', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'src'));
+    const o = createOverseer({ retry: { baseDelayMs: 0 } }); // the retry is due at once
+    o.scheduleTask({ id: 'test', metadata: { ...shell(root), onChange: ['src/**'] } });
+    o.getNextTask();
+    await monitor(o, root);
+    writeFileSync(join(root, 'src', 'a.js'), 'x');
+    await until('the change seen', () => changed(o, 'test').length > 0);
+    await new Promise((r) => setTimeout(r, 300)); // the watcher's later batches of that write, if any, while it still runs
+    o.markFailed('test', { message: 'flaky' });
+    await until('the retry due', () => o.getTaskStatus('test')!.state === 'ready');
+    expect(o.getNextTask()?.id).toBe('test');
+    o.markComplete('test');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(o.getTaskStatus('test@2')).toBeNull();
+  });
+
+  it('the re-run waits for the latest run of what it depends on', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'src'));
+    const o = createOverseer();
+    o.scheduleTasks([
+      { id: 'build', metadata: { ...shell(root), onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], metadata: { ...shell(root), onChange: ['src/**'] } },
+    ]);
+    o.getNextTask();
+    o.markComplete('build');
+    expect(o.getNextTask()?.id).toBe('test');
+    await monitor(o, root);
+    writeFileSync(join(root, 'src', 'a.js'), 'x');
+    await until('build runs again', () => o.getTaskStatus('build@2') !== null);
+    o.markComplete('test');
+    await until('test runs again', () => o.getTaskStatus('test@2') !== null);
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'pending', dependencies: ['build@2'] });
+  });
+});
+
 describe('breakpoint rules see the changes', () => {
   it('a protected path touched raises architecture_decision', async () => {
     const root = workspace();
