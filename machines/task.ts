@@ -105,7 +105,11 @@ export interface TaskInput extends TaskDefinition {
 
 export type TaskEvent =
   | { type: 'DEPENDENCIES_MET'; at: number }
-  | { type: 'START'; at: number }
+  /**
+   * `settles`: this start settles the task without running it (a held result a person
+   * accepted, or a skip), so it is not another attempt.
+   */
+  | { type: 'START'; at: number; settles?: 'held_result' | 'skip' }
   | { type: 'COMPLETE'; at: number; result: JsonValue | null }
   | { type: 'FAIL'; at: number; error: TaskError }
   | { type: 'BLOCK'; at: number; reason: string; upstream?: string; breakpoint?: string }
@@ -138,6 +142,8 @@ function reasonOf(event: TaskEvent): string | undefined {
       return event.error.message;
     case 'RETRY':
       return event.manual ? 'manual retry' : 'retry policy';
+    case 'START':
+      return event.settles === 'held_result' ? 'held result accepted' : event.settles === 'skip' ? 'skipped' : undefined;
     default:
       return undefined;
   }
@@ -279,7 +285,7 @@ type Update<TParams = Edge> = ContextUpdate<TaskContext, TaskEvent, TParams>;
 export const taskContextUpdates = {
   recordTransition: (({ context, event }, edge) => ({ history: historyWith(context, event, edge) })) as Update,
   countAttempt: (({ context, event }, edge) => ({
-    attempts: context.attempts + 1,
+    attempts: event.type === 'START' && event.settles !== undefined ? context.attempts : context.attempts + 1,
     history: historyWith(context, event, edge),
   })) as Update,
   storeResult: (({ context, event }, edge) => ({

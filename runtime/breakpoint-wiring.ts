@@ -72,7 +72,7 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
       if (action === 'continue' && pendingResult !== undefined && heldBy(e, breakpointId) && e.unmet === 0) {
         // The escalated result was accepted: the task completes with it.
         scheduler.unblock(e, at);
-        scheduler.start(e, at);
+        scheduler.start(e, at, 'held_result');
         scheduler.complete(e, { type: 'COMPLETE', at, result: deepFreeze(structuredClone(pendingResult)) });
         return;
       }
@@ -80,7 +80,7 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
         // Skipping counts as done: dependents go on without it (refusal() checked it can).
         if (e.task.value === 'blocked') scheduler.unblock(e, at);
         if (e.task.value === 'pending') return;
-        scheduler.start(e, at);
+        scheduler.start(e, at, 'skip');
         scheduler.complete(e, { type: 'COMPLETE', at, result: Object.freeze({ skipped: true, note }) });
         return;
       }

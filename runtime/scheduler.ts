@@ -231,8 +231,9 @@ export class Scheduler {
 
   // ---- transitions requested through the API --------------------------------------
 
-  start(entry: TaskEntry, at: number): void {
-    this.require(entry, 'running', { type: 'START', at });
+  /** `settles`: the start only settles the task (see the START event), without another attempt. */
+  start(entry: TaskEntry, at: number, settles?: 'held_result' | 'skip'): void {
+    this.require(entry, 'running', settles ? { type: 'START', at, settles } : { type: 'START', at });
   }
 
   complete(entry: TaskEntry, result: TaskEvent & { type: 'COMPLETE' }): void {

@@ -168,7 +168,9 @@ describe('pausing and resolving', () => {
     o.scheduleTasks([{ id: 's' }, { id: 'after', dependencies: ['s'] }]);
     const bp = o.triggerBreakpoint('confidence_too_low', { taskId: 's' });
     o.resolveBreakpoint(bp.id, { action: 'skip', note: 'not needed' });
-    expect(o.getTaskStatus('s')).toMatchObject({ state: 'completed', result: { skipped: true } });
+    // It never ran: no attempt is counted, and its history says it was skipped.
+    expect(o.getTaskStatus('s')).toMatchObject({ state: 'completed', result: { skipped: true }, attempts: 0 });
+    expect(o.getTaskStatus('s')!.history.at(-2)).toMatchObject({ to: 'running', reason: 'skipped' });
     expect(o.getTaskStatus('after')?.state).toBe('ready');
   });
 

@@ -326,7 +326,9 @@ describe('overseer.run()', () => {
     overseer.scheduleTasks([{ id: 'guess', executor: 'work' }, { id: 'next', executor: 'work', dependencies: ['guess'] }]);
     await overseer.run().outcome;
     overseer.resolveBreakpoint(overseer.getPendingBreakpoints()[0]!.id, { note: 'good enough' });
-    expect(overseer.getTaskStatus('guess')).toMatchObject({ state: 'completed', result: { response: 'maybe', confidence: 0.2 } });
+    // Accepting the result is not another attempt: it ran once.
+    expect(overseer.getTaskStatus('guess')).toMatchObject({ state: 'completed', result: { response: 'maybe', confidence: 0.2 }, attempts: 1 });
+    expect(overseer.getTaskStatus('guess')!.history.at(-2)).toMatchObject({ from: 'ready', to: 'running', reason: 'held result accepted' });
     expect(overseer.getTaskStatus('next')!.state).toBe('ready');
   });
 
