@@ -9,7 +9,8 @@ import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
 import { killRunningProcessGroups, observeProcessGroups } from '../actors/process.js';
 import { ProcessRegistry, reapOrphans, type Reaped } from './orphans.js';
-import { DEFAULT_RETRY_POLICY, INTERRUPTIONS_FORGIVEN } from './backoff.js';
+import { INTERRUPTIONS_FORGIVEN } from './backoff.js';
+import { planDrift } from './plan-drift.js';
 import { StoreCorruptError, StoreLockedError, StoreVersionError } from '../store/errors.js';
 import { jsonFileStore } from '../store/json-file.js';
 import type { Store } from '../store/types.js';
@@ -116,15 +117,7 @@ export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
   const lines: string[] = [];
   for (const t of plan.tasks) {
     const stored = overseer.getTaskStatus(t.id);
-    if (stored === null) continue;
-    // What a task keeps from the plan that took it: each difference named, as the store's version is what runs.
-    const changed: string[] = [];
-    const meta = (m: unknown) => (m ?? {}) as { executor?: unknown; timeoutMs?: unknown };
-    if (JSON.stringify(meta(stored.metadata).executor ?? null) !== JSON.stringify(meta(t.metadata).executor ?? null)) changed.push('how it runs');
-    if (stored.priority !== (t.priority ?? 5)) changed.push('priority');
-    if ((meta(stored.metadata).timeoutMs ?? null) !== (meta(t.metadata).timeoutMs ?? null)) changed.push('timeout');
-    if (stored.maxRetries !== (t.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries)) changed.push('retries');
-    if (JSON.stringify([...stored.dependencies].sort()) !== JSON.stringify([...(t.dependencies ?? [])].sort())) changed.push('dependsOn');
+    const changed = stored ? planDrift(stored, t) : [];
     if (changed.length) lines.push(`${t.id} (${changed.join(', ')})`);
   }
   if (lines.length) {

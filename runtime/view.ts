@@ -25,6 +25,8 @@ export interface TaskView {
   readonly attempts: number;
   readonly retries: number;
   readonly maxRetries: number;
+  /** The delay before the first retry (ms); it doubles with each retry after. */
+  readonly retryBaseMs: number;
   readonly retryAt: number | null;
   readonly lastError: TaskError | null;
   readonly result: JsonValue | null;
@@ -64,6 +66,7 @@ export function toView(entry: TaskEntry, now: number): TaskView {
     attempts: c.attempts,
     retries: c.retries,
     maxRetries: c.maxRetries,
+    retryBaseMs: c.retryBaseMs,
     retryAt: c.retryAt,
     lastError: c.lastError,
     result: c.result,
