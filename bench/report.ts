@@ -185,6 +185,8 @@ export function render(m: Measured): string {
     '',
     ...targets(m),
     '',
+    'Why the file store stands where it does against the memory store, what was tried, and what would close the gap: [file-store-performance.md](file-store-performance.md).',
+    '',
     '## W1',
     '',
     'N tasks over 10 projects, priority 1..10, 0–3 dependencies on earlier tasks of the same project (seeded), no-op work: each task',
