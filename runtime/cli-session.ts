@@ -149,10 +149,11 @@ export function holdUntilChange(overseer: Overseer, tasks: readonly TaskView[]):
   }
 }
 
-function reportReaped({ stopped, unsure }: Reaped, io: Io): void {
-  if (stopped.length) io.err.write(`overseer: stopped the processes a killed run left running (${stopped.length} task process group(s)): ${printable(stopped.map((g) => g.label).join('; '))}\n`);
+/** Says what `reapOrphans`/`reapDeadWorkers` stopped, and what they could not be sure of. `who`: what was killed. */
+export function reportReaped({ stopped, unsure }: Reaped, io: Io, who = 'a killed run'): void {
+  if (stopped.length) io.err.write(`overseer: stopped the processes ${who} left running (${stopped.length} task process group(s)): ${printable(stopped.map((g) => g.label).join('; '))}\n`);
   for (const g of unsure) {
-    io.err.write(`overseer: process group ${g.pgid} (${printable(g.label)}) of a killed run may still have processes; not stopped, as it cannot be told from another's: check with \`pgrep -a -g ${g.pgid}\`\n`);
+    io.err.write(`overseer: process group ${g.pgid} (${printable(g.label)}) of ${who} may still have processes; not stopped, as it cannot be told from another's: check with \`pgrep -a -g ${g.pgid}\`\n`);
   }
 }
 

@@ -5,16 +5,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Option, type Command } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
-import { killRunningProcessGroups } from '../actors/process.js';
+import { killRunningProcessGroups, observeProcessGroups } from '../actors/process.js';
 import { DEFAULT_QUEUE, parseRedisUrl, queueNameProblem, runIdProblem } from '../actors/bullmq-shared.js';
 import type { WorkerJobEvent } from '../actors/bullmq-worker.js';
 import type { Executor } from '../actors/types.js';
 import { ValidationError } from './errors.js';
-import { duration, EXIT, positiveInt, type Io } from './cli-session.js';
+import { duration, EXIT, positiveInt, reportReaped, type Io } from './cli-session.js';
+import { ProcessRegistry, reapDeadWorkers, workerProcessList } from './orphans.js';
+
+/** Where workers on this machine list their tasks' process groups by default: one folder per user. */
+const DEFAULT_STATE_DIR = join(tmpdir(), `overseer-worker-${process.getuid?.() ?? 'user'}`);
 
 export interface DispatchFlags {
   dispatch?: string;
@@ -137,9 +142,10 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
     .addOption(new Option('--kill-grace <duration>', 'after SIGTERM, how long a stopped task’s processes get before SIGKILL').argParser(duration).default(2000, '2s'))
     .addOption(new Option('--lock-duration <duration>', 'a worker silent this long counts as dead and its jobs are retried (BullMQ lock)').argParser(duration).default(30_000, '30s'))
     .addOption(new Option('--connect-timeout <duration>', 'how long to wait for Redis when starting (then exit 2)').argParser(duration).default(10_000, '10s'))
+    .option('--state-dir <dir>', 'where this worker lists the process groups of the tasks it runs, so that the next worker started on this machine stops them if this one is killed with SIGKILL', DEFAULT_STATE_DIR)
     .option('--json', 'one JSON line per job event')
     .addHelpText('after', '\nShell and agent tasks run with the command and working directory in the task (the same paths must exist here).\nCtrl-C: stop taking jobs and let running ones finish; a second Ctrl-C stops them (they are retried). Exit 130.')
-    .action(async (o: { redis: string; queue: string; concurrency: number; executors?: string; killGrace: number; lockDuration: number; connectTimeout: number; json?: boolean }) => {
+    .action(async (o: { redis: string; queue: string; concurrency: number; executors?: string; killGrace: number; lockDuration: number; connectTimeout: number; stateDir: string; json?: boolean }) => {
       parseRedisUrl(o.redis, '--redis');
       const queueProblem = queueNameProblem(o.queue);
       if (queueProblem) throw new ValidationError('--queue', [queueProblem]);
@@ -154,6 +160,17 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
         const output = e.outcome && !e.outcome.ok ? e.outcome.error.output?.trimEnd() : undefined;
         if (output) io.out.write(`${output.split('\n').slice(-5).map((l) => `    | ${l}`).join('\n')}\n`);
       };
+      // What a worker killed with SIGKILL on this machine left running goes before this one takes jobs (they are retried).
+      const stateDir = resolve(o.stateDir);
+      let list: string;
+      try {
+        list = workerProcessList(stateDir);
+      } catch (error) {
+        throw new ValidationError('--state-dir', [`cannot use ${stateDir}: ${(error as Error).message}`]);
+      }
+      reportReaped(reapDeadWorkers(stateDir), io, 'a killed worker');
+      const registry = new ProcessRegistry(list);
+      observeProcessGroups(registry);
       const worker = await startBullmqWorker({
         redis: o.redis,
         queue: o.queue,
@@ -181,19 +198,25 @@ export function addWorkerCommand(cli: Command, io: Io, done: (code: number) => v
         // None of its jobs' processes may run on unsupervised (the supervisor retries them elsewhere).
         const quitNow = () => {
           killRunningProcessGroups();
+          registry.clear(); // SIGKILLed: nothing left for the next worker to stop
           process.exit(EXIT.interrupted);
+        };
+        const onExit = () => {
+          killRunningProcessGroups();
+          registry.clear();
         };
         const finish = () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           process.off('SIGHUP', quitNow);
-          process.off('exit', killRunningProcessGroups);
+          process.off('exit', onExit);
+          observeProcessGroups(null);
           resolveStop();
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
         process.on('SIGHUP', quitNow); // its terminal went away
-        process.on('exit', killRunningProcessGroups);
+        process.on('exit', onExit);
       });
       done(EXIT.interrupted);
     });

@@ -6,12 +6,17 @@
  * (`<store>.processes`), and the next run on the store (which holds its lock, so their owner is
  * gone) stops those still there first.
  *
+ * `overseer worker` has no store: each worker lists its groups in a folder of the machine's
+ * (`workerProcessList`), under a name that says which worker it is (its pid and start time),
+ * and a worker that starts stops what the lists of workers that are gone name (`reapDeadWorkers`).
+ *
  * A process id is reused once its process is gone, so a group is stopped only when it is
  * certainly the one that was started: its leader is alive with the start time it had (Linux's
  * /proc, in the same boot). Anything less certain (no /proc, the leader gone while others of its
  * group live on) is named, not stopped.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ProcessGroupObserver } from '../actors/process.js';
 
 export interface RecordedGroup {
@@ -121,5 +126,44 @@ export function reapOrphans(file: string): Reaped {
     }
   }
   rmSync(file, { force: true });
+  return reaped;
+}
+
+/** This worker's list in `dir`: `worker-<pid>-<start time>.processes` (the start time tells this process from a later one with its pid). */
+export function workerProcessList(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `worker-${process.pid}-${startTimeOf(process.pid) ?? 'unknown'}.processes`);
+}
+
+const WORKER_LIST = /^worker-(\d+)-(\d+|unknown)\.processes$/;
+
+/** Whether the worker that wrote a list is still running: the same pid with the same start time (or, with no /proc, the pid in use). */
+function workerAlive(pid: number, started: string): boolean {
+  if (pid === process.pid) return true;
+  if (started !== 'unknown') return startTimeOf(pid) === started;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Stops what the lists in `dir` of workers that are gone (killed with SIGKILL) name, as `reapOrphans` does; a live worker's list is left alone. */
+export function reapDeadWorkers(dir: string): Reaped {
+  const reaped: Reaped = { stopped: [], unsure: [] };
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return reaped; // no folder yet: no worker ran here
+  }
+  for (const name of names) {
+    const m = WORKER_LIST.exec(name);
+    if (!m || workerAlive(Number(m[1]), m[2]!)) continue;
+    const { stopped, unsure } = reapOrphans(join(dir, name));
+    reaped.stopped.push(...stopped);
+    reaped.unsure.push(...unsure);
+  }
   return reaped;
 }

@@ -172,6 +172,31 @@ describe.skipIf(!HAS_REDIS)('overseer run --dispatch bullmq with overseer worker
     expect(victim.history.find((h) => h.to === 'failed')!.reason).toMatch(/worker lost/);
   });
 
+  it('a worker killed with SIGKILL: the next worker started on the machine stops the task processes it left running', async () => {
+    const dir = tempDir();
+    const state = join(dir, 'workers');
+    const queue = `orphan-${process.pid}-${++n}`;
+    const sleeper = (id: string, priority: number) => ({ id, priority, command: `echo $$ > ${id}.pid; exec sleep 60` });
+    const plan = writePlan(dir, { name: 'orphan', defaults: { cwd: '.', retries: 2, retryDelay: '1m' }, tasks: [sleeper('victim', 9), sleeper('other', 1)] });
+    const pidOf = (id: string) => until(`${id}’s pid file`, () => existsSync(join(dir, `${id}.pid`)) && Number(readFileSync(join(dir, `${id}.pid`), 'utf8').trim()));
+    const doomed = await worker(queue, '--state-dir', state, '--lock-duration', '1s');
+    overseer(['run', plan, '--store', join(dir, 's.json'), ...dispatchArgs(queue)]);
+    const victim = await pidOf('victim');
+    groups.push(victim);
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    expect(alive(victim)).toBe(true); // nothing stopped it: it runs on, unsupervised
+    const next = await worker(queue, '--state-dir', state);
+    expect(next.stderr()).toMatch(/stopped the processes a killed worker left running \(1 task process group\(s\)\): .*victim/);
+    await until('the orphan gone', () => !alive(victim));
+    // The next worker takes the other task; a worker started beside it leaves a live worker's processes alone.
+    const other = await pidOf('other');
+    groups.push(other);
+    const third = await worker(queue, '--state-dir', state);
+    expect(third.stderr()).not.toMatch(/stopped the processes/);
+    expect(alive(other)).toBe(true);
+  });
+
   it('a supervisor killed mid-run and resumed: jobs finished while it was down are applied once, nothing lost or run twice', async () => {
     const dir = tempDir();
     const queue = `restart-${process.pid}-${++n}`;
