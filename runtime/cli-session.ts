@@ -3,7 +3,7 @@
  * newer one with exit 2), reading plans, running a plan with a reporter and Ctrl-C handling,
  * and sending a command to the process that holds a store.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BullmqDispatch } from '../actors/bullmq-dispatch.js';
@@ -115,14 +115,37 @@ export function requireStore(path: string): void {
 /** Tasks whose stored definition differs from the plan's keep the stored one: say so. */
 export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
   const lines: string[] = [];
+  const samePath = (a: string, b: string) => a === b || realFolder(a) === realFolder(b);
   for (const t of plan.tasks) {
     const stored = overseer.getTaskStatus(t.id);
-    const changed = stored ? planDrift(stored, t) : [];
+    const changed = stored ? planDrift(stored, t, { samePath }) : [];
     if (changed.length) lines.push(`${t.id} (${changed.join(', ')})`);
   }
   if (lines.length) {
     const one = lines.length === 1;
     io.err.write(`overseer: the plan changed ${one ? 'task' : 'tasks'} ${lines.join(', ')} since the store took ${one ? 'it' : 'them'}; the store's ${one ? 'version is' : 'versions are'} kept (--fresh starts over)\n`);
+  }
+  // Tasks the plan no longer has are still the store's, and still count (their re-runs under --watch go with them).
+  const planned = new Set(plan.tasks.map((t) => t.id));
+  const gone = overseer.getTasks().filter((t) => !planned.has(t.id) && !isRerunOf(t, planned));
+  if (gone.length) {
+    const named = gone.slice(0, 10).map((t) => `${t.id} (${t.state})`).join(', ') + (gone.length > 10 ? `, and ${gone.length - 10} more` : '');
+    io.err.write(`overseer: the store also holds ${gone.length === 1 ? 'a task' : `${gone.length} tasks`} the plan no longer has: ${printable(named)}; ${gone.length === 1 ? 'it is' : 'they are'} kept (--fresh starts over)\n`);
+  }
+}
+
+/** A `run --watch` re-run (`<id>@<n>`) of a task the plan has. */
+const isRerunOf = (t: TaskView, planned: Set<string>) => {
+  const meta = t.metadata as Record<string, unknown> | null;
+  return typeof meta?.rerunOf === 'string' && planned.has(meta.rerunOf);
+};
+
+/** The folder a path names, symbolic links resolved (itself when it does not exist). */
+function realFolder(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 

@@ -130,8 +130,12 @@ describe('the CLI for a new user', () => {
     const changed = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "true"', '    retries: 2', '    timeout: 1s']);
     const run2 = overseer('run', changed, '--store', store);
     // Each difference is named: the store's version is what runs.
-    expect(run2.stderr).toContain('the plan changed task root (how it runs, timeout, retries) since the store took it');
+    expect(run2.stderr).toContain('the plan changed task root (command, timeout, retries) since the store took it');
     expect(existsSync(store)).toBe(true);
+    // A task the plan no longer has is still the store's: said, not hidden.
+    const smaller = plan('drift.yaml', ['tasks:', '  - id: other', '    command: "true"']);
+    const run3 = overseer('run', smaller, '--store', store);
+    expect(run3.stderr).toContain('the store also holds a task the plan no longer has: root (failed); it is kept (--fresh starts over)');
   });
 
   it('verify --seed takes a whole number a seed can be, and nothing else', () => {

@@ -25,13 +25,13 @@ const BASE = {
 };
 
 /** The stored tasks of BASE, and the specs of the plan after `edit`. */
-function drift(edit: (plan: typeof BASE) => void): Record<string, string[]> {
+function drift(edit: (plan: typeof BASE) => void, options: Parameters<typeof planDrift>[2] = {}): Record<string, string[]> {
   const o = createOverseer();
   o.scheduleTasks(checkPlan(structuredClone(BASE), 'plan.yaml', '/work').tasks);
   const edited = structuredClone(BASE);
   edit(edited);
   const out: Record<string, string[]> = {};
-  for (const spec of checkPlan(edited, 'plan.yaml', '/work').tasks) out[spec.id] = planDrift(o.getTaskStatus(spec.id)!, spec);
+  for (const spec of checkPlan(edited, 'plan.yaml', '/work').tasks) out[spec.id] = planDrift(o.getTaskStatus(spec.id)!, spec, options);
   return out;
 }
 
@@ -57,7 +57,7 @@ describe('planDrift', () => {
       p.tasks[1]!.dependsOn = [];
     });
     expect(found.build!.sort()).toEqual(
-      ['how it runs', 'priority', 'retries', 'retryDelay', 'timeout', 'deadline', 'onChange', 'quality', 'title', 'onDependencyFailure'].sort(),
+      ['command', 'priority', 'retries', 'retryDelay', 'timeout', 'deadline', 'onChange', 'quality', 'title', 'onDependencyFailure'].sort(),
     );
     expect(found.test).toEqual(['dependsOn']);
   });
@@ -69,5 +69,19 @@ describe('planDrift', () => {
   it('a field added or removed counts as changed', () => {
     expect(drift((p) => void delete (p.tasks[0] as { onChange?: string[] }).onChange).build).toEqual(['onChange']);
     expect(drift((p) => Object.assign(p.tasks[1]!, { milestone: true })).test).toEqual(['milestone']);
+  });
+
+  it('names what changed in how a task runs, field by field; an empty env is none, and the order of onChange globs does not count', () => {
+    expect(drift((p) => Object.assign(p.tasks[0]!, { cwd: 'sub', env: { CI: '1' } })).build!.sort()).toEqual(['cwd', 'env']);
+    expect(drift((p) => Object.assign(p.tasks[0]!, { prompt: 'build it', agent: { command: 'claude' } })).build).toEqual(['executor']);
+    expect(drift((p) => Object.assign(p.tasks[1]!, { env: {} })).test).toEqual([]);
+    expect(drift((p) => void (p.tasks[0]!.onChange = ['src/**', 'src/**'])).build).toEqual([]);
+    expect(drift((p) => void (p.tasks[0]!.onChange = ['lib/**', 'src/**'])).build).toEqual(['onChange']);
+  });
+
+  it('a working directory is compared as a folder when the caller says how (the CLI resolves symbolic links)', () => {
+    const moved = (p: typeof BASE) => Object.assign(p.tasks[0]!, { cwd: 'link' });
+    expect(drift(moved).build).toEqual(['cwd']);
+    expect(drift(moved, { samePath: (a, b) => a.replace('/link', '') === b.replace('/link', '') }).build).toEqual([]);
   });
 });
