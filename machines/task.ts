@@ -120,6 +120,10 @@ export type TaskEvent =
   | { type: 'RECORD_CHANGES'; at: number; files: ChangedFile[] };
 
 export type TaskEventType = TaskEvent['type'];
+
+/** The history reason of a START that settles a task without running it (see the START event). */
+export const SETTLE_REASONS = Object.freeze({ held_result: 'held result accepted', skip: 'skipped' } as const);
+const settles = (event: TaskEvent) => event.type === 'START' && (event.settles === 'held_result' || event.settles === 'skip');
 export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'DEPENDENCIES_MET',
   'START',
@@ -143,7 +147,7 @@ function reasonOf(event: TaskEvent): string | undefined {
     case 'RETRY':
       return event.manual ? 'manual retry' : 'retry policy';
     case 'START':
-      return event.settles === 'held_result' ? 'held result accepted' : event.settles === 'skip' ? 'skipped' : undefined;
+      return event.settles === 'held_result' ? SETTLE_REASONS.held_result : event.settles === 'skip' ? SETTLE_REASONS.skip : undefined;
     default:
       return undefined;
   }
@@ -285,7 +289,7 @@ type Update<TParams = Edge> = ContextUpdate<TaskContext, TaskEvent, TParams>;
 export const taskContextUpdates = {
   recordTransition: (({ context, event }, edge) => ({ history: historyWith(context, event, edge) })) as Update,
   countAttempt: (({ context, event }, edge) => ({
-    attempts: event.type === 'START' && event.settles !== undefined ? context.attempts : context.attempts + 1,
+    attempts: settles(event) ? context.attempts : context.attempts + 1,
     history: historyWith(context, event, edge),
   })) as Update,
   storeResult: (({ context, event }, edge) => ({

@@ -4,7 +4,7 @@
  */
 import type { Overseer } from './overseer.js';
 import type { RunOutcome } from './runner.js';
-import { TASK_STATES, type TaskState } from '../machines/task.js';
+import { SETTLE_REASONS, TASK_STATES, type TaskState } from '../machines/task.js';
 import type { TaskView } from './view.js';
 import type { BreakpointView } from './breakpoint-view.js';
 
@@ -16,6 +16,7 @@ export interface Reporter {
   stop(): void;
 }
 
+const SETTLES = new Set<string>(Object.values(SETTLE_REASONS));
 const ORDER: TaskState[] = ['running', 'retrying', 'failed', 'blocked', 'ready', 'pending', 'cancelled', 'completed'];
 const MARK: Record<TaskState, string> = {
   pending: '·',
@@ -117,7 +118,8 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream, st
   });
   const offTransitions = overseer.on('task.transition', (e) => {
     if (e.from === null) return;
-    const attempt = e.to === 'running' ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
+    // A held result accepted, or a skip, goes through running without an attempt: the reason says so.
+    const attempt = e.to === 'running' && !SETTLES.has(e.reason ?? '') ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
     const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
     out.write(printable(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}`) + '\n');
     // A failure's message goes on with the output the work printed last (stderr, stdout tails): show it.

@@ -6,16 +6,16 @@
  *     they fall under its working directory (all running tasks, for work without one);
  *   - triggers: a task with `metadata.onChange` globs runs again when matching files change
  *     (a new task `<id>@<n>`, since a finished task is final), and one that waits for a change
- *     (`blockedReason: waiting_for_change`) is released; a change that comes while the task
- *     runs makes it run again once that attempt ends (its result may predate the change),
- *     unless it starts another attempt, which sees the change, or is cancelled;
+ *     (`blockedReason: waiting_for_change`) is released; a run whose result will predate the
+ *     change (it was running, or it waits on a task that runs again) runs again once it ends,
+ *     unless it is cancelled or (when it was running) its retry sees the change;
  *   - breakpoints: the rules see `event == "workspace.changed"` with the changes
  *     (`changes.protected`, `changes.tests`, `changes.burst`, …);
  *   - a `workspace.changed` event for people and programs.
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import { watchWorkspace, type WorkspaceWatcher } from '../actors/watcher.js';
-import type { ChangedFile } from '../machines/task.js';
+import { SETTLE_REASONS, type ChangedFile } from '../machines/task.js';
 import { ChangeDetector, matchesAny, type ChangeDetectorConfig, type RawChange, type WorkspaceEvent } from './change-detector.js';
 import type { JsonValue } from './json.js';
 import type { Overseer } from './overseer.js';
@@ -34,6 +34,11 @@ export interface WorkspaceOptions extends ChangeDetectorConfig {
 const KIND: Record<string, ChangedFile['kind'] | undefined> = { add: 'created', change: 'modified', unlink: 'deleted' };
 export const WAITING_FOR_CHANGE = 'waiting_for_change';
 const FINAL = new Set<string>(['completed', 'failed', 'cancelled']);
+const SETTLES = new Set<string>(Object.values(SETTLE_REASONS));
+/** Whether a transition into running settles the run (a held result accepted, a skip) rather than starting an attempt. */
+const isSettle = (reason: string | undefined) => reason !== undefined && SETTLES.has(reason);
+/** Blocked after it ran: its result held for a person (or the run paused): what it made predates a change now. */
+const heldAfterRunning = (task: TaskView) => task.state === 'blocked' && task.history.at(-1)?.from === 'running';
 
 /** The id of the task a run is a copy of (`metadata.rerunOf`), or its own. */
 function baseOf(task: TaskView): string {
@@ -45,15 +50,27 @@ export class WorkspaceMonitor {
   private readonly watcher: WorkspaceWatcher;
   private readonly detector: ChangeDetector;
   readonly root: string;
-  /** Runs that a trigger's change reached while they ran: each runs again when it ends. */
-  private readonly changedWhileRunning = new Set<string>();
+  /**
+   * Runs whose result will predate a change, by id: each runs again when it ends. `changed`: the
+   * change came while it ran (another attempt would see it), with the paths; `upstream`: something
+   * it depends on runs again for the change (every attempt of this run comes before that).
+   */
+  private readonly stale = new Map<string, { why: 'changed' | 'upstream'; paths: readonly string[] }>();
+  /**
+   * Re-runs made for paths that changed while the run before them ran, with those paths. If the
+   * same paths change again while the re-run runs, the task is taken to write them itself (its
+   * onChange covers its own output): it is not run again for them, or it would loop for ever.
+   */
+  private readonly rerunFor = new Map<string, readonly string[]>();
   private readonly unsubscribe: () => void;
+  private readonly onError: (error: Error) => void;
 
   constructor(
     private readonly overseer: Overseer,
     options: WorkspaceOptions,
   ) {
     this.root = resolve(options.root);
+    this.onError = (error) => options.onError?.(error);
     overseer.workspaceRoot = this.root; // the paths it records are relative to it
     this.detector = new ChangeDetector(options);
     this.watcher = watchWorkspace(this.root, {
@@ -63,20 +80,39 @@ export class WorkspaceMonitor {
       onError: (error) => options.onError?.(error),
       now: () => overseer.clock.now(),
     });
-    this.unsubscribe = overseer.on('task.transition', ({ taskId, to }) => {
-      if (!this.changedWhileRunning.has(taskId)) return;
-      if (to === 'running' || to === 'cancelled') this.changedWhileRunning.delete(taskId); // another attempt sees the change; a person stopped this one
+    this.unsubscribe = overseer.on('task.transition', ({ taskId, to, reason }) => {
+      const mark = this.stale.get(taskId);
+      if (mark === undefined) return;
+      if (to === 'cancelled') this.stale.delete(taskId); // a person stopped it
+      // Another attempt sees the change (a held result accepted, or a skip, is no attempt: it settles the run).
+      else if (to === 'running' && mark.why === 'changed' && !isSettle(reason)) this.stale.delete(taskId);
+      // Not inside the call that ended it (the runtime is half-way through its records).
       else if (to === 'completed' || to === 'failed') {
-        this.changedWhileRunning.delete(taskId);
-        // Not inside the call that ended it (the runtime is half-way through its records).
         queueMicrotask(() => {
-          if (this.overseer.closed) return;
-          const task = this.overseer.getTaskStatus(taskId);
-          // Still ended (a failure the retry policy takes up is retrying by now: its retry sees the change), and still the latest run.
-          if (task && FINAL.has(task.state) && this.latestRuns().get(baseOf(task))?.id === taskId) this.rerun([[baseOf(task), task]]);
+          try {
+            this.settle(taskId);
+          } catch (error) {
+            this.onError(error as Error); // a watch session outlives it
+          }
         });
       }
     });
+  }
+
+  /** A stale run ended: it runs again, unless its retry took over (and sees the change) or a later run exists. */
+  private settle(taskId: string): void {
+    const mark = this.stale.get(taskId);
+    const task = this.overseer.closed ? null : this.overseer.getTaskStatus(taskId);
+    if (mark === undefined || !task) return void this.stale.delete(taskId);
+    if (!FINAL.has(task.state)) {
+      // Failed and retrying: the retry sees the change; one that waits on a re-run does not, so it stays marked.
+      if (mark.why === 'changed') this.stale.delete(taskId);
+      return;
+    }
+    this.stale.delete(taskId);
+    if (this.latestRuns().get(baseOf(task))?.id !== taskId) return;
+    const made = this.rerun([[baseOf(task), task]]);
+    if (mark.why === 'changed') for (const id of made) this.rerunFor.set(id, mark.paths);
   }
 
   ready(): Promise<void> {
@@ -123,16 +159,58 @@ export class WorkspaceMonitor {
 
   private trigger(changes: RawChange[]): void {
     const paths = changes.map((c) => c.path);
+    const latest = this.latestRuns();
     const reruns: [string, TaskView][] = [];
-    for (const [base, task] of this.latestRuns()) {
+    /** Tasks (by their first run's id) that run again for this change, now or when their run ends. */
+    const again = new Set<string>();
+    const waiting: [string, TaskView][] = [];
+    for (const [base, task] of latest) {
       const meta = isPlainObject(task.metadata) ? task.metadata : {};
       const globs = Array.isArray(meta.onChange) ? meta.onChange.filter((g): g is string => typeof g === 'string') : [];
-      if (globs.length === 0 || !paths.some((p) => matchesAny(p, globs))) continue;
+      const matching = globs.length === 0 ? [] : paths.filter((p) => matchesAny(p, globs));
+      if (matching.length === 0) continue;
       if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) this.overseer.unblockTask(task.id);
-      else if (FINAL.has(task.state)) reruns.push([base, task]);
-      else if (task.state === 'running') this.changedWhileRunning.add(task.id);
+      else if (FINAL.has(task.state)) (reruns.push([base, task]), again.add(base));
+      else if (task.state === 'blocked' && task.blockedReason?.reason === 'upstream_failed') {
+        // Parked behind a run of a dependency that failed: a new run, on the latest runs, takes its place.
+        this.overseer.cancelTask(task.id, 'superseded: a change runs it again');
+        reruns.push([base, this.overseer.getTaskStatus(task.id)!]);
+        again.add(base);
+      } else if (task.state === 'running' || heldAfterRunning(task)) {
+        if (this.ownWrites(task, matching)) continue;
+        if (this.stale.get(task.id)?.why !== 'upstream') this.stale.set(task.id, { why: 'changed', paths: matching });
+        again.add(base);
+      } else waiting.push([base, task]); // not started (or between attempts): it sees the change, but maybe not its dependencies' re-runs
+    }
+    // A run that has not started yet, but waits on a task that runs again (now or later), would start
+    // before that re-run ends: it runs again too, after it. Transitively: build → test → deploy.
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [base, task] of waiting) {
+        if (again.has(base) || !task.dependencies.some((d) => this.stale.has(d) || again.has(this.baseOfId(d)))) continue;
+        this.stale.set(task.id, { why: 'upstream', paths: [] });
+        again.add(base);
+        grew = true;
+      }
     }
     if (reruns.length) this.rerun(reruns);
+  }
+
+  /**
+   * Whether `paths`, changed while `task` runs, are the very ones that changed while the run before
+   * it ran and made it: then the task writes them itself, and another run would only loop. Said once.
+   */
+  private ownWrites(task: TaskView, paths: readonly string[]): boolean {
+    const before = this.rerunFor.get(task.id);
+    if (!before || !paths.every((p) => before.includes(p))) return false;
+    this.rerunFor.delete(task.id);
+    this.onError(new Error(`task "${task.id}" changed ${paths.join(', ')} while it ran, as its previous run did: taken as its own writes, so it is not run again for them (leave its output out of its onChange globs)`));
+    return true;
+  }
+
+  private baseOfId(id: string): string {
+    const task = this.overseer.getTaskStatus(id);
+    return task ? baseOf(task) : id;
   }
 
   /** The latest run of each task (`<id>` or its latest `<id>@<n>`), by the id of the first. */
@@ -147,7 +225,17 @@ export class WorkspaceMonitor {
    * tasks it depended on that this batch runs again too (`test@2` after `build@2`), and for the
    * latest run of the others.
    */
-  private rerun(reruns: [string, TaskView][]): void {
+  private rerun(reruns: [string, TaskView][]): string[] {
+    try {
+      return this.scheduleReruns(reruns);
+    } catch (error) {
+      // Said, not thrown: a watch session outlives a re-run it could not make (an id grown past the limit, say).
+      this.onError(new Error(`could not run ${reruns.map(([base]) => base).join(', ')} again: ${(error as Error).message}`));
+      return [];
+    }
+  }
+
+  private scheduleReruns(reruns: [string, TaskView][]): string[] {
     const copyOf = new Map<string, string>();
     for (const [base] of reruns) {
       let n = 2;
@@ -156,26 +244,25 @@ export class WorkspaceMonitor {
     }
     const latest = this.latestRuns();
     const runOf = (id: string) => {
-      const task = this.overseer.getTaskStatus(id);
-      const base = task ? baseOf(task) : id;
+      const base = this.baseOfId(id);
       return copyOf.get(base) ?? latest.get(base)?.id ?? id;
     };
-    this.overseer.scheduleTasks(
-      reruns.map(([base, task]) => {
-        const meta = isPlainObject(task.metadata) ? task.metadata : {};
-        return {
-          id: copyOf.get(base)!,
-          projectId: task.projectId,
-          title: task.title,
-          priority: task.priority,
-          dependencies: task.dependencies.map(runOf),
-          maxRetries: task.maxRetries,
-          retryBaseMs: task.retryBaseMs,
-          onDependencyFailure: task.onDependencyFailure,
-          metadata: { ...meta, rerunOf: base, waitForChange: false },
-        };
-      }),
-    );
+    const specs = reruns.map(([base, task]) => {
+      const meta = isPlainObject(task.metadata) ? task.metadata : {};
+      return {
+        id: copyOf.get(base)!,
+        projectId: task.projectId,
+        title: task.title,
+        priority: task.priority,
+        dependencies: task.dependencies.map(runOf),
+        maxRetries: task.maxRetries,
+        retryBaseMs: task.retryBaseMs,
+        onDependencyFailure: task.onDependencyFailure,
+        metadata: { ...meta, rerunOf: base, waitForChange: false },
+      };
+    });
+    this.overseer.scheduleTasks(specs);
+    return specs.map((s) => s.id);
   }
 
   private raise(events: WorkspaceEvent[], changes: RawChange[], attributed: TaskView[]): void {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOverseer, jsonFileStore } from '../runtime/index.js';
-import { failureTail, liveReporter, printable, summary } from '../runtime/cli-view.js';
+import { failureTail, liveReporter, plainReporter, printable, summary } from '../runtime/cli-view.js';
 import { runCliSync } from './helpers/cli.js';
 import { duration } from '../runtime/cli-session.js';
 
@@ -162,6 +162,23 @@ describe('the CLI for a new user', () => {
       expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
     }
     expect(overseer('status', 'loud', '--store', store).stdout).toContain('x \\x1b[2J \\x1b]0;pwned\\x07 y');
+  });
+
+  it('the plain view shows a skip, or an accepted held result, without an attempt it did not make', () => {
+    let written = '';
+    const out = new PassThrough();
+    out.on('data', (chunk: Buffer) => (written += chunk.toString()));
+    const o = createOverseer();
+    const view = plainReporter(o, out);
+    o.scheduleTasks([{ id: 'skipped' }, { id: 'unsure' }]);
+    o.resolveBreakpoint(o.triggerBreakpoint('confidence_too_low', { taskId: 'skipped' }).id, { action: 'skip' });
+    o.getNextTask();
+    o.holdIfUnsure('unsure', { response: 'maybe', confidence: 0.2 });
+    o.resolveBreakpoint(o.getPendingBreakpoints()[0]!.id, { action: 'continue' });
+    view.stop();
+    expect(written).toMatch(/skipped ready → running — skipped\n/);
+    expect(written).toMatch(/unsure ready → running — held result accepted\n/);
+    expect(written).toMatch(/unsure ready → running \(attempt 1\)\n/); // its one real attempt
   });
 
   it('in a terminal, a failure stays above the live view with the tails of what the work printed', () => {

@@ -277,6 +277,19 @@ describe('context effects', () => {
     expect(again!.context.history).toStrictEqual(blocked.context.history);
   });
 
+  it('a START that settles the task (a held result accepted, a skip) is no attempt; anything else in settles is ignored', () => {
+    const ready = reach('ready');
+    for (const settles of ['held_result', 'skip'] as const) {
+      const after = host.send(ready, { type: 'START', at: 60, settles })!;
+      expect(after.context.attempts).toBe(ready.context.attempts);
+      expect(after.context.history.at(-1)).toMatchObject({ from: 'ready', to: 'running', reason: settles === 'skip' ? 'skipped' : 'held result accepted' });
+    }
+    // A journal or trace written by something else: only the two values settle.
+    const odd = host.send(ready, { type: 'START', at: 60, settles: null } as unknown as TaskEvent)!;
+    expect(odd.context.attempts).toBe(ready.context.attempts + 1);
+    expect(odd.context.history.at(-1)!.reason).toBeUndefined();
+  });
+
   it('a full retry cycle accumulates attempts and retries', () => {
     let task = reach('running');
     for (const type of ['FAIL', 'RETRY', 'RETRY_DUE', 'START'] as const) {

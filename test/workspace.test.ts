@@ -158,6 +158,39 @@ describe('a change that comes while a task runs', () => {
     expect(o.getTaskStatus('test@2')).toBeNull();
   });
 
+  it('a task waiting on one that runs again runs again after it: the last test comes after the last build', async () => {
+    const root = workspace();
+    mkdirSync(join(root, 'src'));
+    const o = createOverseer();
+    o.scheduleTasks([
+      { id: 'build', metadata: { ...shell(root), onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], metadata: { ...shell(root), onChange: ['src/**'] } },
+      { id: 'deploy', dependencies: ['test'], metadata: { ...shell(root), onChange: ['src/**'] } },
+    ]);
+    expect(o.getNextTask()?.id).toBe('build');
+    await monitor(o, root);
+    writeFileSync(join(root, 'src', 'a.js'), 'x'); // while build runs: test and deploy have not started
+    await until('the change seen', () => changed(o, 'build').length > 0);
+    o.markComplete('build');
+    await until('build runs again', () => o.getTaskStatus('build@2') !== null);
+    // test starts now, on the old build: once it ends it runs again, after build@2; deploy the same, after test@2.
+    expect(o.getNextTask()?.id).toBe('test');
+    o.markComplete('test');
+    await until('test runs again', () => o.getTaskStatus('test@2') !== null);
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'pending', dependencies: ['build@2'] });
+    // The rest, in whatever order the queue hands them out (each re-run is made once its run ends).
+    const order: string[] = [];
+    for (let next = o.getNextTask(); next; next = o.getNextTask()) {
+      order.push(next.id);
+      o.markComplete(next.id);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(o.getTaskStatus('deploy@2')).toMatchObject({ state: 'completed', dependencies: ['test@2'] });
+    expect(order.indexOf('test@2')).toBeGreaterThan(order.indexOf('build@2'));
+    expect(order.indexOf('deploy@2')).toBeGreaterThan(order.indexOf('test@2'));
+    expect(o.getTasks().map((t) => t.id)).toEqual(['build', 'test', 'deploy', 'build@2', 'test@2', 'deploy@2']);
+  });
+
   it('the re-run waits for the latest run of what it depends on', async () => {
     const root = workspace();
     mkdirSync(join(root, 'src'));
@@ -175,6 +208,85 @@ describe('a change that comes while a task runs', () => {
     o.markComplete('test');
     await until('test runs again', () => o.getTaskStatus('test@2') !== null);
     expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'pending', dependencies: ['build@2'] });
+  });
+});
+
+describe('re-runs for changes during a run, driven by hand', () => {
+  const change = (path: string) => [{ kind: 'change' as const, path, at: Date.now() }];
+  const tick = () => new Promise((r) => setTimeout(r, 10));
+  async function watched(tasks: Parameters<Overseer['scheduleTasks']>[0]) {
+    const root = workspace();
+    const errors: string[] = [];
+    const o = createOverseer();
+    o.scheduleTasks(tasks.map((t) => ({ ...t, metadata: { ...shell(root), ...(t.metadata as object) } })));
+    const m = new WorkspaceMonitor(o, { root, debounceMs: 10, onError: (e) => errors.push(e.message) });
+    cleanups.push(() => m.close());
+    await m.ready();
+    return { o, m, errors };
+  }
+
+  it('a held result accepted, or a skip, settles a run the change came during: it runs again', async () => {
+    const { o, m } = await watched([{ id: 'gen', metadata: { onChange: ['src/**'] } }, { id: 'other', metadata: { onChange: ['src/**'] } }]);
+    o.getNextTask();
+    m.onChanges(change('src/a.ts'));
+    expect(o.holdIfUnsure('gen', { response: 'x', confidence: 0.2 })).toBe(true);
+    m.onChanges(change('src/b.ts')); // and one while it is held
+    o.resolveBreakpoint(o.getPendingBreakpoints()[0]!.id, { action: 'continue' });
+    await tick();
+    expect(o.getTaskStatus('gen')).toMatchObject({ state: 'completed', attempts: 1 });
+    expect(o.getTaskStatus('gen@2')?.state).toBe('ready');
+  });
+
+  it('a task whose run writes what its onChange matches runs once more, not for ever, and says why', async () => {
+    const { o, m, errors } = await watched([{ id: 'gen', metadata: { onChange: ['src/**'] } }]);
+    o.getNextTask();
+    m.onChanges(change('src/stamp.txt')); // its own write
+    o.markComplete('gen');
+    await tick();
+    expect(o.getNextTask()?.id).toBe('gen@2');
+    m.onChanges(change('src/stamp.txt')); // the same write, again
+    o.markComplete('gen@2');
+    await tick();
+    expect(o.getTaskStatus('gen@3')).toBeNull();
+    expect(errors).toEqual([expect.stringContaining('task "gen@2" changed src/stamp.txt while it ran, as its previous run did: taken as its own writes')]);
+    // Another file changing during a run still counts.
+    m.onChanges(change('src/stamp.txt'));
+    await tick();
+    expect(o.getNextTask()?.id).toBe('gen@3');
+    m.onChanges(change('src/user-edit.ts'));
+    o.markComplete('gen@3');
+    await tick();
+    expect(o.getTaskStatus('gen@4')?.state).toBe('ready');
+  });
+
+  it('a re-run it cannot make is reported, and the session goes on', async () => {
+    const id = 'x'.repeat(199);
+    const { o, m, errors } = await watched([{ id, metadata: { onChange: ['src/**'] } }]);
+    o.getNextTask();
+    m.onChanges(change('src/a.ts'));
+    o.markComplete(id);
+    await tick();
+    expect(errors).toEqual([expect.stringMatching(/could not run x+ again: .*longer than 200 characters/s)]);
+    expect(o.closed).toBe(false);
+  });
+
+  it('a re-run parked behind a failed run of its dependency gives way to a new one on the latest runs', async () => {
+    const { o, m } = await watched([
+      { id: 'build', maxRetries: 0, metadata: { onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], metadata: { onChange: ['test/**'] } },
+    ]);
+    for (const id of ['build', 'test']) (expect(o.getNextTask()?.id).toBe(id), o.markComplete(id));
+    m.onChanges(change('src/a.ts'));
+    expect(o.getNextTask()?.id).toBe('build@2');
+    o.markFailed('build@2', { message: 'broken' });
+    m.onChanges(change('test/a.test.ts'));
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'blocked', dependencies: ['build@2'], blockedReason: { reason: 'upstream_failed' } });
+    m.onChanges(change('src/a.ts')); // the fix
+    expect(o.getNextTask()?.id).toBe('build@3');
+    o.markComplete('build@3');
+    m.onChanges(change('test/a.test.ts'));
+    expect(o.getTaskStatus('test@2')!.state).toBe('cancelled');
+    expect(o.getTaskStatus('test@3')).toMatchObject({ state: 'ready', dependencies: ['build@3'] });
   });
 });
 
