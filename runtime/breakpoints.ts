@@ -8,22 +8,20 @@
  * after a wait. Every change goes through the breakpoint machine, is journaled, and is
  * kept in the breakpoint's audit trail.
  */
-import { isOpenBreakpoint, type BreakpointDefinition, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
+import { isOpenBreakpoint, type BreakpointEvent, type BreakpointPriority, type BreakpointState, type ResolutionAction } from '../machines/breakpoint.js';
 import type { JournalEntry, StoredBreakpoint } from '../store/types.js';
 import { readPath, ruleDefinition, type Rule, type RuleDefinition } from './breakpoint-rules.js';
 import { RuleBook } from './breakpoint-rulebook.js';
 import type { Clock } from './clock.js';
 import { OverseerError, ValidationError } from './errors.js';
-import { deepFreeze, jsonProblems, type JsonValue } from './json.js';
+import { deepFreeze, type JsonValue } from './json.js';
 import { BreakpointHost, type PersistedBreakpoint } from './task-host.js';
 import { describe, idProblems, isPlainObject, unknownKeyProblems } from './validate.js';
 import { breakpointStats, breakpointView, type BreakpointStats, type BreakpointView } from './breakpoint-view.js';
+import { contextProblems, factsProblems } from './breakpoint-input.js';
+import { BreakpointNotifier, NOTIFY_KEY, type NotificationCallback } from './breakpoint-notifier.js';
 
-export interface BreakpointNotification extends Pick<BreakpointDefinition, 'id' | 'type' | 'priority' | 'projectId' | 'taskId' | 'message'> {
-  at: number;
-}
-
-export type NotificationCallback = (notifications: BreakpointNotification[]) => void;
+export type { BreakpointNotification, NotificationCallback } from './breakpoint-notifier.js';
 
 /** What the manager needs from the runtime: the work it pauses, its clock and timers, its journal. */
 export interface BreakpointPorts {
@@ -55,7 +53,6 @@ export interface BreakpointOptions {
 
 const RESOLVE_KEY = 'bp:';
 const EXPIRE_KEY = 'bpx:';
-const NOTIFY_KEY = 'bp-notify';
 
 export class BreakpointManager {
   private readonly host = new BreakpointHost();
@@ -63,15 +60,13 @@ export class BreakpointManager {
   /** The open ones (triggered, awaiting, auto-resolving): what every task that becomes ready is checked against. */
   private readonly open = new Map<string, PersistedBreakpoint>();
   private readonly rules: RuleBook;
-  private readonly callbacks = new Set<NotificationCallback>();
-  private batch: BreakpointNotification[] = [];
-  private readonly notifyBatchMs: number;
+  private readonly notifier: BreakpointNotifier;
 
   constructor(
     private readonly ports: BreakpointPorts,
     options: BreakpointOptions = {},
   ) {
-    this.notifyBatchMs = options.notifyBatchMs ?? 60_000;
+    this.notifier = new BreakpointNotifier(ports, options.notifyBatchMs ?? 60_000);
     this.rules = new RuleBook(ports.onError);
   }
 
@@ -126,46 +121,16 @@ export class BreakpointManager {
     const problems: string[] = [];
     const rule = this.rules.find(type);
     if (!rule) problems.push(`type: unknown breakpoint type ${describe(type)} (known: ${this.rules.types().join(', ')})`);
-    if (!isPlainObject(context)) problems.push(`context: must be an object, got ${describe(context)}`);
-    else {
-      problems.push(...jsonProblems(context, 'context'));
-      if (context.projectId !== undefined) problems.push(...idProblems(context.projectId, 'context.projectId'));
-      if (context.taskId !== undefined) problems.push(...idProblems(context.taskId, 'context.taskId'));
-    }
-    const taskId = typeof context?.taskId === 'string' ? context.taskId : null;
-    const task = taskId === null ? null : this.ports.taskInfo(taskId);
-    if (taskId !== null) problems.push(...this.taskProblems(taskId, context.projectId, { task: 'context.taskId', project: 'context.projectId' }));
+    problems.push(...contextProblems(context, (id) => this.ports.taskInfo(id)));
     if (problems.length) throw new ValidationError('triggerBreakpoint', problems);
-    const projectId = task?.projectId ?? (context.projectId as string | undefined) ?? 'default';
+    const taskId = typeof context.taskId === 'string' ? context.taskId : null;
+    const projectId = (taskId === null ? null : this.ports.taskInfo(taskId))?.projectId ?? (context.projectId as string | undefined) ?? 'default';
     return this.trigger(rule!, projectId, rule!.scope === 'task' ? taskId : null, deepFreeze(structuredClone(context)) as JsonValue);
   }
 
-  /**
-   * What is wrong with facts from outside the runtime (`raiseFromFacts`), as `triggerBreakpoint`
-   * checks its context: JSON, a project id, and a task, if named, that exists in that project
-   * (a breakpoint pauses it: one that does not exist, or another project's, would hold nothing or
-   * the wrong work).
-   */
+  /** What is wrong with facts from outside the runtime (`raiseFromFacts`), as `triggerBreakpoint` checks its context (runtime/breakpoint-input.ts). */
   factsProblems(facts: unknown): string[] {
-    if (!isPlainObject(facts)) return [`facts: must be an object, got ${describe(facts)}`];
-    const problems = jsonProblems(facts, 'facts');
-    const project = facts.project;
-    if (!isPlainObject(project)) problems.push(`facts.project: must be an object with the project's id, got ${describe(project)}`);
-    else problems.push(...idProblems(project.id, 'facts.project.id'));
-    const task = facts.task;
-    if (task === undefined || task === null) return problems;
-    if (!isPlainObject(task)) problems.push(`facts.task: must be an object with the task's id, or null, got ${describe(task)}`);
-    else if (typeof task.id !== 'string') problems.push(`facts.task.id: unknown task ${describe(task.id)}`);
-    else problems.push(...this.taskProblems(task.id, isPlainObject(project) ? project.id : undefined, { task: 'facts.task.id', project: 'facts.task.id' }));
-    return problems;
-  }
-
-  /** The task a breakpoint is to be about must exist, in the project named (when one is). */
-  private taskProblems(taskId: string, projectId: unknown, paths: { task: string; project: string }): string[] {
-    const task = this.ports.taskInfo(taskId);
-    if (!task) return [`${paths.task}: unknown task "${taskId}"`];
-    if (typeof projectId === 'string' && projectId !== task.projectId) return [`${paths.project}: task "${taskId}" belongs to project "${task.projectId}", not "${projectId}"`];
-    return [];
+    return factsProblems(facts, (id) => this.ports.taskInfo(id));
   }
 
   /** `about` is the task to pause (task scope); `concerning` names the task a project breakpoint is about. */
@@ -294,9 +259,7 @@ export class BreakpointManager {
   // ---- notifications -------------------------------------------------------------
 
   registerNotificationCallback(callback: NotificationCallback): () => void {
-    if (typeof callback !== 'function') throw new ValidationError('registerNotificationCallback', [`callback: must be a function, got ${describe(callback)}`]);
-    this.callbacks.add(callback);
-    return () => this.callbacks.delete(callback);
+    return this.notifier.register(callback);
   }
 
   /** Whether a breakpoint of this type and priority reaches the callbacks at all. */
@@ -307,20 +270,8 @@ export class BreakpointManager {
 
   private notify(rule: Rule, view: BreakpointView): void {
     if (!this.shouldNotify(rule.type, rule.priority) || rule.notify === 'none') return;
-    const n: BreakpointNotification = { id: view.id, type: view.type, priority: view.priority, projectId: view.projectId, taskId: view.taskId, message: view.message, at: view.createdAt };
-    if (rule.notify === 'immediate' || rule.priority === 'high') return this.deliver([n]);
-    if (this.batch.length === 0) this.ports.schedule(NOTIFY_KEY, this.ports.clock.now() + this.notifyBatchMs);
-    this.batch.push(n);
-  }
-
-  private deliver(notifications: BreakpointNotification[]): void {
-    for (const callback of this.callbacks) {
-      try {
-        callback(notifications);
-      } catch (error) {
-        this.ports.onError(error, 'a breakpoint notification callback');
-      }
-    }
+    const { id, type, priority, projectId, taskId, message, createdAt: at } = view;
+    this.notifier.notify({ id, type, priority, projectId, taskId, message, at }, rule.notify === 'immediate' || rule.priority === 'high');
   }
 
   // ---- timers, restore -----------------------------------------------------------
@@ -328,11 +279,8 @@ export class BreakpointManager {
   /** Handles a timer key this manager scheduled; false when the key is not its own. */
   onTimer(key: string): boolean {
     const at = this.ports.clock.now();
-    if (key === NOTIFY_KEY) {
-      const batch = this.batch;
-      this.batch = [];
-      if (batch.length) this.deliver(batch);
-    } else if (key.startsWith(RESOLVE_KEY)) {
+    if (key === NOTIFY_KEY) this.notifier.flush();
+    else if (key.startsWith(RESOLVE_KEY)) {
       const id = key.slice(RESOLVE_KEY.length);
       const bp = this.breakpoints.get(id);
       if (bp?.value === 'autoResolving' && this.send(id, { type: 'AUTO_RESOLVED', at })) this.settle(id, bp.context.autoAction ?? 'continue', null);
