@@ -50,7 +50,8 @@ export function ping(port: number): Promise<boolean> {
 /** The arguments `startRedis` gives `redis-server` (docs/benchmarks.md quotes them). */
 export const redisArgs = (port: number | string, durable: boolean, dir = '<temporary folder>'): string[] => [
   '--port', String(port), '--bind', '127.0.0.1', '--save', '',
-  ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir] : ['--appendonly', 'no']),
+  // No automatic rewrite of the file: one (a forked child) started by a large run would go on into the next contender's.
+  ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--auto-aof-rewrite-percentage', '0', '--dir', dir] : ['--appendonly', 'no']),
 ];
 
 export async function startRedis(durable = false): Promise<Redis> {
