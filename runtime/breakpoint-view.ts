@@ -81,6 +81,7 @@ export function breakpointReason(b: Pick<BreakpointView, 'data'>): string | null
   const tests = d.tests;
   const failing = typeof tests === 'object' && tests !== null && !Array.isArray(tests) && Array.isArray(tests.newlyFailing) ? tests.newlyFailing.filter((t) => typeof t === 'string') : [];
   if (failing.length > 0) reasons.push(`newly failing: ${failing.join(', ')}`);
-  if (typeof d.confidence === 'number') reasons.push(`confidence ${d.confidence}`);
+  // Unless a reason above says it already ("the result reports a confidence of 0.4").
+  if (typeof d.confidence === 'number' && !reasons.some((r) => r.includes(String(d.confidence)))) reasons.push(`confidence ${d.confidence}`);
   return reasons.length ? reasons.join('; ') : null;
 }

@@ -160,7 +160,7 @@ function program(io: Io, done: (code: number) => void): Command {
         const d = taskDetail(resolve(o.store), taskId);
         if (!d) throw new BadInput(`${o.store} has no task "${taskId}"`);
         if (o.json) io.out.write(`${JSON.stringify(d)}\n`);
-        else for (const line of taskDetailLines(d)) say(line);
+        else for (const line of taskDetailLines(d, storeFlag(o.store, DEFAULT_STORE))) say(line);
         return done(EXIT.ok);
       }
       const s = storeStatus(resolve(o.store));

@@ -7,7 +7,9 @@ import { TASK_STATES, type TaskState } from '../machines/task.js';
 import { readStoreFile } from '../store/json-file.js';
 import { replay, type ReplayResult } from './persistence.js';
 import { TaskHost } from './task-host.js';
-import { breakpointView, type BreakpointView } from './breakpoint-view.js';
+import { breakpointReason, breakpointView, type BreakpointView } from './breakpoint-view.js';
+import { isOpenBreakpoint } from '../machines/breakpoint.js';
+import { isPlainObject } from './validate.js';
 
 export interface StoreStatus {
   store: string;
@@ -83,13 +85,19 @@ export interface TaskDetail {
   /** What the last successful attempt returned (a shell step: its exit code and output tails). */
   result: unknown;
   history: { from: string | null; to: string; at: number; reason?: string; kind?: string }[];
+  /** The open breakpoint that holds it, and the result it holds for a person, if any. */
+  heldBy: { id: string; type: string; message: string; why: string | null; heldResult?: unknown } | null;
 }
 
 /** The task `id` of the store at `path`, or null when it has none. */
 export function taskDetail(path: string, id: string): TaskDetail | null {
-  const task = readStore(path).tasks.find((t) => t.context.id === id);
+  const { tasks, breakpoints } = readStore(path);
+  const task = tasks.find((t) => t.context.id === id);
   if (!task) return null;
   const c = task.context;
+  const holder = task.value === 'blocked' && c.blockedReason?.breakpoint ? breakpoints.find((b) => b.context.id === c.blockedReason!.breakpoint) : undefined;
+  const bp = holder && isOpenBreakpoint(holder.value) ? breakpointView(holder) : null;
+  const held = bp && isPlainObject(bp.data) && bp.data.pendingResult !== undefined ? { heldResult: bp.data.pendingResult } : {};
   return {
     id: c.id,
     projectId: c.projectId,
@@ -105,6 +113,7 @@ export function taskDetail(path: string, id: string): TaskDetail | null {
     lastError: c.lastError ? { message: c.lastError.message, ...(c.lastError.kind ? { kind: c.lastError.kind } : {}) } : null,
     result: c.result,
     history: c.history.map((h) => ({ from: h.from, to: h.to, at: h.at, ...(h.reason ? { reason: h.reason } : {}), ...(h.kind ? { kind: h.kind } : {}) })),
+    heldBy: bp ? { id: bp.id, type: bp.type, message: bp.message, why: breakpointReason(bp), ...held } : null,
   };
 }
 
@@ -117,8 +126,8 @@ function retriesText(d: Pick<TaskDetail, 'retries' | 'maxRetries' | 'history'>):
   return counted > 0 ? `${d.retries} (${counted} forgiven) of ${d.maxRetries}` : `${d.retries} of ${d.maxRetries}`;
 }
 
-/** A task's detail as lines for people (the caller makes them printable). */
-export function taskDetailLines(d: TaskDetail): string[] {
+/** A task's detail as lines for people (the caller makes them printable); `store`: the `--store` the answering commands need (storeFlag). */
+export function taskDetailLines(d: TaskDetail, store = ''): string[] {
   const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
   const lines = [
     `${d.id}  ${d.state}  (project ${d.projectId}, priority ${d.priority}${d.effectivePriority !== d.priority ? ` → ${d.effectivePriority}` : ''}, ` +
@@ -126,25 +135,33 @@ export function taskDetailLines(d: TaskDetail): string[] {
   ];
   if (d.retryAt !== null) lines.push(`  retries at ${time(d.retryAt)}`);
   if (d.blockedReason) lines.push(`  blocked: ${d.blockedReason.reason}${d.blockedReason.upstream ? ` (${d.blockedReason.upstream})` : ''}`);
+  const h = d.heldBy;
+  if (h) {
+    lines.push(`  held by breakpoint ${h.id} (${h.type}): ${h.message}${h.why ? ` — ${h.why}` : ''}`, `  answer: overseer approve ${h.id}${store} / overseer reject ${h.id}${store}`);
+    // What a person approves: the attempt's result, kept until then.
+    if (h.heldResult !== undefined) lines.push('  held result (approve accepts it; reject --action retry runs the task again):', ...resultLines(h.heldResult));
+  }
   // The last transitions (a task re-run by --watch collects many); --json has them all.
   const shown = d.history.slice(-HISTORY_LINES);
   lines.push('  history:');
   if (shown.length < d.history.length) lines.push(`    … ${d.history.length - shown.length} earlier transition(s) (--json has them)`);
   lines.push(...shown.map((h) => `    ${time(h.at)}  ${h.from ?? '(created)'} → ${h.to}${h.reason ? ` — ${h.reason.split('\n')[0]}` : ''}`));
   if (d.lastError) lines.push(`  last error${d.lastError.kind ? ` (${d.lastError.kind})` : ''}:`, ...d.lastError.message.split('\n').map((l) => `    ${l}`));
-  if (d.result !== null && d.result !== undefined) {
-    const r = d.result as Record<string, unknown>;
-    lines.push('  result:');
-    // A shell step's result: its output, as printed, rather than as JSON with escaped newlines.
-    const text = (v: unknown): v is string => typeof v === 'string';
-    if (typeof r === 'object' && !Array.isArray(r) && (text(r.stdout) || text(r.stderr))) {
-      const rest = Object.fromEntries(Object.entries(r).filter(([k, v]) => !((k === 'stdout' || k === 'stderr') && text(v))));
-      if (Object.keys(rest).length) lines.push(`    ${JSON.stringify(rest)}`);
-      for (const name of ['stdout', 'stderr'] as const) {
-        const out = r[name];
-        if (text(out) && out.trim()) lines.push(`    --- ${name} ---`, ...out.trimEnd().split('\n').map((l) => `    ${l}`));
-      }
-    } else lines.push(...JSON.stringify(d.result, null, 2).split('\n').map((l) => `    ${l}`));
+  if (d.result !== null && d.result !== undefined) lines.push('  result:', ...resultLines(d.result));
+  return lines;
+}
+
+/** A result as lines: a shell step's output as printed, rather than as JSON with escaped newlines. */
+function resultLines(result: unknown): string[] {
+  const r = result as Record<string, unknown>;
+  const text = (v: unknown): v is string => typeof v === 'string';
+  if (typeof r !== 'object' || r === null || Array.isArray(r) || !(text(r.stdout) || text(r.stderr))) return JSON.stringify(result, null, 2).split('\n').map((l) => `    ${l}`);
+  const lines: string[] = [];
+  const rest = Object.fromEntries(Object.entries(r).filter(([k, v]) => !((k === 'stdout' || k === 'stderr') && text(v))));
+  if (Object.keys(rest).length) lines.push(`    ${JSON.stringify(rest)}`);
+  for (const name of ['stdout', 'stderr'] as const) {
+    const out = r[name];
+    if (text(out) && out.trim()) lines.push(`    --- ${name} ---`, ...out.trimEnd().split('\n').map((l) => `    ${l}`));
   }
   return lines;
 }

@@ -85,6 +85,22 @@ describe('a milestone stops the run for a person', { timeout: 60_000 }, () => {
     expect(shown.stdout).toContain('(two schemas fit:)');
   });
 
+  it('status <task> names the breakpoint that holds it, how to answer, and the result it holds', async () => {
+    const store = tempStore();
+    const o = createOverseer({ store: jsonFileStore(store) });
+    o.scheduleTask({ id: 'guess' });
+    o.getNextTask();
+    expect(o.holdIfUnsure('guess', { response: 'the answer is 42', confidence: 0.3 })).toBe(true);
+    await o.close();
+    const shown = await overseer('status', 'guess', '--store', store);
+    expect(shown.stdout).toContain('held by breakpoint bp-1 (confidence_too_low)');
+    expect(shown.stdout).toMatch(/— the result reports a confidence of 0\.3\n/); // said once, not again as "; confidence 0.3"
+    expect(shown.stdout).toContain(`answer: overseer approve bp-1 --store ${store} / overseer reject bp-1 --store ${store}`);
+    expect(shown.stdout).toMatch(/held result \(approve accepts it; reject --action retry runs the task again\):\n.*"response": "the answer is 42"/s);
+    const json = JSON.parse((await overseer('status', 'guess', '--store', store, '--json')).stdout) as { heldBy: unknown };
+    expect(json.heldBy).toMatchObject({ id: 'bp-1', type: 'confidence_too_low', heldResult: { response: 'the answer is 42' } });
+  });
+
   it('approve from a second process while `run --wait 60s` holds the store: the run goes on and exits 0', async () => {
     const store = tempStore();
     const run = start(['run', join(PLANS, 'milestone.plan.yaml'), '--store', store, '--wait', '60s']);
