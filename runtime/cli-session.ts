@@ -113,21 +113,24 @@ export function requireStore(path: string): void {
 }
 
 /** Tasks whose stored definition differs from the plan's keep the stored one: say so. */
-export function noteDrift(overseer: Overseer, plan: Plan, io: Io): void {
-  const lines: string[] = [];
+export function noteDrift(overseer: Overseer, plan: Plan, io: Io, json = false): void {
+  const changed: { id: string; fields: string[] }[] = [];
   const samePath = (a: string, b: string) => a === b || realFolder(a) === realFolder(b);
   for (const t of plan.tasks) {
     const stored = overseer.getTaskStatus(t.id);
-    const changed = stored ? planDrift(stored, t, { samePath }) : [];
-    if (changed.length) lines.push(`${t.id} (${changed.join(', ')})`);
-  }
-  if (lines.length) {
-    const one = lines.length === 1;
-    io.err.write(`overseer: the plan changed ${one ? 'task' : 'tasks'} ${lines.join(', ')} since the store took ${one ? 'it' : 'them'}; the store's ${one ? 'version is' : 'versions are'} kept (--fresh starts over)\n`);
+    const fields = stored ? planDrift(stored, t, { samePath }) : [];
+    if (fields.length) changed.push({ id: t.id, fields });
   }
   // Tasks the plan no longer has are still the store's, and still count (their re-runs under --watch go with them).
   const planned = new Set(plan.tasks.map((t) => t.id));
   const gone = overseer.getTasks().filter((t) => !planned.has(t.id) && !isRerunOf(t, planned));
+  // For programs too: under --json, one line on stdout before the run's events.
+  if (json && (changed.length || gone.length)) io.out.write(`${JSON.stringify({ type: 'plan.drift', changed, notInPlan: gone.map((t) => ({ id: t.id, state: t.state })) })}\n`);
+  if (changed.length) {
+    const one = changed.length === 1;
+    const lines = changed.map((c) => `${c.id} (${c.fields.join(', ')})`);
+    io.err.write(`overseer: the plan changed ${one ? 'task' : 'tasks'} ${lines.join(', ')} since the store took ${one ? 'it' : 'them'}; the store's ${one ? 'version is' : 'versions are'} kept (--fresh starts over)\n`);
+  }
   if (gone.length) {
     const named = gone.slice(0, 10).map((t) => `${t.id} (${t.state})`).join(', ') + (gone.length > 10 ? `, and ${gone.length - 10} more` : '');
     io.err.write(`overseer: the store also holds ${gone.length === 1 ? 'a task' : `${gone.length} tasks`} the plan no longer has: ${printable(named)}; ${gone.length === 1 ? 'it is' : 'they are'} kept (--fresh starts over)\n`);

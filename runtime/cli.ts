@@ -75,7 +75,7 @@ function program(io: Io, done: (code: number) => void): Command {
         }
       })();
       rememberDispatch(store, dispatch);
-      noteDrift(overseer, plan, io);
+      noteDrift(overseer, plan, io, o.json);
       const missing = plan.tasks.filter((t) => overseer.getTaskStatus(t.id) === null);
       // The plan's breakpoint rules, unless the store already has them (a resumed plan).
       const known = overseer.listBreakpointRules();

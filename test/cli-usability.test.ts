@@ -133,9 +133,12 @@ describe('the CLI for a new user', () => {
     expect(run2.stderr).toContain('the plan changed task root (command, timeout, retries) since the store took it');
     expect(existsSync(store)).toBe(true);
     // A task the plan no longer has is still the store's: said, not hidden.
-    const smaller = plan('drift.yaml', ['tasks:', '  - id: other', '    command: "true"']);
+    const smaller = plan('drift-smaller.yaml', ['tasks:', '  - id: other', '    command: "true"']);
     const run3 = overseer('run', smaller, '--store', store);
     expect(run3.stderr).toContain('the store also holds a task the plan no longer has: root (failed); it is kept (--fresh starts over)');
+    // For programs: a JSON line before the run's events.
+    const run4 = overseer('run', changed, '--store', store, '--json');
+    expect(JSON.parse(run4.stdout.split('\n')[0]!)).toEqual({ type: 'plan.drift', changed: [{ id: 'root', fields: ['command', 'timeout', 'retries'] }], notInPlan: [{ id: 'other', state: 'completed' }] });
   });
 
   it('verify --seed takes a whole number a seed can be, and nothing else', () => {
