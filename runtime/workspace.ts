@@ -8,7 +8,10 @@
  *     (a new task `<id>@<n>`, since a finished task is final), and one that waits for a change
  *     (`blockedReason: waiting_for_change`) is released; a run whose result will predate the
  *     change (it was running, or it waits on a task that runs again) runs again once it ends,
- *     unless it is cancelled or (when it was running) its retry sees the change;
+ *     unless it is cancelled or (when it was running) its retry sees the change; a run parked
+ *     behind a failed dependency run gives way to one on the latest runs. Only tasks the change
+ *     matches (their onChange globs) run again, as for finished ones. A task that writes what
+ *     its globs match runs again for its own writes: its output belongs outside them;
  *   - breakpoints: the rules see `event == "workspace.changed"` with the changes
  *     (`changes.protected`, `changes.tests`, `changes.burst`, …);
  *   - a `workspace.changed` event for people and programs.
@@ -37,6 +40,8 @@ const FINAL = new Set<string>(['completed', 'failed', 'cancelled']);
 const SETTLES = new Set<string>(Object.values(SETTLE_REASONS));
 /** Whether a transition into running settles the run (a held result accepted, a skip) rather than starting an attempt. */
 const isSettle = (reason: string | undefined) => reason !== undefined && SETTLES.has(reason);
+/** Blocked behind a dependency run that failed for good or was cancelled. */
+const parked = (task: TaskView) => task.state === 'blocked' && task.blockedReason?.reason === 'upstream_failed';
 /** Blocked after it ran: its result held for a person (or the run paused): what it made predates a change now. */
 const heldAfterRunning = (task: TaskView) => task.state === 'blocked' && task.history.at(-1)?.from === 'running';
 
@@ -52,18 +57,13 @@ export class WorkspaceMonitor {
   readonly root: string;
   /**
    * Runs whose result will predate a change, by id: each runs again when it ends. `changed`: the
-   * change came while it ran (another attempt would see it), with the paths; `upstream`: something
-   * it depends on runs again for the change (every attempt of this run comes before that).
+   * change came while it ran (another attempt would see it); `upstream`: something it depends on
+   * runs again for the change (every attempt of this run comes before that).
    */
-  private readonly stale = new Map<string, { why: 'changed' | 'upstream'; paths: readonly string[] }>();
-  /**
-   * Re-runs made for paths that changed while the run before them ran, with those paths. If the
-   * same paths change again while the re-run runs, the task is taken to write them itself (its
-   * onChange covers its own output): it is not run again for them, or it would loop for ever.
-   */
-  private readonly rerunFor = new Map<string, readonly string[]>();
+  private readonly stale = new Map<string, 'changed' | 'upstream'>();
   private readonly unsubscribe: () => void;
   private readonly onError: (error: Error) => void;
+  private closed = false;
 
   constructor(
     private readonly overseer: Overseer,
@@ -81,11 +81,11 @@ export class WorkspaceMonitor {
       now: () => overseer.clock.now(),
     });
     this.unsubscribe = overseer.on('task.transition', ({ taskId, to, reason }) => {
-      const mark = this.stale.get(taskId);
-      if (mark === undefined) return;
+      const why = this.stale.get(taskId);
+      if (why === undefined) return;
       if (to === 'cancelled') this.stale.delete(taskId); // a person stopped it
       // Another attempt sees the change (a held result accepted, or a skip, is no attempt: it settles the run).
-      else if (to === 'running' && mark.why === 'changed' && !isSettle(reason)) this.stale.delete(taskId);
+      else if (to === 'running' && why === 'changed' && !isSettle(reason)) this.stale.delete(taskId);
       // Not inside the call that ended it (the runtime is half-way through its records).
       else if (to === 'completed' || to === 'failed') {
         queueMicrotask(() => {
@@ -101,18 +101,19 @@ export class WorkspaceMonitor {
 
   /** A stale run ended: it runs again, unless its retry took over (and sees the change) or a later run exists. */
   private settle(taskId: string): void {
-    const mark = this.stale.get(taskId);
-    const task = this.overseer.closed ? null : this.overseer.getTaskStatus(taskId);
-    if (mark === undefined || !task) return void this.stale.delete(taskId);
+    const why = this.stale.get(taskId);
+    const task = this.closed || this.overseer.closed ? null : this.overseer.getTaskStatus(taskId);
+    if (why === undefined || !task) return void this.stale.delete(taskId);
     if (!FINAL.has(task.state)) {
       // Failed and retrying: the retry sees the change; one that waits on a re-run does not, so it stays marked.
-      if (mark.why === 'changed') this.stale.delete(taskId);
+      if (why === 'changed') this.stale.delete(taskId);
       return;
     }
     this.stale.delete(taskId);
     if (this.latestRuns().get(baseOf(task))?.id !== taskId) return;
-    const made = this.rerun([[baseOf(task), task]]);
-    if (mark.why === 'changed') for (const id of made) this.rerunFor.set(id, mark.paths);
+    this.rerun([[baseOf(task), task]]);
+    // Runs marked to follow it, which its failure parked, give way to runs on the new one.
+    this.supersedeParked((t) => this.stale.get(t.id) === 'upstream');
   }
 
   ready(): Promise<void> {
@@ -120,6 +121,7 @@ export class WorkspaceMonitor {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     this.unsubscribe();
     return this.watcher.close();
   }
@@ -159,53 +161,63 @@ export class WorkspaceMonitor {
 
   private trigger(changes: RawChange[]): void {
     const paths = changes.map((c) => c.path);
-    const latest = this.latestRuns();
+    const matches = (task: TaskView) => {
+      const meta = isPlainObject(task.metadata) ? task.metadata : {};
+      const globs = Array.isArray(meta.onChange) ? meta.onChange.filter((g): g is string => typeof g === 'string') : [];
+      return globs.length > 0 && paths.some((p) => matchesAny(p, globs));
+    };
     const reruns: [string, TaskView][] = [];
     /** Tasks (by their first run's id) that run again for this change, now or when their run ends. */
     const again = new Set<string>();
-    const waiting: [string, TaskView][] = [];
-    for (const [base, task] of latest) {
-      const meta = isPlainObject(task.metadata) ? task.metadata : {};
-      const globs = Array.isArray(meta.onChange) ? meta.onChange.filter((g): g is string => typeof g === 'string') : [];
-      const matching = globs.length === 0 ? [] : paths.filter((p) => matchesAny(p, globs));
-      if (matching.length === 0) continue;
-      if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) this.overseer.unblockTask(task.id);
-      else if (FINAL.has(task.state)) (reruns.push([base, task]), again.add(base));
-      else if (task.state === 'blocked' && task.blockedReason?.reason === 'upstream_failed') {
-        // Parked behind a run of a dependency that failed: a new run, on the latest runs, takes its place.
-        this.overseer.cancelTask(task.id, 'superseded: a change runs it again');
-        reruns.push([base, this.overseer.getTaskStatus(task.id)!]);
+    const waiting: TaskView[] = [];
+    for (const [base, task] of this.latestRuns()) {
+      if (!matches(task)) continue;
+      if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) {
+        this.overseer.unblockTask(task.id);
+        waiting.push(task); // released now, it may wait on a dependency that runs again
+      } else if (FINAL.has(task.state)) (reruns.push([base, task]), again.add(base));
+      else if (task.state === 'running' || heldAfterRunning(task)) {
+        if (this.stale.get(task.id) !== 'upstream') this.stale.set(task.id, 'changed');
         again.add(base);
-      } else if (task.state === 'running' || heldAfterRunning(task)) {
-        if (this.ownWrites(task, matching)) continue;
-        if (this.stale.get(task.id)?.why !== 'upstream') this.stale.set(task.id, { why: 'changed', paths: matching });
-        again.add(base);
-      } else waiting.push([base, task]); // not started (or between attempts): it sees the change, but maybe not its dependencies' re-runs
+      } else if (!parked(task)) waiting.push(task); // not started (or between attempts): it sees the change, but maybe not its dependencies' re-runs
     }
+    if (reruns.length) this.rerun(reruns);
+    // Runs the change matches that a failed or cancelled dependency run parked give way to runs on the latest ones.
+    this.supersedeParked(matches);
     // A run that has not started yet, but waits on a task that runs again (now or later), would start
     // before that re-run ends: it runs again too, after it. Transitively: build → test → deploy.
     for (let grew = true; grew; ) {
       grew = false;
-      for (const [base, task] of waiting) {
-        if (again.has(base) || !task.dependencies.some((d) => this.stale.has(d) || again.has(this.baseOfId(d)))) continue;
-        this.stale.set(task.id, { why: 'upstream', paths: [] });
-        again.add(base);
+      for (const task of waiting) {
+        if (this.stale.has(task.id) || !task.dependencies.some((d) => this.stale.has(d) || again.has(this.baseOfId(d)))) continue;
+        const now = this.overseer.getTaskStatus(task.id);
+        if (!now || FINAL.has(now.state)) continue; // cancelled meanwhile (with a dependency superseded above)
+        this.stale.set(task.id, 'upstream');
         grew = true;
       }
     }
-    if (reruns.length) this.rerun(reruns);
   }
 
   /**
-   * Whether `paths`, changed while `task` runs, are the very ones that changed while the run before
-   * it ran and made it: then the task writes them itself, and another run would only loop. Said once.
+   * Runs blocked behind a failed or cancelled run of a dependency (that `which` picks) are cancelled
+   * and run again on the latest runs, once one of those is alive again (else the new run would be
+   * parked the same). Cancelling one can park its dependents in turn: until none is left.
    */
-  private ownWrites(task: TaskView, paths: readonly string[]): boolean {
-    const before = this.rerunFor.get(task.id);
-    if (!before || !paths.every((p) => before.includes(p))) return false;
-    this.rerunFor.delete(task.id);
-    this.onError(new Error(`task "${task.id}" changed ${paths.join(', ')} while it ran, as its previous run did: taken as its own writes, so it is not run again for them (leave its output out of its onChange globs)`));
-    return true;
+  private supersedeParked(which: (task: TaskView) => boolean): void {
+    for (;;) {
+      const latest = this.latestRuns();
+      const dead = (id: string) => {
+        const run = latest.get(this.baseOfId(id));
+        return run !== undefined && (run.state === 'failed' || run.state === 'cancelled');
+      };
+      const given = [...latest].filter(([, t]) => parked(t) && which(t) && !t.dependencies.some(dead));
+      if (given.length === 0) return;
+      for (const [, t] of given) {
+        this.stale.delete(t.id);
+        this.overseer.cancelTask(t.id, 'superseded: it runs again on the latest runs of its dependencies');
+      }
+      if (this.rerun(given.map(([base, t]) => [base, this.overseer.getTaskStatus(t.id)!])).length === 0) return;
+    }
   }
 
   private baseOfId(id: string): string {
@@ -262,6 +274,8 @@ export class WorkspaceMonitor {
       };
     });
     this.overseer.scheduleTasks(specs);
+    // A copy on a run that runs again itself (it ran when the change came) runs again after that one.
+    for (const spec of specs) if (spec.dependencies.some((d) => this.stale.has(d))) this.stale.set(spec.id, 'upstream');
     return specs.map((s) => s.id);
   }
 

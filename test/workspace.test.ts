@@ -237,26 +237,59 @@ describe('re-runs for changes during a run, driven by hand', () => {
     expect(o.getTaskStatus('gen@2')?.state).toBe('ready');
   });
 
-  it('a task whose run writes what its onChange matches runs once more, not for ever, and says why', async () => {
-    const { o, m, errors } = await watched([{ id: 'gen', metadata: { onChange: ['src/**'] } }]);
+  it('a file saved again during each run: every run is followed by another', async () => {
+    const { o, m, errors } = await watched([{ id: 'build', metadata: { onChange: ['src/**'] } }]);
+    for (const run of ['build', 'build@2', 'build@3']) {
+      expect(o.getNextTask()?.id).toBe(run);
+      m.onChanges(change('src/a.ts')); // the same file, saved while each run runs
+      o.markComplete(run);
+      await tick();
+    }
+    expect(o.getTaskStatus('build@4')?.state).toBe('ready');
+    expect(errors).toEqual([]);
+  });
+
+  it('a run that has not started, on a dependency run that runs again, follows it: also when that run fails for good, or a copy is made on it', async () => {
+    const { o, m } = await watched([
+      { id: 'build', maxRetries: 0, metadata: { onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], metadata: { onChange: ['src/**', 'test/**'] } },
+    ]);
     o.getNextTask();
-    m.onChanges(change('src/stamp.txt')); // its own write
-    o.markComplete('gen');
+    m.onChanges(change('src/a.ts')); // build runs: test (pending) will follow build@2
+    o.markFailed('build', { message: 'broken' }); // for good: test is parked behind it
     await tick();
-    expect(o.getNextTask()?.id).toBe('gen@2');
-    m.onChanges(change('src/stamp.txt')); // the same write, again
-    o.markComplete('gen@2');
+    expect(o.getTaskStatus('test')!.state).toBe('cancelled'); // superseded…
+    expect(o.getTaskStatus('test@2')).toMatchObject({ state: 'pending', dependencies: ['build@2'] }); // …by a run on build@2
+    expect(o.getNextTask()?.id).toBe('build@2');
+    m.onChanges(change('src/b.ts')); // while build@2 runs, and matching test@2 (not started): it follows build@3
+    o.markComplete('build@2');
     await tick();
-    expect(o.getTaskStatus('gen@3')).toBeNull();
-    expect(errors).toEqual([expect.stringContaining('task "gen@2" changed src/stamp.txt while it ran, as its previous run did: taken as its own writes')]);
-    // Another file changing during a run still counts.
-    m.onChanges(change('src/stamp.txt'));
+    expect(o.getTaskStatus('build@3')?.state).toBe('ready');
+    expect(o.getNextTask()?.id).toBe('test@2');
+    o.markComplete('test@2');
     await tick();
-    expect(o.getNextTask()?.id).toBe('gen@3');
-    m.onChanges(change('src/user-edit.ts'));
-    o.markComplete('gen@3');
+    expect(o.getTaskStatus('test@3')).toMatchObject({ dependencies: ['build@3'] });
+  });
+
+  it('a copy made on a dependency run that runs again, or a run a change releases, follows that re-run', async () => {
+    const { o, m } = await watched([
+      { id: 'build', priority: 9, metadata: { onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], metadata: { onChange: ['test/**'] } },
+      { id: 'lint', priority: 1, dependencies: ['build'], metadata: { onChange: ['src/**'], waitForChange: true } },
+    ]);
+    o.blockTask('lint', 'waiting_for_change');
+    for (const id of ['build', 'test']) (expect(o.getNextTask()?.id).toBe(id), o.markComplete(id));
+    m.onChanges(change('src/a.ts')); // build@2, and lint released on the old build
+    expect(o.getNextTask()?.id).toBe('build@2');
+    m.onChanges([...change('src/a.ts'), ...change('test/t.ts')]); // while build@2 runs: test@2 is made on it
+    expect(o.getTaskStatus('test@2')).toMatchObject({ dependencies: ['build@2'] });
+    o.markComplete('build@2');
     await tick();
-    expect(o.getTaskStatus('gen@4')?.state).toBe('ready');
+    const order: string[] = [];
+    for (let next = o.getNextTask(); next; next = o.getNextTask()) (order.push(next.id), o.markComplete(next.id), await tick());
+    expect(o.getTaskStatus('test@3')).toMatchObject({ state: 'completed', dependencies: ['build@3'] });
+    expect(order.indexOf('test@3')).toBeGreaterThan(order.indexOf('build@3'));
+    expect(o.getTaskStatus('lint@2')).toMatchObject({ state: 'completed', dependencies: ['build@3'] });
   });
 
   it('a re-run it cannot make is reported, and the session goes on', async () => {
