@@ -11,7 +11,7 @@ import type { BreakpointPorts } from './breakpoints.js';
 import type { Clock } from './clock.js';
 import type { Emitter } from './events.js';
 import type { Scheduler, TaskEntry } from './scheduler.js';
-import { deepFreeze } from './json.js';
+import { deepFreeze, type JsonValue } from './json.js';
 
 export interface WiringNeeds {
   scheduler: Scheduler;
@@ -78,10 +78,12 @@ export function breakpointPorts(n: WiringNeeds): BreakpointPorts {
       }
       if (action === 'skip') {
         // Skipping counts as done: dependents go on without it (refusal() checked it can).
+        // A result held for the person stays with the task, beside the skip (the only copy outside the breakpoint).
+        const held: { heldResult?: JsonValue } = pendingResult !== undefined && heldBy(e, breakpointId) ? { heldResult: deepFreeze(structuredClone(pendingResult)) } : {};
         if (e.task.value === 'blocked') scheduler.unblock(e, at);
         if (e.task.value === 'pending') return;
         scheduler.start(e, at, 'skip');
-        scheduler.complete(e, { type: 'COMPLETE', at, result: Object.freeze({ skipped: true, note }) });
+        scheduler.complete(e, { type: 'COMPLETE', at, result: Object.freeze({ skipped: true, note, ...held }) as JsonValue });
         return;
       }
       if (heldBy(e, breakpointId)) scheduler.unblock(e, at);

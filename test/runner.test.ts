@@ -332,6 +332,18 @@ describe('overseer.run()', () => {
     expect(overseer.getTaskStatus('next')!.state).toBe('ready');
   });
 
+  it('an unsure result a person skips keeps the result beside the skip', async () => {
+    const overseer = createOverseer({ clock: new SimulatedClock(), executors: { work: async () => ({ response: 'maybe', confidence: 0.2 }) } });
+    overseer.scheduleTasks([{ id: 'guess', executor: 'work' }, { id: 'next', executor: 'work', dependencies: ['guess'] }]);
+    await overseer.run().outcome;
+    overseer.resolveBreakpoint(overseer.getPendingBreakpoints()[0]!.id, { action: 'skip', note: 'not needed now' });
+    expect(overseer.getTaskStatus('guess')).toMatchObject({
+      state: 'completed',
+      attempts: 1,
+      result: { skipped: true, note: 'not needed now', heldResult: { response: 'maybe', confidence: 0.2 } },
+    });
+  });
+
   it('refuses an unknown executor name as a configuration failure (not retried)', async () => {
     const overseer = createOverseer({ clock: new SimulatedClock() });
     overseer.scheduleTask({ id: 'x', executor: 'missing' });
