@@ -87,6 +87,8 @@ export interface TaskDetail {
   history: { from: string | null; to: string; at: number; reason?: string; kind?: string }[];
   /** The open breakpoint that holds it, and the result it holds for a person, if any. */
   heldBy: { id: string; type: string; message: string; why: string | null; heldResult?: unknown } | null;
+  /** Its runs again under `run --watch` (`<id>@2`, …), oldest first: the last is the latest. */
+  reruns: { id: string; state: TaskState }[];
 }
 
 /** The task `id` of the store at `path`, or null when it has none. */
@@ -114,6 +116,7 @@ export function taskDetail(path: string, id: string): TaskDetail | null {
     result: c.result,
     history: c.history.map((h) => ({ from: h.from, to: h.to, at: h.at, ...(h.reason ? { reason: h.reason } : {}), ...(h.kind ? { kind: h.kind } : {}) })),
     heldBy: bp ? { id: bp.id, type: bp.type, message: bp.message, why: breakpointReason(bp), ...held } : null,
+    reruns: tasks.filter((t) => isPlainObject(t.context.metadata) && t.context.metadata.rerunOf === c.id).map((t) => ({ id: t.context.id, state: t.value })),
   };
 }
 
@@ -134,6 +137,8 @@ export function taskDetailLines(d: TaskDetail, store = ''): string[] {
       `attempt ${d.attempts}, retries ${retriesText(d)}${d.dependencies.length ? `, after ${d.dependencies.join(', ')}` : ''})`,
   ];
   if (d.retryAt !== null) lines.push(`  retries at ${time(d.retryAt)}`);
+  // This is the first run; under --watch the latest is another task.
+  if (d.reruns.length) lines.push(`  run again (--watch): ${d.reruns.map((r) => `${r.id} ${r.state}`).join(', ')} — the latest: \`overseer status ${d.reruns.at(-1)!.id}\``);
   if (d.blockedReason) lines.push(`  blocked: ${d.blockedReason.reason}${d.blockedReason.upstream ? ` (${d.blockedReason.upstream})` : ''}`);
   const h = d.heldBy;
   if (h) {

@@ -121,6 +121,17 @@ describe('the CLI for a new user', () => {
     expect(readdirSync(dir)).toEqual(before);
   });
 
+  it('status <task> of a task --watch ran again points to its latest run', async () => {
+    const store = join(dir, 'reruns.json');
+    const o = createOverseer({ store: jsonFileStore(store) });
+    o.scheduleTasks([{ id: 'test' }, { id: 'test@2', metadata: { rerunOf: 'test' } }, { id: 'test@3', metadata: { rerunOf: 'test' } }]);
+    for (let i = 0; i < 2; i++) o.markComplete(o.getNextTask()!.id);
+    await o.close();
+    const shown = overseer('status', 'test', '--store', store);
+    expect(shown.stdout).toContain(`run again (--watch): test@2 completed, test@3 ready — the latest: \`overseer status test@3\``);
+    expect(JSON.parse(overseer('status', 'test', '--store', store, '--json').stdout)).toMatchObject({ reruns: [{ id: 'test@2', state: 'completed' }, { id: 'test@3', state: 'ready' }] });
+  });
+
   it('shows every task’s first transition, and says when the plan changed under a stored task', () => {
     const store = join(dir, 'drift.json');
     const first = plan('drift.yaml', ['tasks:', '  - id: root', '    command: "exit 1"', '    retries: 0']);
