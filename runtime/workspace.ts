@@ -64,6 +64,8 @@ export class WorkspaceMonitor {
   private readonly unsubscribe: () => void;
   private readonly onError: (error: Error) => void;
   private closed = false;
+  /** Copies made during the change being handled (trigger marks them once its upstream pass is done). */
+  private readonly madeNow: string[] = [];
 
   constructor(
     private readonly overseer: Overseer,
@@ -114,6 +116,7 @@ export class WorkspaceMonitor {
     this.rerun([[baseOf(task), task]]);
     // Runs marked to follow it, which its failure parked, give way to runs on the new one.
     this.supersedeParked((t) => this.stale.get(t.id) === 'upstream');
+    this.madeNow.length = 0; // marked as they were made: no upstream pass here
   }
 
   ready(): Promise<void> {
@@ -128,7 +131,7 @@ export class WorkspaceMonitor {
 
   /** One batch of changes: attribute, trigger, let the rules see it, tell the listeners. */
   onChanges(changes: RawChange[]): void {
-    if (this.overseer.closed) return;
+    if (this.closed || this.overseer.closed) return;
     const events = this.detector.push(changes);
     const attributed = this.attribute(changes);
     this.trigger(changes);
@@ -173,8 +176,8 @@ export class WorkspaceMonitor {
     for (const [base, task] of this.latestRuns()) {
       if (!matches(task)) continue;
       if (task.state === 'blocked' && task.blockedReason?.reason === WAITING_FOR_CHANGE) {
-        this.overseer.unblockTask(task.id);
-        waiting.push(task); // released now, it may wait on a dependency that runs again
+        // Released now (it may wait on a dependency that runs again); not while a dependency is dead (it says so).
+        if (this.guarded(() => this.overseer.unblockTask(task.id), `could not release ${task.id}`)) waiting.push(task);
       } else if (FINAL.has(task.state)) (reruns.push([base, task]), again.add(base));
       else if (task.state === 'running' || heldAfterRunning(task)) {
         if (this.stale.get(task.id) !== 'upstream') this.stale.set(task.id, 'changed');
@@ -183,7 +186,7 @@ export class WorkspaceMonitor {
     }
     if (reruns.length) this.rerun(reruns);
     // Runs the change matches that a failed or cancelled dependency run parked give way to runs on the latest ones.
-    this.supersedeParked(matches);
+    this.guarded(() => this.supersedeParked(matches), 'could not run parked tasks again');
     // A run that has not started yet, but waits on a task that runs again (now or later), would start
     // before that re-run ends: it runs again too, after it. Transitively: build → test → deploy.
     for (let grew = true; grew; ) {
@@ -196,6 +199,25 @@ export class WorkspaceMonitor {
         grew = true;
       }
     }
+    // Copies made above on runs the pass just marked follow them too.
+    for (const id of this.madeNow.splice(0)) this.markIfOnStale(id);
+  }
+
+  /** Whether `act` went through; what it threw is reported (the change goes on for the other tasks). */
+  private guarded(act: () => unknown, what: string): boolean {
+    try {
+      act();
+      return true;
+    } catch (error) {
+      this.onError(new Error(`${what}: ${(error as Error).message}`));
+      return false;
+    }
+  }
+
+  /** A copy on a run that runs again itself (it ran when the change came, or follows one that does) runs again after that one. */
+  private markIfOnStale(id: string): void {
+    const copy = this.overseer.getTaskStatus(id);
+    if (copy && !FINAL.has(copy.state) && !this.stale.has(id) && copy.dependencies.some((d) => this.stale.has(d))) this.stale.set(id, 'upstream');
   }
 
   /**
@@ -214,7 +236,8 @@ export class WorkspaceMonitor {
       if (given.length === 0) return;
       for (const [, t] of given) {
         this.stale.delete(t.id);
-        this.overseer.cancelTask(t.id, 'superseded: it runs again on the latest runs of its dependencies');
+        // Cancelling one can cancel the next itself (onDependencyFailure: cancel): it is re-run all the same.
+        if (this.overseer.getTaskStatus(t.id)?.state === 'blocked') this.overseer.cancelTask(t.id, 'superseded: it runs again on the latest runs of its dependencies');
       }
       if (this.rerun(given.map(([base, t]) => [base, this.overseer.getTaskStatus(t.id)!])).length === 0) return;
     }
@@ -274,8 +297,8 @@ export class WorkspaceMonitor {
       };
     });
     this.overseer.scheduleTasks(specs);
-    // A copy on a run that runs again itself (it ran when the change came) runs again after that one.
-    for (const spec of specs) if (spec.dependencies.some((d) => this.stale.has(d))) this.stale.set(spec.id, 'upstream');
+    for (const spec of specs) this.markIfOnStale(spec.id);
+    this.madeNow.push(...specs.map((s) => s.id));
     return specs.map((s) => s.id);
   }
 

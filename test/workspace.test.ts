@@ -292,6 +292,55 @@ describe('re-runs for changes during a run, driven by hand', () => {
     expect(o.getTaskStatus('lint@2')).toMatchObject({ state: 'completed', dependencies: ['build@3'] });
   });
 
+  it('a task that cannot be released (its dependency failed) is reported, and the rest of the change goes on', async () => {
+    const { o, m, errors } = await watched([
+      { id: 'build', maxRetries: 0, metadata: { onChange: ['src/**'] } },
+      { id: 'lint', dependencies: ['build'], metadata: { onChange: ['src/**'], waitForChange: true } },
+      { id: 'other', metadata: { onChange: ['src/**'] } },
+    ]);
+    o.blockTask('lint', 'waiting_for_change');
+    o.getNextTask();
+    o.getNextTask();
+    o.markFailed('build', { message: 'broken' });
+    o.markComplete('other');
+    m.onChanges(change('src/a.ts'));
+    expect(errors).toEqual([expect.stringContaining('could not release lint')]);
+    expect(o.getTaskStatus('build@2')?.state).toBe('ready');
+    expect(o.getTaskStatus('other@2')?.state).toBe('ready');
+  });
+
+  it('parked runs that cancel each other as they give way (onDependencyFailure: cancel) are all run again', async () => {
+    const { o, m } = await watched([
+      { id: 'build', maxRetries: 0, metadata: { onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['build'], onDependencyFailure: 'cancel', metadata: { onChange: ['src/**'] } },
+      { id: 'deploy', dependencies: ['build', 'test'], onDependencyFailure: 'cancel', metadata: { onChange: ['src/**'] } },
+    ]);
+    o.getNextTask();
+    o.markFailed('build', { message: 'gate', kind: 'quality_gate' }); // a failed gate parks every dependent, whatever its policy
+    expect(['test', 'deploy'].map((id) => o.getTaskStatus(id)!.state)).toEqual(['blocked', 'blocked']);
+    m.onChanges(change('src/a.ts'));
+    expect(o.getTaskStatus('test@2')).toMatchObject({ dependencies: ['build@2'] });
+    expect(o.getTaskStatus('deploy@2')).toMatchObject({ dependencies: ['build@2', 'test@2'] });
+  });
+
+  it('a copy made on a run that the same change marks later follows it too', async () => {
+    const { o, m } = await watched([
+      { id: 'build', priority: 9, metadata: { onChange: ['src/**'] } },
+      { id: 'mid', priority: 8, dependencies: ['build'], metadata: { onChange: ['src/**'] } },
+      { id: 'test', dependencies: ['mid'], metadata: { onChange: ['test/**'] } },
+    ]);
+    for (const id of ['build', 'mid', 'test']) (expect(o.getNextTask()?.id).toBe(id), o.markComplete(id));
+    m.onChanges(change('src/a.ts')); // build@2, mid@2
+    expect(o.getNextTask()?.id).toBe('build@2');
+    m.onChanges([...change('src/a.ts'), ...change('test/t.ts')]); // build@2 runs: mid@2 follows build@3, and test@2 (on mid@2) follows mid@3
+    o.markComplete('build@2');
+    await tick();
+    const order: string[] = [];
+    for (let next = o.getNextTask(); next; next = o.getNextTask()) (order.push(next.id), o.markComplete(next.id), await tick());
+    expect(o.getTaskStatus('test@3')).toMatchObject({ state: 'completed', dependencies: ['mid@3'] });
+    expect(order.indexOf('test@3')).toBeGreaterThan(order.indexOf('mid@3'));
+  });
+
   it('a re-run it cannot make is reported, and the session goes on', async () => {
     const id = 'x'.repeat(199);
     const { o, m, errors } = await watched([{ id, metadata: { onChange: ['src/**'] } }]);
