@@ -123,7 +123,11 @@ export type TaskEventType = TaskEvent['type'];
 
 /** The history reason of a START that settles a task without running it (see the START event). */
 export const SETTLE_REASONS = Object.freeze({ held_result: 'held result accepted', skip: 'skipped' } as const);
-const settles = (event: TaskEvent) => event.type === 'START' && (event.settles === 'held_result' || event.settles === 'skip');
+const settles = (event: TaskEvent): event is TaskEvent & { type: 'START'; settles: keyof typeof SETTLE_REASONS } =>
+  event.type === 'START' && (event.settles === 'held_result' || event.settles === 'skip');
+const SETTLE_REASON_SET = new Set<string>(Object.values(SETTLE_REASONS));
+/** Whether a transition's reason says it settled the task (a held result accepted, a skip) rather than starting an attempt. */
+export const isSettleReason = (reason: string | undefined): boolean => reason !== undefined && SETTLE_REASON_SET.has(reason);
 export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'DEPENDENCIES_MET',
   'START',
@@ -147,7 +151,7 @@ function reasonOf(event: TaskEvent): string | undefined {
     case 'RETRY':
       return event.manual ? 'manual retry' : 'retry policy';
     case 'START':
-      return event.settles === 'held_result' ? SETTLE_REASONS.held_result : event.settles === 'skip' ? SETTLE_REASONS.skip : undefined;
+      return settles(event) ? SETTLE_REASONS[event.settles] : undefined;
     default:
       return undefined;
   }

@@ -22,7 +22,7 @@ import type { TaskView } from './view.js';
 import { loadPlan, parseDuration, PlanError, type Plan } from './plan.js';
 import { Runner, type RunnerOptions } from './runner.js';
 import { readStore } from './status.js';
-import { WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
+import { rerunOf, WAITING_FOR_CHANGE, WorkspaceMonitor } from './workspace.js';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, waiting: 3, interrupted: 130 } as const;
 export const DEFAULT_STORE = '.overseer/state.json';
@@ -123,7 +123,7 @@ export function noteDrift(overseer: Overseer, plan: Plan, io: Io, json = false):
   }
   // Tasks the plan no longer has are still the store's, and still count (their re-runs under --watch go with them).
   const planned = new Set(plan.tasks.map((t) => t.id));
-  const gone = overseer.getTasks().filter((t) => !planned.has(t.id) && !isRerunOf(t, planned));
+  const gone = overseer.getTasks().filter((t) => !planned.has(t.id) && !planned.has(rerunOf(t.metadata) ?? ''));
   // For programs too: under --json, one line on stdout before the run's events.
   if (json && (changed.length || gone.length)) io.out.write(`${JSON.stringify({ type: 'plan.drift', changed, notInPlan: gone.map((t) => ({ id: t.id, state: t.state })) })}\n`);
   if (changed.length) {
@@ -136,12 +136,6 @@ export function noteDrift(overseer: Overseer, plan: Plan, io: Io, json = false):
     io.err.write(`overseer: the store also holds ${gone.length === 1 ? 'a task' : `${gone.length} tasks`} the plan no longer has: ${printable(named)}; ${gone.length === 1 ? 'it is' : 'they are'} kept (--fresh starts over)\n`);
   }
 }
-
-/** A `run --watch` re-run (`<id>@<n>`) of a task the plan has. */
-const isRerunOf = (t: TaskView, planned: Set<string>) => {
-  const meta = t.metadata as Record<string, unknown> | null;
-  return typeof meta?.rerunOf === 'string' && planned.has(meta.rerunOf);
-};
 
 /** The folder a path names, symbolic links resolved (itself when it does not exist). */
 function realFolder(path: string): string {

@@ -4,7 +4,7 @@
  */
 import type { Overseer } from './overseer.js';
 import type { RunOutcome } from './runner.js';
-import { SETTLE_REASONS, TASK_STATES, type TaskState } from '../machines/task.js';
+import { isSettleReason, TASK_STATES, type TaskState } from '../machines/task.js';
 import type { TaskView } from './view.js';
 import type { BreakpointView } from './breakpoint-view.js';
 
@@ -16,7 +16,6 @@ export interface Reporter {
   stop(): void;
 }
 
-const SETTLES = new Set<string>(Object.values(SETTLE_REASONS));
 const ORDER: TaskState[] = ['running', 'retrying', 'failed', 'blocked', 'ready', 'pending', 'cancelled', 'completed'];
 const MARK: Record<TaskState, string> = {
   pending: '·',
@@ -104,7 +103,7 @@ export function shellWord(path: string): string {
 const heldBy = (b: BreakpointView) => (b.taskId ? `task ${b.taskId}` : `project ${b.projectId}`);
 
 /** How a breakpoint is answered: by itself at its time, or by a person with these commands (`store`: storeFlag). */
-const answer = (b: BreakpointView, store: string) =>
+export const answer = (b: Pick<BreakpointView, 'id' | 'state' | 'autoResolveAt'>, store: string): string =>
   b.state === 'autoResolving' ? `resolves itself at ${clockTime(b.autoResolveAt!)}` : `overseer approve ${b.id}${store} / overseer reject ${b.id}${store}`;
 
 export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream, store = ''): Reporter {
@@ -119,7 +118,7 @@ export function plainReporter(overseer: Overseer, out: NodeJS.WritableStream, st
   const offTransitions = overseer.on('task.transition', (e) => {
     if (e.from === null) return;
     // A held result accepted, or a skip, goes through running without an attempt: the reason says so.
-    const attempt = e.to === 'running' && !SETTLES.has(e.reason ?? '') ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
+    const attempt = e.to === 'running' && !isSettleReason(e.reason) ? ` (attempt ${overseer.getTaskStatus(e.taskId)?.attempts ?? '?'})` : '';
     const reason = e.reason ? ` — ${e.reason.split('\n')[0]!.slice(0, 200)}` : '';
     out.write(printable(`${clockTime(e.at)} ${e.taskId} ${e.from} → ${e.to}${attempt}${reason}`) + '\n');
     // A failure's message goes on with the output the work printed last (stderr, stdout tails): show it.

@@ -4,7 +4,7 @@
  * difference, in the plan's own words, for the operator who edited the plan and expects it to count.
  */
 import { DEFAULT_RETRY_POLICY } from './backoff.js';
-import { parseDeadline, type TaskSpec } from './validate.js';
+import { isPlainObject, parseDeadline, type TaskSpec } from './validate.js';
 import type { TaskView } from './view.js';
 
 /** The plan's names for the other metadata keys a plan sets (runtime/plan.ts); the rest go by their own. */
@@ -70,4 +70,4 @@ function executorDrift(was: Record<string, unknown>, now: Record<string, unknown
   return changed;
 }
 
-const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const asRecord = (v: unknown): Record<string, unknown> => (isPlainObject(v) ? v : {});

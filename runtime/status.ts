@@ -10,6 +10,8 @@ import { TaskHost } from './task-host.js';
 import { breakpointReason, breakpointView, type BreakpointView } from './breakpoint-view.js';
 import { isOpenBreakpoint } from '../machines/breakpoint.js';
 import { isPlainObject } from './validate.js';
+import { answer } from './cli-view.js';
+import { rerunOf } from './workspace.js';
 
 export interface StoreStatus {
   store: string;
@@ -86,7 +88,7 @@ export interface TaskDetail {
   result: unknown;
   history: { from: string | null; to: string; at: number; reason?: string; kind?: string }[];
   /** The open breakpoint that holds it, and the result it holds for a person, if any. */
-  heldBy: { id: string; type: string; message: string; why: string | null; heldResult?: unknown } | null;
+  heldBy: Pick<BreakpointView, 'id' | 'type' | 'state' | 'message' | 'autoResolveAt'> & { why: string | null; heldResult?: unknown } | null;
   /** Its runs again under `run --watch` (`<id>@2`, …), oldest first: the last is the latest. */
   reruns: { id: string; state: TaskState }[];
 }
@@ -115,8 +117,8 @@ export function taskDetail(path: string, id: string): TaskDetail | null {
     lastError: c.lastError ? { message: c.lastError.message, ...(c.lastError.kind ? { kind: c.lastError.kind } : {}) } : null,
     result: c.result,
     history: c.history.map((h) => ({ from: h.from, to: h.to, at: h.at, ...(h.reason ? { reason: h.reason } : {}), ...(h.kind ? { kind: h.kind } : {}) })),
-    heldBy: bp ? { id: bp.id, type: bp.type, message: bp.message, why: breakpointReason(bp), ...held } : null,
-    reruns: tasks.filter((t) => isPlainObject(t.context.metadata) && t.context.metadata.rerunOf === c.id).map((t) => ({ id: t.context.id, state: t.value })),
+    heldBy: bp ? { id: bp.id, type: bp.type, state: bp.state, message: bp.message, autoResolveAt: bp.autoResolveAt, why: breakpointReason(bp), ...held } : null,
+    reruns: tasks.filter((t) => rerunOf(t.context.metadata) === c.id).map((t) => ({ id: t.context.id, state: t.value })),
   };
 }
 
@@ -142,7 +144,7 @@ export function taskDetailLines(d: TaskDetail, store = ''): string[] {
   if (d.blockedReason) lines.push(`  blocked: ${d.blockedReason.reason}${d.blockedReason.upstream ? ` (${d.blockedReason.upstream})` : ''}`);
   const h = d.heldBy;
   if (h) {
-    lines.push(`  held by breakpoint ${h.id} (${h.type}): ${h.message}${h.why ? ` — ${h.why}` : ''}`, `  answer: overseer approve ${h.id}${store} / overseer reject ${h.id}${store}`);
+    lines.push(`  held by breakpoint ${h.id} (${h.type}): ${h.message}${h.why ? ` — ${h.why}` : ''}`, `  answer: ${answer(h, store)}`);
     // What a person approves: the attempt's result, kept until then.
     if (h.heldResult !== undefined) lines.push('  held result (approve accepts it; reject --action retry runs the task again):', ...resultLines(h.heldResult));
   }

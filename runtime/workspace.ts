@@ -18,7 +18,7 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import { watchWorkspace, type WorkspaceWatcher } from '../actors/watcher.js';
-import { SETTLE_REASONS, type ChangedFile } from '../machines/task.js';
+import { isSettleReason, type ChangedFile } from '../machines/task.js';
 import { ChangeDetector, matchesAny, type ChangeDetectorConfig, type RawChange, type WorkspaceEvent } from './change-detector.js';
 import type { JsonValue } from './json.js';
 import type { Overseer } from './overseer.js';
@@ -37,19 +37,18 @@ export interface WorkspaceOptions extends ChangeDetectorConfig {
 const KIND: Record<string, ChangedFile['kind'] | undefined> = { add: 'created', change: 'modified', unlink: 'deleted' };
 export const WAITING_FOR_CHANGE = 'waiting_for_change';
 const FINAL = new Set<string>(['completed', 'failed', 'cancelled']);
-const SETTLES = new Set<string>(Object.values(SETTLE_REASONS));
-/** Whether a transition into running settles the run (a held result accepted, a skip) rather than starting an attempt. */
-const isSettle = (reason: string | undefined) => reason !== undefined && SETTLES.has(reason);
 /** Blocked behind a dependency run that failed for good or was cancelled. */
 const parked = (task: TaskView) => task.state === 'blocked' && task.blockedReason?.reason === 'upstream_failed';
 /** Blocked after it ran: its result held for a person (or the run paused): what it made predates a change now. */
 const heldAfterRunning = (task: TaskView) => task.state === 'blocked' && task.history.at(-1)?.from === 'running';
 
-/** The id of the task a run is a copy of (`metadata.rerunOf`), or its own. */
-function baseOf(task: TaskView): string {
-  const meta = task.metadata;
-  return isPlainObject(meta) && typeof meta.rerunOf === 'string' ? meta.rerunOf : task.id;
+/** The task a run is a copy of, by a task's metadata (`rerunOf`, which re-runs carry), or null for a first run. */
+export function rerunOf(metadata: unknown): string | null {
+  return isPlainObject(metadata) && typeof metadata.rerunOf === 'string' ? metadata.rerunOf : null;
 }
+
+/** The id of the task a run is a copy of, or its own. */
+const baseOf = (task: TaskView): string => rerunOf(task.metadata) ?? task.id;
 
 export class WorkspaceMonitor {
   private readonly watcher: WorkspaceWatcher;
@@ -64,7 +63,7 @@ export class WorkspaceMonitor {
   private readonly unsubscribe: () => void;
   private readonly onError: (error: Error) => void;
   private closed = false;
-  /** Copies made during the change being handled (trigger marks them once its upstream pass is done). */
+  /** Copies made and not yet marked (markCopies: trigger marks them once its upstream pass is done, settle at its end). */
   private readonly madeNow: string[] = [];
 
   constructor(
@@ -79,7 +78,7 @@ export class WorkspaceMonitor {
       ...(options.ignore ? { ignore: options.ignore } : {}),
       ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
       onChanges: (changes) => this.onChanges(changes),
-      onError: (error) => options.onError?.(error),
+      onError: this.onError,
       now: () => overseer.clock.now(),
     });
     this.unsubscribe = overseer.on('task.transition', ({ taskId, to, reason }) => {
@@ -87,7 +86,7 @@ export class WorkspaceMonitor {
       if (why === undefined) return;
       if (to === 'cancelled') this.stale.delete(taskId); // a person stopped it
       // Another attempt sees the change (a held result accepted, or a skip, is no attempt: it settles the run).
-      else if (to === 'running' && why === 'changed' && !isSettle(reason)) this.stale.delete(taskId);
+      else if (to === 'running' && why === 'changed' && !isSettleReason(reason)) this.stale.delete(taskId);
       // Not inside the call that ended it (the runtime is half-way through its records).
       else if (to === 'completed' || to === 'failed') {
         queueMicrotask(() => {
@@ -116,7 +115,7 @@ export class WorkspaceMonitor {
     this.rerun([[baseOf(task), task]]);
     // Runs marked to follow it, which its failure parked, give way to runs on the new one.
     this.supersedeParked((t) => this.stale.get(t.id) === 'upstream');
-    this.madeNow.length = 0; // marked as they were made: no upstream pass here
+    this.markCopies();
   }
 
   ready(): Promise<void> {
@@ -199,8 +198,8 @@ export class WorkspaceMonitor {
         grew = true;
       }
     }
-    // Copies made above on runs the pass just marked follow them too.
-    for (const id of this.madeNow.splice(0)) this.markIfOnStale(id);
+    // Copies made above follow the runs they were made on that run again, the ones this pass just marked too.
+    this.markCopies();
   }
 
   /** Whether `act` went through; what it threw is reported (the change goes on for the other tasks). */
@@ -214,10 +213,12 @@ export class WorkspaceMonitor {
     }
   }
 
-  /** A copy on a run that runs again itself (it ran when the change came, or follows one that does) runs again after that one. */
-  private markIfOnStale(id: string): void {
-    const copy = this.overseer.getTaskStatus(id);
-    if (copy && !FINAL.has(copy.state) && !this.stale.has(id) && copy.dependencies.some((d) => this.stale.has(d))) this.stale.set(id, 'upstream');
+  /** A copy made on a run that runs again itself (it ran when the change came, or follows one that does) runs again after that one. */
+  private markCopies(): void {
+    for (const id of this.madeNow.splice(0)) {
+      const copy = this.overseer.getTaskStatus(id);
+      if (copy && !FINAL.has(copy.state) && !this.stale.has(id) && copy.dependencies.some((d) => this.stale.has(d))) this.stale.set(id, 'upstream');
+    }
   }
 
   /**
@@ -261,13 +262,10 @@ export class WorkspaceMonitor {
    * latest run of the others.
    */
   private rerun(reruns: [string, TaskView][]): string[] {
-    try {
-      return this.scheduleReruns(reruns);
-    } catch (error) {
-      // Said, not thrown: a watch session outlives a re-run it could not make (an id grown past the limit, say).
-      this.onError(new Error(`could not run ${reruns.map(([base]) => base).join(', ')} again: ${(error as Error).message}`));
-      return [];
-    }
+    let made: string[] = [];
+    // Said, not thrown: a watch session outlives a re-run it could not make (an id grown past the limit, say).
+    this.guarded(() => (made = this.scheduleReruns(reruns)), `could not run ${reruns.map(([base]) => base).join(', ')} again`);
+    return made;
   }
 
   private scheduleReruns(reruns: [string, TaskView][]): string[] {
@@ -297,9 +295,9 @@ export class WorkspaceMonitor {
       };
     });
     this.overseer.scheduleTasks(specs);
-    for (const spec of specs) this.markIfOnStale(spec.id);
-    this.madeNow.push(...specs.map((s) => s.id));
-    return specs.map((s) => s.id);
+    const made = specs.map((s) => s.id);
+    this.madeNow.push(...made); // marked by the caller, once it knows which runs run again (markCopies)
+    return made;
   }
 
   private raise(events: WorkspaceEvent[], changes: RawChange[], attributed: TaskView[]): void {
